@@ -1,0 +1,3 @@
+from strae_graph.cli import main
+
+raise SystemExit(main())

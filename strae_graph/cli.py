@@ -1,0 +1,164 @@
+"""The ``strae`` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+
+from strae_graph.checkpoint import CheckpointError
+from strae_graph.corpus import DEFAULT_CORPUS, DataError
+from strae_graph.model import OBJECTIVES
+from strae_graph.tree import TreeError
+
+
+class UserError(Exception):
+    """An error whose message is all the user needs (no traceback)."""
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from strae_graph.train import TrainConfig, structure_names
+
+    d = TrainConfig()
+    p = sub.add_parser(
+        "train",
+        help="train a StrAE on a corpus",
+        description="Train a StrAE. Checkpoints go to --out each epoch (atomically); "
+        "Ctrl-C saves and stops; --resume continues.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--corpus",
+        default=str(DEFAULT_CORPUS),
+        help="text file (optionally .gz), one sentence per line",
+    )
+    p.add_argument("--structure", default=d.structure, choices=structure_names())
+    p.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
+    p.add_argument("--out", default=d.out, help="run directory")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="sentences per step")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="learning rate (default: 1e-4 contrastive, 1e-3 ce/both)",
+    )
+    p.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clip")
+    p.add_argument(
+        "--max-sentences",
+        type=int,
+        default=d.max_sentences,
+        help="training sentences to read (0 = all)",
+    )
+    p.add_argument("--dev-sentences", type=int, default=d.dev_sentences)
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=d.max_length,
+        help="longest sentence in tokens; longer ones are skipped and counted",
+    )
+    p.add_argument("--min-count", type=int, default=d.min_count)
+    p.add_argument("--max-vocab", type=int, default=d.max_vocab)
+    p.add_argument("--channels", "-K", type=int, default=d.channels, help="K")
+    p.add_argument("--channel-size", "-U", type=int, default=d.channel_size, help="U")
+    p.add_argument("--untied", action="store_true", help="untied Lambda (Linear E -> V)")
+    p.add_argument("--activation", default=d.activation, choices=["none", "tanh", "relu", "gelu"])
+    t = p.add_mutually_exclusive_group()
+    t.add_argument(
+        "--temperature", type=float, default=None, help="paper convention: logits = cos / tau"
+    )
+    t.add_argument(
+        "--log-scale",
+        type=float,
+        default=None,
+        help="reference-code convention: logits = cos * exp(a) (default a = 0.2)",
+    )
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metric lines")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d.checkpoint_every,
+        help="also checkpoint every N steps (0: only at epoch ends)",
+    )
+    p.add_argument(
+        "--on-error",
+        default=d.on_error,
+        choices=["skip", "raise"],
+        help="bad corpus lines: skip and count, or stop with an error",
+    )
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from strae_graph.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        corpus=args.corpus,
+        out=args.out,
+        structure=args.structure,
+        objective=args.objective,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        clip=args.clip,
+        max_sentences=args.max_sentences or None,
+        dev_sentences=args.dev_sentences,
+        max_length=args.max_length,
+        min_count=args.min_count,
+        max_vocab=args.max_vocab,
+        channels=args.channels,
+        channel_size=args.channel_size,
+        tied=not args.untied,
+        activation=args.activation,
+        temperature=args.temperature,
+        log_scale=args.log_scale,
+        seed=args.seed,
+        device=args.device,
+        log_every=args.log_every,
+        checkpoint_every=args.checkpoint_every,
+        on_error=args.on_error,
+        progress=not args.no_progress,
+    )
+    print(f"strae train: {cfg.structure} trees, {cfg.objective} objective, "
+          f"corpus {cfg.corpus}, run directory {cfg.out}")  # fmt: skip
+    t0 = time.perf_counter()
+    res = train(cfg, resume=args.resume)
+    wall = time.perf_counter() - t0
+    print(json.dumps({**res.__dict__, "wall_s": round(wall, 1)}, indent=2))
+    return 130 if res.interrupted else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="strae",
+        description="StrAE structured-autoencoder embeddings on DGL tree graphs.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_train(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (UserError, DataError, TreeError, CheckpointError, ValueError, FloatingPointError) as e:
+        print(f"strae {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"strae {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,253 @@
+"""StrAE: embed the leaves, compose up the tree, decompose down it, score.
+
+Shapes: N nodes in the batched graph, K channels of U numbers, E = K * U.
+Every embedding is (N, K, U); compose and decompose act on each channel
+with the same weights (SPEC.md, "The model, precisely").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from strae_graph._dgl import dgl, fn
+from strae_graph.graph import Frontiers
+from strae_graph.losses import contrastive_loss, logit_scale
+
+Objective = Literal["contrastive", "ce", "both"]
+OBJECTIVES: tuple[str, ...] = ("contrastive", "ce", "both")
+ACTIVATIONS = {"none": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+
+
+@dataclass
+class StrAEConfig:
+    """Model configuration; defaults are the paper's (E = 100 as 10 x 10)."""
+
+    vocab_size: int
+    channels: int = 10  # K
+    channel_size: int = 10  # U
+    objective: str = "contrastive"
+    tied: bool = True  # Lambda = transposed embedding table
+    activation: str = "none"
+    dropout: float = 0.1  # on compose / decompose outputs
+    input_dropout: float = 0.2  # on leaf embeddings
+    init_range: float = 0.1
+    temperature: float | None = None  # paper convention: S / tau
+    log_scale: float | None = None  # reference convention: S * exp(log_scale); default 0.2
+    block_size: int = 2048  # rows of the similarity matrix held at once
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(
+                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
+            )
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
+        if self.vocab_size < 1 or self.channels < 1 or self.channel_size < 1:
+            raise ValueError("vocab_size, channels and channel_size must be positive")
+        logit_scale(self.temperature, self.log_scale)  # validates
+
+    @property
+    def embedding_size(self) -> int:
+        return self.channels * self.channel_size
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Compose(nn.Module):
+    """C: parent_k = W_c [left_k ; right_k] + b_c for every channel k.
+
+    left, right: (n, K, U) -> parent: (n, K, U).
+    """
+
+    def __init__(self, channel_size: int, dropout: float = 0.1, activation: str = "none"):
+        super().__init__()
+        self.linear = nn.Linear(2 * channel_size, channel_size)
+        self.activation = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.activation(self.linear(torch.cat([left, right], dim=-1))))
+
+
+class Decompose(nn.Module):
+    """D: [left_k ; right_k] = W_d parent_k + b_d for every channel k.
+
+    parent: (n, K, U) -> children: (n, 2, K, U), index 0 left, 1 right.
+    """
+
+    def __init__(self, channel_size: int, dropout: float = 0.1, activation: str = "none"):
+        super().__init__()
+        self.linear = nn.Linear(channel_size, 2 * channel_size)
+        self.activation = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, parent: torch.Tensor) -> torch.Tensor:
+        out = self.dropout(self.activation(self.linear(parent)))
+        left, right = out.chunk(2, dim=-1)
+        return torch.stack([left, right], dim=1)
+
+
+@dataclass
+class StrAEOutput:
+    """up, down: (N, E) node embeddings; loss: scalar; parts: named loss terms."""
+
+    up: torch.Tensor
+    down: torch.Tensor
+    loss: torch.Tensor
+    parts: dict[str, float]
+
+
+class StrAE(nn.Module):
+    """Structured autoencoder over batched DGL tree graphs (see strae_graph.graph)."""
+
+    def __init__(self, config: StrAEConfig):
+        super().__init__()
+        self.config = config
+        k, u = config.channels, config.channel_size
+        self.embedding = nn.Embedding(config.vocab_size, k * u)  # Omega
+        nn.init.uniform_(self.embedding.weight, -config.init_range, config.init_range)
+        self.input_dropout = nn.Dropout(config.input_dropout)
+        self.compose = Compose(u, config.dropout, config.activation)
+        self.decompose = Decompose(u, config.dropout, config.activation)
+        self.output: nn.Linear | None = None  # untied Lambda
+        if not config.tied:
+            self.output = nn.Linear(k * u, config.vocab_size)
+        self.scale = logit_scale(config.temperature, config.log_scale)
+
+    # -- Lambda ---------------------------------------------------------------
+    @property
+    def lambda_weight(self) -> torch.Tensor:
+        """(V, E) weight of Lambda; the embedding table itself when tied."""
+        return self.embedding.weight if self.output is None else self.output.weight
+
+    def token_logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Lambda: (n, E) -> (n, V)."""
+        if self.output is None:
+            return h @ self.embedding.weight.T
+        return self.output(h)
+
+    def non_embedding_parameters(self) -> int:
+        """Parameters of compose and decompose (430 for U = 10)."""
+        return sum(p.numel() for m in (self.compose, self.decompose) for p in m.parameters())
+
+    # -- the two passes --------------------------------------------------------
+    def embed_leaves(self, g: dgl.DGLGraph) -> torch.Tensor:
+        """Omega on the leaves, zeros elsewhere: (N, K, U)."""
+        c = self.config
+        leaves = torch.nonzero(g.ndata["is_leaf"], as_tuple=True)[0]
+        emb = self.input_dropout(self.embedding(g.ndata["token"][leaves]))
+        h = emb.new_zeros(g.num_nodes(), c.channels, c.channel_size)
+        return h.index_copy(0, leaves, emb.view(-1, c.channels, c.channel_size))
+
+    def up(self, g: dgl.DGLGraph, frontiers: Frontiers | None = None) -> torch.Tensor:
+        """Composition, bottom-up, one frontier (tree height) at a time: (N, K, U).
+
+        Each child sends its embedding along its ``up`` edge into the slot of
+        its position; the parent composes its two slots.
+        """
+        frontiers = frontiers or Frontiers.of(g)
+        with g.local_scope():
+            g.ndata["h"] = h = self.embed_leaves(g)
+            _match_slot_dtype(g, "up", h.dtype)
+
+            def compose_children(nodes):
+                children = nodes.data["children"]  # (n, 2, K, U)
+                return {"h": self.compose(children[:, 0], children[:, 1])}
+
+            g.prop_nodes(
+                frontiers.up,
+                fn.u_mul_e("h", "slot", "m"),
+                fn.sum("m", "children"),
+                compose_children,
+                etype="up",
+            )
+            return g.ndata["h"]
+
+    def down(
+        self, g: dgl.DGLGraph, up: torch.Tensor, frontiers: Frontiers | None = None
+    ) -> torch.Tensor:
+        """Decomposition, top-down, one frontier (depth) at a time: (N, K, U).
+
+        A root's down embedding is its up embedding.  Each node decomposes its
+        down embedding into (left, right) halves; a child takes the half of its
+        own ``position`` (carried by the ``down`` edge, never by node id).
+        """
+        frontiers = frontiers or Frontiers.of(g)
+        is_root = g.ndata["is_root"]
+        with g.local_scope():
+            _match_slot_dtype(g, "down", up.dtype)
+            roots = torch.nonzero(is_root, as_tuple=True)[0]
+            root_up = up[roots]
+            g.ndata["hd"] = up.new_zeros(up.shape).index_copy(0, roots, root_up)
+            g.ndata["parts"] = up.new_zeros(len(up), 2, *up.shape[1:]).index_copy(
+                0, roots, self.decompose(root_up)
+            )
+
+            def take_half(nodes):
+                h = nodes.data["halves"].sum(1)  # only the child's own slot is non-zero
+                return {"hd": h, "parts": self.decompose(h)}
+
+            g.prop_nodes(
+                frontiers.down,
+                fn.u_mul_e("parts", "slot", "m"),
+                fn.sum("m", "halves"),
+                take_half,
+                etype="down",
+            )
+            return g.ndata["hd"]
+
+    # -- objectives ---------------------------------------------------------------
+    def forward(self, g: dgl.DGLGraph, frontiers: Frontiers | None = None) -> StrAEOutput:
+        frontiers = frontiers or Frontiers.of(g)
+        up = self.up(g, frontiers)
+        down = self.down(g, up, frontiers)
+        n = g.num_nodes()
+        up, down = up.reshape(n, -1), down.reshape(n, -1)
+        loss, parts = self.loss(g, up, down)
+        return StrAEOutput(up=up, down=down, loss=loss, parts=parts)
+
+    def loss(
+        self, g: dgl.DGLGraph, up: torch.Tensor, down: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """The configured objective on (N, E) up and down embeddings."""
+        objective = self.config.objective
+        is_leaf = g.ndata["is_leaf"]
+        parts: dict[str, float] = {}
+        if objective == "contrastive":
+            loss = contrastive_loss(up, down, self.scale, self.config.block_size)
+            parts["contrastive"] = loss.item()
+        elif objective == "ce":
+            loss = self.reconstruction_loss(down[is_leaf], g.ndata["token"][is_leaf])
+            parts["ce"] = loss.item()
+        else:
+            internal = ~is_leaf
+            co = contrastive_loss(up[internal], down[internal], self.scale, self.config.block_size)
+            ce = self.reconstruction_loss(down[is_leaf], g.ndata["token"][is_leaf])
+            loss = 0.5 * (co + ce)
+            parts["contrastive"], parts["ce"] = co.item(), ce.item()
+        return loss, parts
+
+    def reconstruction_loss(self, leaf_down: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy of Lambda(leaf down embeddings) against the leaf tokens.
+
+        Leaves whose token is unknown (id 0) are not reconstruction targets.
+        """
+        known = tokens != 0
+        if not bool(known.any()):
+            return leaf_down.sum() * 0.0
+        return F.cross_entropy(self.token_logits(leaf_down[known]), tokens[known])
+
+
+def _match_slot_dtype(g: dgl.DGLGraph, etype: str, dtype: torch.dtype) -> None:
+    """Inside a local scope: the one-hot ``slot`` in the embeddings' dtype."""
+    slot = g.edges[etype].data["slot"]
+    if slot.dtype != dtype:
+        g.edges[etype].data["slot"] = slot.to(dtype)

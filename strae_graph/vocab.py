@@ -1,0 +1,63 @@
+"""Vocabulary: token strings <-> ids, with an explicit unknown entry."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+UNK = "<unk>"
+
+
+@dataclass
+class Vocabulary:
+    """Id 0 is the unknown token; ids 1.. are real words, most frequent first.
+
+    ``encode`` maps unseen words to id 0 and ``is_known`` tells them apart, so
+    an unknown word is never mistaken for a real one.
+    """
+
+    itos: list[str]
+    stoi: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.itos or self.itos[0] != UNK:
+            raise ValueError(f"a vocabulary starts with {UNK!r}")
+        self.stoi = {w: i for i, w in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            raise ValueError("vocabulary has duplicate entries")
+
+    @classmethod
+    def build(
+        cls, sentences: Iterable[Sequence[str]], min_count: int = 5, max_size: int | None = None
+    ) -> Vocabulary:
+        """Words seen at least ``min_count`` times, at most ``max_size`` of them
+        (including the unknown entry); ties broken alphabetically."""
+        counts: Counter[str] = Counter()
+        for s in sentences:
+            counts.update(s)
+        counts.pop(UNK, None)
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
+        )
+        if max_size is not None:
+            words = words[: max(0, max_size - 1)]
+        return cls([UNK, *words])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.stoi and word != UNK
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        get = self.stoi.get
+        return [get(t, 0) for t in tokens]
+
+    def to_json(self) -> str:
+        return json.dumps(self.itos, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Vocabulary:
+        return cls(json.loads(text))

@@ -1,0 +1,34 @@
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+CORPUS = DATA / "corpus" / "wiki_en_10M_sentences.txt.gz"
+PTB = DATA / "trees" / "ptb_sample_combined.mrg.oneline.txt.gz"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.exists():
+        pytest.fail(f"shared data not found at {DATA} (tests read ../shared/data)")
+    return DATA
+
+
+def random_tree_shapes(rng: random.Random, n_trees: int, max_len: int = 30):
+    """Trees of varied shapes and sizes: every heuristic and random bracketings."""
+    from parsers.heuristics import HEURISTICS, random_tree
+
+    trees = []
+    for i in range(n_trees):
+        n = rng.choice([1, 2, 3, rng.randint(4, max_len)])
+        tokens = [f"w{rng.randrange(20)}" for _ in range(n)]
+        kind = rng.choice(["balanced", "right", "left", "random", "random"])
+        trees.append(random_tree(tokens, rng) if kind == "random" else HEURISTICS[kind](tokens))
+        del i
+    return trees
