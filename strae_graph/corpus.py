@@ -17,14 +17,12 @@ from typing import IO
 
 _WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
 
-#: the corpus shipped with the project, relative to a checkout's root
-DEFAULT_CORPUS = (
-    Path(__file__).resolve().parent.parent.parent
-    / "shared"
-    / "data"
-    / "corpus"
-    / "wiki_en_10M_sentences.txt.gz"
+#: the shared data folder: $STRAE_DATA, else ../shared/data beside a checkout
+DATA_DIR = Path(
+    os.environ.get("STRAE_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data")
 )
+#: the corpus shipped with the project
+DEFAULT_CORPUS = DATA_DIR / "corpus" / "wiki_en_10M_sentences.txt.gz"
 
 
 class DataError(ValueError):

@@ -8,7 +8,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("STRAE_DATA", ROOT.parent / "shared" / "data"))
 CORPUS = DATA / "corpus" / "wiki_en_10M_sentences.txt.gz"
 PTB = DATA / "trees" / "ptb_sample_combined.mrg.oneline.txt.gz"
 
