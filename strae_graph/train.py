@@ -18,7 +18,6 @@ import json
 import math
 import os
 import platform
-import random
 import resource
 import signal
 import sys
@@ -94,23 +93,16 @@ class TrainConfig:
 
 # --- structures ------------------------------------------------------------
 def structure_names() -> list[str]:
-    from parsers.heuristics import HEURISTICS
+    from parsers import STRUCTURES
 
-    return list(HEURISTICS)
+    return list(STRUCTURES)
 
 
 def build_trees(sentences: Sequence[Sequence[str]], structure: str, seed: int = 0) -> list[Tree]:
-    """The tree of every sentence under a heuristic ``structure``."""
-    from parsers.heuristics import HEURISTICS, random_tree
+    """The tree of every sentence under ``structure`` (see parsers.parse_sentences)."""
+    from parsers import parse_sentences
 
-    if structure not in HEURISTICS:
-        raise ValueError(f"unknown structure {structure!r}; choose one of {', '.join(HEURISTICS)}")
-    if structure == "random":
-        return [
-            random_tree(s, random.Random(seed * 1_000_003 + i)) for i, s in enumerate(sentences)
-        ]
-    make: Callable[[Sequence[str]], Tree] = HEURISTICS[structure]
-    return [make(s) for s in sentences]
+    return parse_sentences(sentences, structure, seed=seed)
 
 
 # --- data --------------------------------------------------------------------
