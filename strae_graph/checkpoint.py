@@ -1,14 +1,44 @@
-"""Atomic checkpoints: a kill at any moment leaves the last good file intact."""
+"""Checkpoints that survive kills and tell the user exactly what is wrong.
+
+* :func:`save_checkpoint` writes atomically (temporary file, fsync, rename), so a
+  kill at any moment leaves the previous file intact, and appends a SHA-256
+  trailer so that a corrupted or truncated file is detected on loading (torch's
+  own zip reader loads most flipped bits silently).
+* :func:`load_checkpoint` turns every failure into a :class:`CheckpointError`
+  naming the file; it unpickles with ``weights_only=True`` (no code runs).
+* :func:`load_run` is the one validated way to get a trained model back from
+  ``best.pt`` / ``last.pt`` / a run directory: configuration, vocabulary and
+  weights are checked against each other and against ``config.json`` and
+  ``vocab.json`` beside the checkpoint.
+* :func:`capture_rng` / :func:`restore_rng` hold every random generator a run uses;
+  :func:`run_lock` stops two processes from writing one run directory.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
+import json
 import os
+import random
 import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from strae_graph.model import StrAE, StrAEConfig
+    from strae_graph.vocab import Vocabulary
+
+#: marks the end of a checkpoint written by :func:`save_checkpoint`; 32 bytes of
+#: SHA-256 (of everything before the marker) follow it
+TRAILER_MAGIC = b"\nSTRAE-SHA256-1\n"
+_TRAILER_LEN = len(TRAILER_MAGIC) + 32
 
 
 class CheckpointError(RuntimeError):
@@ -36,27 +66,271 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         os.close(dir_fd)
 
 
-def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
-    """Atomically save a checkpoint dictionary with ``torch.save``."""
-    import io
-
+def checkpoint_bytes(state: dict[str, Any]) -> bytes:
+    """``torch.save`` of ``state`` followed by the SHA-256 trailer."""
     buf = io.BytesIO()
     torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    payload = buf.getvalue()
+    return payload + TRAILER_MAGIC + hashlib.sha256(payload).digest()
+
+
+def save_checkpoint(state: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Atomically save a checkpoint dictionary (``torch.save`` + SHA-256 trailer).
+
+    The file stays loadable by plain ``torch.load`` (zip readers ignore the trailer).
+    """
+    atomic_write_bytes(path, checkpoint_bytes(state))
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> dict[str, Any]:
     """Load a checkpoint, turning every failure into a :class:`CheckpointError`
-    that names the file."""
+    that names the file: missing, unreadable, truncated, corrupted (SHA-256
+    mismatch), not a torch file, or not a strae-graph checkpoint."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no checkpoint there")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a directory, expected a .pt checkpoint file")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not data:
+        raise CheckpointError(f"{path}: empty file (truncated checkpoint?)")
+    payload = data
+    if len(data) >= _TRAILER_LEN and data[-_TRAILER_LEN:-32] == TRAILER_MAGIC:
+        payload = data[:-_TRAILER_LEN]
+        if hashlib.sha256(payload).digest() != data[-32:]:
+            raise CheckpointError(
+                f"{path}: corrupted checkpoint (SHA-256 does not match its contents); "
+                "use another checkpoint or retrain"
+            )
+    elif TRAILER_MAGIC in data[-(_TRAILER_LEN + 4096) :]:
+        raise CheckpointError(f"{path}: corrupted checkpoint (damaged integrity trailer)")
+    try:
+        state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many kinds on bad files
+        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
         raise CheckpointError(
-            f"{path}: cannot read checkpoint (corrupt or truncated?): {type(e).__name__}: {e}"
+            f"{path}: cannot read checkpoint (corrupt or truncated?): {type(e).__name__}: {msg}"
         ) from None
     if not isinstance(state, dict) or "model" not in state or "format" not in state:
         raise CheckpointError(f"{path}: not a strae-graph checkpoint")
     return state
+
+
+def has_integrity_trailer(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` ends with the SHA-256 trailer of :func:`save_checkpoint`
+    (older files without one load, but corruption inside them cannot be detected)."""
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < _TRAILER_LEN:
+            return False
+        f.seek(-_TRAILER_LEN, os.SEEK_END)
+        return f.read(len(TRAILER_MAGIC)) == TRAILER_MAGIC
+
+
+# --- comparing weights and configurations -------------------------------------
+def describe_state_mismatch(
+    expected: Mapping[str, torch.Tensor], got: Mapping[str, Any]
+) -> str | None:
+    """None when ``got`` has exactly the keys and shapes of ``expected``, else one
+    line saying which parameters are missing, unexpected or of another shape."""
+    problems = []
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    if extra:
+        problems.append(f"unexpected {', '.join(extra)}")
+    for k, v in expected.items():
+        if k not in got:
+            continue
+        g = got[k]
+        if not isinstance(g, torch.Tensor):
+            problems.append(f"{k} is not a tensor")
+        elif tuple(g.shape) != tuple(v.shape):
+            problems.append(
+                f"{k} has shape {tuple(g.shape)} in the checkpoint, {tuple(v.shape)} in the model"
+            )
+        elif not bool(torch.isfinite(g).all()) and g.is_floating_point():
+            problems.append(f"{k} holds NaN or inf values")
+    return "; ".join(problems) or None
+
+
+def _dict_diff(saved: Mapping[str, Any], now: Mapping[str, Any]) -> str:
+    keys = sorted(set(saved) | set(now))
+    diff = [f"{k}: {saved.get(k)!r} vs {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
+    return ", ".join(diff)
+
+
+@dataclass
+class TrainedRun:
+    """A validated trained model: ``model`` (eval mode), its vocabulary and configurations."""
+
+    model: StrAE
+    vocab: Vocabulary
+    model_config: StrAEConfig
+    train_config: dict[str, Any]
+    path: Path
+    state: dict[str, Any] = field(repr=False)
+
+
+def resolve_checkpoint(source: str | os.PathLike[str], which: str = "best") -> Path:
+    """The checkpoint file meant by ``source``: a ``.pt`` file, or a run directory
+    (``which`` = ``"best"`` falls back to ``last.pt`` when there is no best yet)."""
+    p = Path(source)
+    if not p.exists():
+        raise CheckpointError(f"{p}: no such run directory or checkpoint file")
+    if p.is_file():
+        return p
+    if which not in ("best", "last"):
+        raise CheckpointError(f"which must be 'best' or 'last', got {which!r}")
+    best, last = p / "best.pt", p / "last.pt"
+    if which == "best" and best.exists():
+        return best
+    if last.exists():
+        return last
+    raise CheckpointError(f"{p}: not a run directory (no best.pt or last.pt)")
+
+
+def load_run(
+    source: str | os.PathLike[str],
+    which: str = "best",
+    device: str = "cpu",
+    expect_vocab: Vocabulary | None = None,
+) -> TrainedRun:
+    """Load and validate a trained StrAE from a run directory or a ``.pt`` file.
+
+    Checks (each failure is a :class:`CheckpointError` naming the file): the
+    file's integrity, that its model configuration builds a model whose
+    parameter names and shapes are those stored, that the vocabulary has the
+    configured size, and that ``vocab.json`` / ``config.json`` beside the
+    checkpoint (when present) and ``expect_vocab`` (when given) agree with it.
+    """
+    from strae_graph.model import StrAE, StrAEConfig
+    from strae_graph.vocab import Vocabulary
+
+    path = resolve_checkpoint(source, which)
+    state = load_checkpoint(path, map_location="cpu")
+    for key in ("model_config", "vocab"):
+        if key not in state:
+            raise CheckpointError(f"{path}: not a training checkpoint (no {key!r})")
+    try:
+        model_cfg = StrAEConfig(**state["model_config"])
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unusable model configuration: {e}") from None
+    try:
+        vocab = Vocabulary(list(state["vocab"]))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: unusable vocabulary: {e}") from None
+    if len(vocab) != model_cfg.vocab_size:
+        raise CheckpointError(
+            f"{path}: vocabulary has {len(vocab)} entries but the model expects "
+            f"{model_cfg.vocab_size}"
+        )
+    vocab_json = path.parent / "vocab.json"
+    if vocab_json.exists():
+        try:
+            beside = json.loads(vocab_json.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{vocab_json}: unreadable vocabulary ({e})") from None
+        if beside != vocab.itos:
+            raise CheckpointError(
+                f"{path}: its vocabulary differs from {vocab_json} "
+                f"({len(vocab)} vs {len(beside) if isinstance(beside, list) else '?'} entries): "
+                "the checkpoint comes from another run"
+            )
+    config_json = path.parent / "config.json"
+    if config_json.exists():
+        try:
+            record = json.loads(config_json.read_text(encoding="utf-8"))
+            saved_model = record["model"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{config_json}: unreadable run configuration ({e})") from None
+        if saved_model != model_cfg.to_dict():
+            raise CheckpointError(
+                f"{path}: model configuration differs from {config_json} "
+                f"({_dict_diff(model_cfg.to_dict(), saved_model)}): "
+                "the checkpoint comes from another run"
+            )
+    if expect_vocab is not None and expect_vocab.itos != vocab.itos:
+        raise CheckpointError(
+            f"{path}: trained with another vocabulary ({len(vocab)} entries, "
+            f"expected {len(expect_vocab)})"
+        )
+    model = StrAE(model_cfg)
+    problem = describe_state_mismatch(model.state_dict(), state["model"])
+    if problem:
+        raise CheckpointError(f"{path}: weights do not fit the model configuration: {problem}")
+    model.load_state_dict(state["model"])
+    model.to(device).eval()
+    return TrainedRun(
+        model=model,
+        vocab=vocab,
+        model_config=model_cfg,
+        train_config=dict(state.get("train_config", {})),
+        path=path,
+        state=state,
+    )
+
+
+# --- random generators ------------------------------------------------------------
+def capture_rng() -> dict[str, Any]:
+    """The state of every random generator a run may use (torch CPU and CUDA,
+    numpy's global generator, Python's ``random``), as checkpointable values."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+        "python": _python_rng_to_tensor(random.getstate()),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    """Inverse of :func:`capture_rng` (missing entries are left as they are)."""
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "python" in state:
+        random.setstate(_python_rng_from_tensor(state["python"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _python_rng_to_tensor(st: tuple) -> dict[str, Any]:
+    version, internal, gauss = st
+    return {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
+            "gauss": gauss}  # fmt: skip
+
+
+def _python_rng_from_tensor(d: Mapping[str, Any]) -> tuple:
+    return (d["version"], tuple(int(x) for x in d["internal"].tolist()), d["gauss"])
+
+
+# --- one writer per run directory ---------------------------------------------------
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``run_dir`` (released when the process ends,
+    even by SIGKILL); a second writer gets a :class:`CheckpointError`."""
+    import fcntl
+
+    lock_path = Path(run_dir) / ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CheckpointError(
+                f"{run_dir}: another process is training into this run directory"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(fd)

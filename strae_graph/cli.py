@@ -7,7 +7,9 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
+from strae_graph import verify_cli
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import DEFAULT_CORPUS, DataError
 from strae_graph.model import OBJECTIVES
@@ -88,9 +90,21 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--on-error",
         default=d.on_error,
         choices=["skip", "raise"],
-        help="bad corpus lines: skip and count, or stop with an error",
+        help="bad corpus lines (empty, not UTF-8, longer than --max-length): skip and "
+        "count, or stop with an error naming the line",
     )
-    p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    p.add_argument(
+        "--on-nan",
+        default=d.on_nan,
+        choices=["stop", "skip"],
+        help="a NaN/inf loss or gradient: stop (saving the model from before the batch), "
+        "or skip the batch and count it",
+    )
+    r = p.add_mutually_exclusive_group()
+    r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    r.add_argument(
+        "--overwrite", action="store_true", help="start again even if OUT holds a checkpoint"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_train)
 
@@ -123,8 +137,15 @@ def _run_train(args: argparse.Namespace) -> int:
         log_every=args.log_every,
         checkpoint_every=args.checkpoint_every,
         on_error=args.on_error,
+        on_nan=args.on_nan,
         progress=not args.no_progress,
     )
+    last = Path(cfg.out) / "last.pt"
+    if not args.resume and not args.overwrite and last.exists():
+        raise UserError(
+            f"{cfg.out} already holds a run ({last}); add --resume to continue it "
+            "or --overwrite to start again"
+        )
     print(f"strae train: {cfg.structure} trees, {cfg.objective} objective, "
           f"corpus {cfg.corpus}, run directory {cfg.out}")  # fmt: skip
     t0 = time.perf_counter()
@@ -141,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
+    verify_cli.add_subcommand(sub)
     return parser
 
 
@@ -154,6 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (UserError, DataError, TreeError, CheckpointError, ValueError, FloatingPointError) as e:
         print(f"strae {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # e.g. a run directory that cannot be written, a full disk
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"strae {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"strae {args.command}: interrupted", file=sys.stderr)

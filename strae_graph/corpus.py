@@ -10,6 +10,7 @@ import gzip
 import io
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,10 @@ DATA_DIR = Path(
 )
 #: the corpus shipped with the project
 DEFAULT_CORPUS = DATA_DIR / "corpus" / "wiki_en_10M_sentences.txt.gz"
+
+
+#: what to do with a bad corpus line
+ON_ERROR: tuple[str, ...] = ("skip", "raise")
 
 
 class DataError(ValueError):
@@ -43,10 +48,36 @@ def open_text(path: str | os.PathLike[str]) -> IO[str]:
         raise DataError(f"{p}: is a directory, expected a text file")
     raw: IO[bytes]
     try:
-        raw = gzip.open(p, "rb") if p.suffix == ".gz" else open(p, "rb")  # noqa: SIM115
+        raw = gzip.open(p, "rb") if _is_gzip(p) else open(p, "rb")  # noqa: SIM115
     except OSError as e:
         raise DataError(f"{p}: cannot open ({e.strerror or e})") from None
     return io.TextIOWrapper(raw, encoding="utf-8", errors="strict")
+
+
+def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` of every line of a UTF-8 file (gzipped or not),
+    decoded line by line so that a bad byte is reported at its own line:
+    :class:`DataError` for a missing, unreadable, corrupt or undecodable file."""
+    p = Path(path)
+    with open_text(p) as f:
+        raw = f.buffer
+        lineno = 0
+        while True:
+            try:
+                line = raw.readline()
+            except (OSError, EOFError, zlib.error) as e:
+                raise DataError(
+                    f"{p}, after line {lineno}: file is corrupt or truncated ({e})"
+                ) from None
+            if not line:
+                return
+            lineno += 1
+            try:
+                yield lineno, line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{p}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason})"
+                ) from None
 
 
 @dataclass
@@ -60,6 +91,11 @@ class ReadStats:
     undecodable: int = 0
 
 
+def _is_gzip(p: Path) -> bool:
+    with open(p, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
 def read_sentences(
     path: str | os.PathLike[str],
     max_sentences: int | None = None,
@@ -67,31 +103,38 @@ def read_sentences(
     on_error: str = "skip",
     stats: ReadStats | None = None,
 ) -> Iterator[tuple[int, list[str]]]:
-    """Yield ``(line_number, tokens)`` for each usable line of ``path``.
+    """Yield ``(line_number, tokens)`` for each usable line of ``path`` (plain
+    or gzipped text; gzip is recognised by its magic bytes).
 
-    Empty or whitespace-only lines are always skipped (and counted).  Lines
-    longer than ``max_length`` tokens and undecodable lines are skipped and
-    counted when ``on_error == "skip"``, else raise :class:`DataError` naming
-    the file and line.
+    Bad lines (empty or whitespace-only, not valid UTF-8, longer than
+    ``max_length`` tokens) are skipped and counted in ``stats`` when
+    ``on_error == "skip"``, else raise :class:`DataError` naming the file, the
+    line and the problem.  A missing, unreadable or corrupt file is always a
+    :class:`DataError`.
     """
-    if on_error not in ("skip", "raise"):
+    if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+    if max_length is not None and max_length < 1:
+        raise ValueError(f"max_length must be at least 1, got {max_length}")
     stats = stats if stats is not None else ReadStats()
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: no such file")
-    opener = gzip.open if p.suffix == ".gz" else open
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, expected a text file")
     try:
-        f = opener(p, "rb")
+        f = gzip.open(p, "rb") if _is_gzip(p) else open(p, "rb")  # noqa: SIM115
     except OSError as e:
-        raise DataError(f"{p}: cannot open ({e})") from None
+        raise DataError(f"{p}: cannot open ({e.strerror or e})") from None
     with f:
         lineno = 0
         while True:
             try:
                 raw = f.readline()
-            except (OSError, EOFError) as e:
-                raise DataError(f"{p}, after line {lineno}: file is corrupt ({e})") from None
+            except (OSError, EOFError, zlib.error) as e:
+                raise DataError(
+                    f"{p}, after line {lineno}: file is corrupt or truncated ({e})"
+                ) from None
             if not raw:
                 break
             lineno += 1
@@ -101,18 +144,27 @@ def read_sentences(
             except UnicodeDecodeError as e:
                 stats.undecodable += 1
                 if on_error == "raise":
-                    raise DataError(f"{p}, line {lineno}: not valid UTF-8 ({e.reason})") from None
+                    raise DataError(
+                        f"{p}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason}); "
+                        "use --on-error skip to skip such lines"
+                    ) from None
                 continue
             tokens = tokenize(line)
             if not tokens:
                 stats.empty += 1
+                if on_error == "raise":
+                    what = "empty line" if not line.strip("\r\n") else "whitespace-only line"
+                    raise DataError(
+                        f"{p}, line {lineno}: {what}; use --on-error skip to skip such lines"
+                    )
                 continue
             if max_length is not None and len(tokens) > max_length:
                 stats.too_long += 1
                 if on_error == "raise":
                     raise DataError(
                         f"{p}, line {lineno}: sentence of {len(tokens)} tokens is longer "
-                        f"than the maximum {max_length} (--max-length)"
+                        f"than the maximum {max_length} (--max-length); "
+                        "use --on-error skip to skip such lines"
                     )
                 continue
             stats.kept += 1

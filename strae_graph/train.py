@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import resource
-import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -34,11 +33,16 @@ from tqdm import tqdm
 from strae_graph.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
+    capture_rng,
+    describe_state_mismatch,
     load_checkpoint,
+    restore_rng,
+    run_lock,
     save_checkpoint,
 )
-from strae_graph.corpus import DEFAULT_CORPUS, DataError, ReadStats, read_sentences
+from strae_graph.corpus import DEFAULT_CORPUS, ON_ERROR, DataError, ReadStats, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
+from strae_graph.interrupt import StopRequest
 from strae_graph.model import OBJECTIVES, StrAE, StrAEConfig
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
@@ -74,21 +78,55 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 0  # steps; 0 = only at the end of each epoch (and on interrupt)
     on_error: str = "skip"
+    on_nan: str = "stop"  # a non-finite loss or gradient: stop, or skip the batch
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(
-                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
-            )
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch size must be at least 1")
+        validate_train_config(self)
 
     @property
     def learning_rate(self) -> float:
         if self.lr is not None:
             return self.lr
         return 1e-4 if self.objective == "contrastive" else 1e-3
+
+
+ON_NAN: tuple[str, ...] = ("stop", "skip")
+
+
+def validate_train_config(cfg: TrainConfig) -> None:
+    """Raise ValueError naming the first setting that cannot work."""
+    if cfg.objective not in OBJECTIVES:
+        raise ValueError(
+            f"unknown objective {cfg.objective!r}; choose one of {', '.join(OBJECTIVES)}"
+        )
+    names = structure_names()
+    if cfg.structure not in names:
+        raise ValueError(f"unknown structure {cfg.structure!r}; choose one of {', '.join(names)}")
+    if cfg.on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {cfg.on_error!r}")
+    if cfg.on_nan not in ON_NAN:
+        raise ValueError(f"on_nan must be one of {', '.join(ON_NAN)}, got {cfg.on_nan!r}")
+    at_least = {"epochs": 1, "batch_size": 1, "max_length": 1, "min_count": 1, "log_every": 1,
+                "channels": 1, "channel_size": 1, "dev_sentences": 0,
+                "checkpoint_every": 0}  # fmt: skip
+    for name, low in at_least.items():
+        if getattr(cfg, name) < low:
+            raise ValueError(f"{name} must be at least {low}, got {getattr(cfg, name)}")
+    for name in ("max_sentences", "max_vocab"):
+        v = getattr(cfg, name)
+        if v is not None and v < (1 if name == "max_sentences" else 2):
+            raise ValueError(f"{name} must be positive (or None for no limit), got {v}")
+    for name in ("lr", "clip"):
+        v = getattr(cfg, name)
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a positive number, got {v}")
+    try:
+        device = torch.device(cfg.device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {cfg.device!r} ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {cfg.device!r}: this torch build or machine has no CUDA GPU")
 
 
 # --- structures ------------------------------------------------------------
@@ -112,6 +150,7 @@ class TrainingData:
     dev: list[Tree]
     vocab: Vocabulary
     stats: ReadStats = field(default_factory=ReadStats)
+    unknown_tokens: dict[str, int] = field(default_factory=dict)
 
 
 def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> TrainingData:
@@ -126,18 +165,26 @@ def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> Tra
         )
     ]
     if len(sentences) < 2:
-        raise DataError(f"{cfg.corpus}: fewer than 2 usable sentences")
+        st = stats
+        raise DataError(
+            f"{cfg.corpus}: {len(sentences)} usable sentence(s), at least 2 needed "
+            f"(read {st.lines} lines: {st.empty} empty, {st.too_long} longer than "
+            f"{cfg.max_length} tokens, {st.undecodable} not UTF-8)"
+        )
     if cfg.max_sentences is not None and len(sentences) == limit:
         n_dev = cfg.dev_sentences
-    else:  # a short corpus: hold out at most a tenth of it
-        n_dev = min(cfg.dev_sentences, len(sentences) // 10)
+    else:  # a short corpus: hold out at most a tenth of it (at least one sentence)
+        n_dev = min(cfg.dev_sentences, max(1, len(sentences) // 10))
     train_s = sentences[: len(sentences) - n_dev]
     dev_s = sentences[len(sentences) - n_dev :]
     if vocab is None:
         vocab = Vocabulary.build(train_s, cfg.min_count, cfg.max_vocab)
     train = build_trees(train_s, cfg.structure, cfg.seed)
     dev = build_trees(dev_s, cfg.structure, cfg.seed + 1)
-    return TrainingData(train=train, dev=dev, vocab=vocab, stats=stats)
+    unk_train, _ = vocab.count_unknown(train_s)
+    unk_dev, _ = vocab.count_unknown(dev_s)
+    unknown = {"train": unk_train, "dev": unk_dev}
+    return TrainingData(train=train, dev=dev, vocab=vocab, stats=stats, unknown_tokens=unknown)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -180,36 +227,6 @@ def environment() -> dict[str, str]:
     }
 
 
-class _StopRequest:
-    """Turns SIGINT/SIGTERM into a flag checked between steps; a second SIGINT
-    interrupts at once."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-        self._old: dict[int, Any] = {}
-
-    def __enter__(self) -> _StopRequest:
-        if threading_main():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        if self.signal is not None and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.signal = signum
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 @dataclass
 class TrainResult:
     run_dir: str
@@ -223,6 +240,7 @@ class TrainResult:
     train_sentences: int
     train_tokens: int
     vocab_size: int
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 def evaluate_loss(
@@ -257,6 +275,7 @@ def _config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData)
             "dev_sentences": len(data.dev),
             "vocab_size": len(data.vocab),
             "read": asdict(data.stats),
+            "unknown_tokens": data.unknown_tokens,
         },
         "command": sys.argv,
     }
@@ -272,24 +291,72 @@ _COMPARED = (
 def train(
     cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print
 ) -> TrainResult:
-    """Train a StrAE as ``cfg`` says; with ``resume``, continue from RUN_DIR/last.pt."""
+    """Train a StrAE as ``cfg`` says; with ``resume``, continue from RUN_DIR/last.pt.
+
+    One process at a time may train into a run directory (a lock file).
+    """
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"{out}: exists and is not a directory (--out)")
     out.mkdir(parents=True, exist_ok=True)
+    with run_lock(out):
+        return _train(cfg, resume, log)
+
+
+def _resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dict | None:
+    """The checkpoint to resume from, checked against ``cfg``; None when the run
+    was stopped before its first checkpoint (it then starts from the beginning)."""
+    last_path = out / "last.pt"
+    if not last_path.exists():
+        if (out / "config.json").exists():
+            log(f"--resume: {out} has no checkpoint yet (stopped before the first one); "
+                "starting from the beginning")  # fmt: skip
+            return None
+        raise CheckpointError(f"--resume: no checkpoint at {last_path} (not a run directory?)")
+    state = load_checkpoint(last_path)
+    missing = [k for k in _RESUME_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{last_path}: not a resumable checkpoint (no {', '.join(missing)})")
+    saved = state.get("train_config", {})
+    diff = [k for k in _COMPARED if k in saved and saved[k] != getattr(cfg, k)]
+    if diff:
+        pairs = ", ".join(f"{k}: saved {saved[k]!r}, now {getattr(cfg, k)!r}" for k in diff)
+        raise CheckpointError(
+            f"{last_path}: cannot resume with a different configuration ({pairs})"
+        )
+    saved_sha = state.get("data", {}).get("corpus_sha256")
+    if saved_sha and Path(cfg.corpus).is_file() and file_sha256(cfg.corpus) != saved_sha:
+        raise CheckpointError(
+            f"{last_path}: the corpus {cfg.corpus} has changed since this checkpoint was "
+            "written (SHA-256 differs); resuming would train on other data"
+        )
+    if isinstance(state["epoch"], int) and state["epoch"] > cfg.epochs:
+        raise CheckpointError(
+            f"{last_path}: already trained {state['epoch']} epochs, more than --epochs {cfg.epochs}"
+        )
+    return state
+
+
+_RESUME_KEYS = ("model", "optimizer", "vocab", "epoch", "next_batch", "step", "best_dev",
+                "last_dev", "rng", "metrics_bytes")  # fmt: skip
+
+
+def _params_finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainResult:
+    out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     state: dict[str, Any] | None = None
     vocab: Vocabulary | None = None
     if resume:
-        if not last_path.exists():
-            raise CheckpointError(f"--resume: no checkpoint at {last_path}")
-        state = load_checkpoint(last_path)
-        saved = state.get("train_config", {})
-        diff = [k for k in _COMPARED if k in saved and saved[k] != getattr(cfg, k)]
-        if diff:
-            pairs = ", ".join(f"{k}: saved {saved[k]!r}, now {getattr(cfg, k)!r}" for k in diff)
-            raise CheckpointError(
-                f"{last_path}: cannot resume with a different configuration ({pairs})"
-            )
-        vocab = Vocabulary(state["vocab"])
+        state = _resume_state(cfg, out, log)
+        if state is not None:
+            try:
+                vocab = Vocabulary(list(state["vocab"]))
+            except (TypeError, ValueError) as e:
+                raise CheckpointError(f"{last_path}: unusable vocabulary: {e}") from None
 
     t0 = time.perf_counter()
     data = load_training_data(cfg, vocab)
@@ -297,9 +364,12 @@ def train(
     log(
         f"data: {len(data.train):,} training / {len(data.dev):,} dev sentences, "
         f"{n_train_tokens:,} tokens, vocabulary {len(data.vocab):,} "
-        f"(skipped: {data.stats.empty} empty, {data.stats.too_long} too long, "
-        f"{data.stats.undecodable} undecodable) in {time.perf_counter() - t0:.1f}s"
+        f"(skipped lines: {data.stats.empty} empty, {data.stats.too_long} too long, "
+        f"{data.stats.undecodable} undecodable; unknown tokens: "
+        f"{data.unknown_tokens['train']:,} training, {data.unknown_tokens['dev']:,} dev) "
+        f"in {time.perf_counter() - t0:.1f}s"
     )
+    corpus_sha = file_sha256(cfg.corpus) if Path(cfg.corpus).is_file() else None
 
     torch.manual_seed(cfg.seed)
     model_cfg = StrAEConfig(
@@ -317,16 +387,23 @@ def train(
 
     epoch, next_batch, step = 0, 0, 0
     best_dev, last_dev = math.inf, math.nan
+    nan_batches = 0
     if state is not None:
+        problem = describe_state_mismatch(model.state_dict(), state["model"])
+        if problem:
+            raise CheckpointError(f"{last_path}: does not fit this model: {problem}")
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, KeyError, ValueError) as e:
+            restore_rng(state["rng"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{last_path}: does not fit this model: {e}") from None
         epoch, next_batch, step = state["epoch"], state["next_batch"], state["step"]
         best_dev, last_dev = state["best_dev"], state["last_dev"]
-        torch.set_rng_state(state["rng"]["torch"])
-        _truncate(out / "metrics.jsonl", state["metrics_bytes"])
+        nan_batches = int(state.get("nan_batches", 0))
+        if not _truncate(out / "metrics.jsonl", state["metrics_bytes"]):
+            log(f"warning: {out / 'metrics.jsonl'} is shorter than when {last_path} was "
+                "written; earlier metric lines are missing")  # fmt: skip
         log(f"resumed from {last_path}: epoch {epoch + 1}, batch {next_batch}, step {step}")
     else:
         for name in ("metrics.jsonl", "timing.jsonl"):
@@ -350,8 +427,10 @@ def train(
                 "step": step,
                 "best_dev": best_dev,
                 "last_dev": last_dev,
-                "rng": {"torch": torch.get_rng_state()},
+                "rng": capture_rng(),
                 "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
+                "nan_batches": nan_batches,
+                "data": {"corpus_sha256": corpus_sha},
             },
             path,
         )
@@ -361,11 +440,16 @@ def train(
     interrupted = False
     model.train()
     with (
-        _StopRequest() as stop,
+        StopRequest() as stop,
         open(out / "metrics.jsonl", "a") as mfile,
         open(out / "timing.jsonl", "a") as tfile,
     ):
         while epoch < cfg.epochs and not interrupted:
+            if stop.requested:  # arrived during the dev evaluation / epoch checkpoint
+                interrupted = True
+                log(f"{stop.name}: stopped at the start of epoch {epoch + 1}; {last_path} "
+                    "is up to date; continue with --resume")  # fmt: skip
+                break
             order = epoch_order(len(data.train), cfg.seed, epoch)
             bar = tqdm(
                 total=n_batches,
@@ -381,16 +465,33 @@ def train(
                 n_tok = sum(t.n_leaves for t in trees)
                 ts = time.perf_counter()
                 g, fr = make_batch(trees, data.vocab, cfg.device)
+                rng_at_batch = torch.get_rng_state()  # restored if this batch goes NaN
                 output = model(g, fr)
-                if not torch.isfinite(output.loss):
+                optimizer.zero_grad(set_to_none=True)
+                bad = None if torch.isfinite(output.loss) else f"loss is {output.loss.item()}"
+                if bad is None:
+                    output.loss.backward()
+                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+                    if not torch.isfinite(norm):
+                        bad = f"gradient norm is {norm.item()}"
+                if bad is not None:
+                    where = f"epoch {epoch + 1}, batch {next_batch + 1} of {n_batches}"
+                    if cfg.on_nan == "skip":
+                        nan_batches += 1
+                        optimizer.zero_grad(set_to_none=True)
+                        mfile.write(json.dumps({"epoch": epoch + 1, "batch": next_batch + 1,
+                                                "skipped": bad}) + "\n")  # fmt: skip
+                        log(f"{bad} at {where}: batch skipped (--on-nan skip)")
+                        next_batch += 1
+                        bar.update(1)
+                        if stop.requested:
+                            break
+                        continue
                     bar.close()
                     raise FloatingPointError(
-                        f"loss is {output.loss.item()} at epoch {epoch + 1}, batch {next_batch} "
-                        f"(step {step + 1}); the last good checkpoint is {last_path}"
+                        f"{bad} at {where} (step {step + 1}); no update was made. "
+                        + _save_before_bad_batch(checkpoint, model, last_path, stop, rng_at_batch)
                     )
-                optimizer.zero_grad(set_to_none=True)
-                output.loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                 optimizer.step()
                 dt = time.perf_counter() - ts
                 step += 1
@@ -408,17 +509,18 @@ def train(
                                             "tokens_per_s": n_tok / dt,
                                             "peak_rss_mb": peak_rss_mb()}) + "\n")  # fmt: skip
                     tfile.flush()
-                if stop.signal is not None:
+                if stop.requested:
                     break
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     mfile.flush()
-                    checkpoint(last_path)
+                    with stop.deferred():
+                        checkpoint(last_path)
             bar.close()
-            if stop.signal is not None:
+            if stop.requested:
                 mfile.flush()
-                checkpoint(last_path)
-                name = signal.Signals(stop.signal).name
-                log(f"{name}: saved {last_path} at epoch {epoch + 1}, batch {next_batch}; "
+                with stop.deferred():
+                    checkpoint(last_path)
+                log(f"{stop.name}: saved {last_path} at epoch {epoch + 1}, batch {next_batch}; "
                     f"continue with --resume")  # fmt: skip
                 interrupted = True
                 break
@@ -428,12 +530,13 @@ def train(
             mfile.flush()
             epoch += 1
             next_batch = 0
-            improved = last_dev < best_dev
+            improved = last_dev < best_dev or (not data.dev and not best_path.exists())
             if improved:
                 best_dev = last_dev
-            checkpoint(last_path)
-            if improved:
-                checkpoint(best_path)
+            with stop.deferred():
+                checkpoint(last_path)
+                if improved:
+                    checkpoint(best_path)
             log(f"epoch {epoch}: dev loss {last_dev:.4f} (best {best_dev:.4f}); saved {last_path}")
 
     result = TrainResult(
@@ -448,14 +551,47 @@ def train(
         train_sentences=len(data.train),
         train_tokens=n_train_tokens,
         vocab_size=len(data.vocab),
+        skipped={
+            "empty_lines": data.stats.empty,
+            "too_long_lines": data.stats.too_long,
+            "undecodable_lines": data.stats.undecodable,
+            "unknown_tokens_train": data.unknown_tokens["train"],
+            "unknown_tokens_dev": data.unknown_tokens["dev"],
+            "nan_batches": nan_batches,
+        },
     )
     return result
 
 
-def _truncate(path: Path, size: int) -> None:
-    if path.exists() and path.stat().st_size > size:
+def _save_before_bad_batch(
+    checkpoint: Callable[[Path], None],
+    model: torch.nn.Module,
+    last_path: Path,
+    stop: StopRequest,
+    rng_at_batch: torch.Tensor,
+) -> str:
+    """Save the (still finite) model, and the random state, from before the bad
+    batch, so that ``--resume --on-nan skip`` continues exactly as a run with
+    ``--on-nan skip`` from the start; the sentence to append to the error message."""
+    if not _params_finite(model):
+        return f"The model already holds NaN/inf; the last good checkpoint is {last_path}."
+    torch.set_rng_state(rng_at_batch)
+    with stop.deferred():
+        checkpoint(last_path)
+    return (
+        f"Saved the model from before this batch to {last_path}; continue with --resume, "
+        "adding --on-nan skip to skip the batch (or lower --lr)."
+    )
+
+
+def _truncate(path: Path, size: int) -> bool:
+    """Cut ``path`` back to ``size`` bytes (lines written after the checkpoint);
+    False when the file is shorter than that."""
+    have = path.stat().st_size if path.exists() else 0
+    if have > size:
         with open(path, "r+b") as f:
             f.truncate(size)
+    return have >= size
 
 
 def train_config_fields() -> list[str]:

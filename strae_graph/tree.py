@@ -286,16 +286,27 @@ def _nltk_to_generic(tree: object) -> Generic:
 
 
 def _strip_empty(node: Generic) -> Generic | None:
-    """Remove -NONE- traces and constituents left empty by their removal."""
+    """Remove -NONE- traces and constituents left empty by their removal
+    (iterative: bracket strings may nest deeper than Python's recursion limit)."""
     if isinstance(node, str):
         return node
-    label, kids = node
-    if label == "-NONE-":
-        return None
-    kept = [k for k in (_strip_empty(c) for c in kids) if k is not None]
-    if not kept:
-        return None
-    return (label, kept)
+    done: dict[int, Generic | None] = {}
+    stack: list[tuple[Generic, bool]] = [(node, False)]
+    while stack:
+        item, expanded = stack.pop()
+        if isinstance(item, str):
+            continue
+        label, kids = item
+        if label == "-NONE-":
+            done[id(item)] = None
+        elif not expanded:
+            stack.append((item, True))
+            stack.extend((k, False) for k in kids if not isinstance(k, str))
+        else:
+            kept = [k if isinstance(k, str) else done[id(k)] for k in kids]
+            kept = [k for k in kept if k is not None]
+            done[id(item)] = (label, kept) if kept else None
+    return done[id(node)]
 
 
 def _from_generic(node: Generic, binarize: Binarize) -> Tree:
@@ -364,19 +375,19 @@ def _binarize_ids(ids: list[int], children: list[tuple[int, int]], how: Binarize
 def iter_bracket_file(path: str, binarize: Binarize = "right") -> Iterator[Tree]:
     """Trees from a file with one bracketed tree per line (a leading
     ``name<TAB>`` column, as in the PTB sample, is ignored)."""
-    from .corpus import open_text
+    from .corpus import iter_lines
 
-    with open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if "\t" in line:
-                line = line.split("\t", 1)[1]
-            try:
-                yield Tree.from_brackets(line, binarize=binarize)
-            except TreeError as e:
-                raise TreeError(f"{path}, line {lineno}: {e}") from None
+    for lineno, line in iter_lines(path):
+        line = line.strip()
+        if not line:
+            continue
+        if "\t" in line:
+            line = line.split("\t", 1)[1]
+        try:
+            tree = Tree.from_brackets(line, binarize=binarize)
+        except TreeError as e:
+            raise TreeError(f"{path}, line {lineno}: {e}") from None
+        yield tree
 
 
 def layout(tree: Tree) -> dict[int, tuple[float, float]]:

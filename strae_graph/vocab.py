@@ -55,6 +55,15 @@ class Vocabulary:
         get = self.stoi.get
         return [get(t, 0) for t in tokens]
 
+    def count_unknown(self, sentences: Iterable[Sequence[str]]) -> tuple[int, int]:
+        """``(unknown, total)`` token counts of ``sentences`` (unknown: mapped to id 0)."""
+        stoi = self.stoi
+        unknown = total = 0
+        for s in sentences:
+            total += len(s)
+            unknown += sum(1 for t in s if t not in stoi or t == UNK)
+        return unknown, total
+
     def to_json(self) -> str:
         return json.dumps(self.itos, ensure_ascii=False)
 

@@ -1,0 +1,142 @@
+"""Real `python -m strae_graph train` processes killed mid-training (SIGKILL,
+SIGTERM, SIGINT, a double SIGINT) and resumed: the final model, optimiser and
+metrics file equal those of an uninterrupted run, bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from strae_graph.checkpoint import load_checkpoint
+from tests.conftest import CORPUS, ROOT
+
+EPOCHS, BATCHES = 2, 40  # 2 epochs x 40 batches of 8 = 80 steps
+EVERY = 5  # --checkpoint-every
+
+
+def command(run: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "strae_graph", "train", "--corpus", str(CORPUS),
+            "--out", str(run), "--max-sentences", str(BATCHES * 8), "--dev-sentences", "40",
+            "--batch-size", "8", "--epochs", str(EPOCHS), "--structure", "random",
+            "--objective", "both", "--min-count", "2", "--log-every", "1",
+            "--checkpoint-every", str(EVERY), "--no-progress", "--seed", "3", *extra]  # fmt: skip
+
+
+def run_to_end(run: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(command(run, *extra), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+
+
+def steps_logged(run: Path) -> int:
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return 0
+    return sum(1 for line in path.read_text().splitlines() if '"loss"' in line)
+
+
+def start_and_kill(run: Path, sig: int, after_steps: int, twice: bool = False):
+    """Start training, wait until ``after_steps`` steps are logged, send ``sig``;
+    returns (return code, steps logged when the signal was sent, stdout + stderr)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command(run), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while steps_logged(run) < after_steps:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "training did not start in time"
+        time.sleep(0.005)
+    at = steps_logged(run)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(sig)
+    if twice:
+        time.sleep(0.01)
+        proc.send_signal(sig)
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, at, out + err
+
+
+def final_state(run: Path) -> dict:
+    return load_checkpoint(run / "last.pt")
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    sa, sb = final_state(a), final_state(b)
+    assert sa["step"] == sb["step"] == EPOCHS * BATCHES
+    for k in sa["model"]:
+        assert torch.equal(sa["model"][k], sb["model"][k]), k
+    for (ka, va), (kb, vb) in zip(sa["optimizer"]["state"].items(),
+                                  sb["optimizer"]["state"].items()):  # fmt: skip
+        assert ka == kb
+        for name in va:
+            assert torch.equal(va[name], vb[name]), (ka, name)
+    assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
+    assert (a / "best.pt").exists() and (b / "best.pt").exists()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, data_dir) -> Path:
+    run = tmp_path_factory.mktemp("reference") / "run"
+    res = run_to_end(run)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout[res.stdout.index("{") :])
+    assert summary["steps"] == EPOCHS * BATCHES
+    return run
+
+
+@pytest.mark.slow
+def test_same_command_and_seed_give_identical_metrics(reference, tmp_path):
+    again = tmp_path / "again"
+    assert run_to_end(again).returncode == 0
+    assert (again / "metrics.jsonl").read_bytes() == (reference / "metrics.jsonl").read_bytes()
+    cfg = json.loads((again / "config.json").read_text())
+    assert {"torch", "dgl", "strae_graph"} <= set(cfg["environment"])
+    assert len(cfg["data"]["corpus_sha256"]) == 64
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig):
+    run = tmp_path / "run"
+    rc, at, err = start_and_kill(run, sig, after_steps=BATCHES + 7)  # in the second epoch
+    saved = final_state(run)
+    if sig == signal.SIGKILL:
+        assert rc == -signal.SIGKILL
+        # at most the steps since the last checkpoint are lost
+        assert saved["step"] >= at - EVERY and saved["step"] % EVERY == 0
+    else:
+        assert rc == 130, err
+        assert f"{signal.Signals(sig).name}: saved" in err
+        assert saved["step"] >= at  # the interrupt checkpoint holds every finished step
+    assert saved["step"] < EPOCHS * BATCHES
+    res = run_to_end(run, "--resume")
+    assert res.returncode == 0, res.stderr
+    assert f"resumed from {run / 'last.pt'}" in res.stdout
+    assert_same_run(reference, run)
+
+
+@pytest.mark.slow
+def test_double_ctrl_c_leaves_a_valid_checkpoint(reference, tmp_path):
+    run = tmp_path / "run"
+    rc, _, err = start_and_kill(run, signal.SIGINT, after_steps=12, twice=True)
+    assert rc == 130, err
+    assert "Traceback" not in err
+    final_state(run)  # loads: whole and verified
+    res = run_to_end(run, "--resume")
+    assert res.returncode == 0, res.stderr
+    assert_same_run(reference, run)
+
+
+@pytest.mark.slow
+def test_restart_without_resume_is_refused(reference, tmp_path):
+    res = run_to_end(reference)
+    assert res.returncode == 2
+    assert "already holds a run" in res.stderr and "--resume" in res.stderr
