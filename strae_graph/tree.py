@@ -156,8 +156,11 @@ class Tree:
         return built[-1]
 
     def to_brackets(self) -> str:
-        """Unlabelled bracket string, e.g. ``(the (big dog))``; inverse of from_brackets."""
+        """Unlabelled bracket string, e.g. ``(the (big dog))``; inverse of
+        from_brackets(labelled=False).  A one-token tree is ``(word)``."""
         out = [_escape(t) for t in self.tokens]
+        if len(out) == 1:
+            return f"({out[0]})"
         for left, right in self.children:
             out.append(f"({out[left]} {out[right]})")
         return out[-1]
