@@ -97,7 +97,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
         raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
     if not data:
         raise CheckpointError(f"{path}: empty file (truncated checkpoint?)")
-    payload = data
+    payload, verified = data, False
     if len(data) >= _TRAILER_LEN and data[-_TRAILER_LEN:-32] == TRAILER_MAGIC:
         payload = data[:-_TRAILER_LEN]
         if hashlib.sha256(payload).digest() != data[-32:]:
@@ -105,14 +105,16 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
                 f"{path}: corrupted checkpoint (SHA-256 does not match its contents); "
                 "use another checkpoint or retrain"
             )
+        verified = True
     elif TRAILER_MAGIC in data[-(_TRAILER_LEN + 4096) :]:
         raise CheckpointError(f"{path}: corrupted checkpoint (damaged integrity trailer)")
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many kinds on bad files
         msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
+        why = "corrupt" if verified else "truncated, or not a checkpoint (no integrity trailer)"
         raise CheckpointError(
-            f"{path}: cannot read checkpoint (corrupt or truncated?): {type(e).__name__}: {msg}"
+            f"{path}: cannot read checkpoint ({why}): {type(e).__name__}: {msg}"
         ) from None
     if not isinstance(state, dict) or "model" not in state or "format" not in state:
         raise CheckpointError(f"{path}: not a strae-graph checkpoint")

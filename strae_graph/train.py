@@ -298,6 +298,8 @@ def train(
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"{out}: exists and is not a directory (--out)")
+    if resume and not out.is_dir():
+        raise CheckpointError(f"--resume: no run directory {out}")
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out):
         return _train(cfg, resume, log)

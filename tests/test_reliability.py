@@ -284,6 +284,9 @@ def test_resume_refuses_another_configuration_or_changed_corpus(two_runs, tmp_pa
 
 def test_resume_without_any_checkpoint(tmp_path):
     cfg = tiny_cfg(tmp_path)
+    with pytest.raises(CheckpointError, match="no run directory"):
+        train(cfg, resume=True)
+    os.makedirs(cfg.out)
     with pytest.raises(CheckpointError, match="no checkpoint at"):
         train(cfg, resume=True)
 
