@@ -4,6 +4,7 @@ token cross-entropy."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -51,16 +52,16 @@ class _Workspace:
     def __init__(self) -> None:
         self.buffer: torch.Tensor | None = None
 
-    def take(self, n: int, like: torch.Tensor) -> torch.Tensor:
+    def take(self, rows: int, n: int, like: torch.Tensor) -> torch.Tensor:
         buf, self.buffer = self.buffer, None
         if (
             buf is None
-            or buf.numel() < n * n
+            or buf.numel() < rows * n
             or buf.dtype != like.dtype
             or buf.device != like.device
         ):
-            buf = torch.empty(n * n, dtype=like.dtype, device=like.device)
-        return buf[: n * n].view(n, n)
+            buf = torch.empty(rows * n, dtype=like.dtype, device=like.device)
+        return buf[: rows * n].view(rows, n)
 
     def give(self, kept: torch.Tensor) -> None:
         base = kept._base if kept._base is not None else kept
@@ -69,6 +70,10 @@ class _Workspace:
 
 
 _WORKSPACE = _Workspace()
+
+
+#: sums (or maxima) of a tensor over processes, in place; ``None``: one process
+ColumnReduce = Callable[[torch.Tensor, str], None]
 
 
 class _BlockedInfoNCE(torch.autograd.Function):
@@ -81,47 +86,65 @@ class _BlockedInfoNCE(torch.autograd.Function):
     entry gives both the row and the column sums (and, in backward, both
     softmaxes).  For very large scales (tiny temperatures) the running-maximum
     log-sum-exp form is used instead.
+
+    Row shards (data-parallel training): ``u`` may hold only this process's
+    rows ``offset .. offset + n_rows`` of all ``N`` rows, with ``d`` holding all
+    N columns and ``reduce`` summing column statistics over processes.  The
+    result is then this process's share of the loss (its rows' terms and its
+    columns' terms), and backward returns the gradient of the *global* loss
+    through this process's rows of S: summed over processes, these are exactly
+    the single-process gradients.
     """
 
     @staticmethod
-    def forward(ctx, u: torch.Tensor, d: torch.Tensor, scale: float, block: int, cache: int):  # type: ignore[override]
-        n = u.shape[0]
+    def forward(ctx, u, d, scale, block, cache, offset=0, reduce=None):  # type: ignore[override]
+        rows, n = u.shape[0], d.shape[0]
         fixed = scale <= FIXED_SHIFT_MAX_SCALE and u.dtype in (torch.float32, torch.float64)
-        keep = fixed and n * n * u.element_size() <= cache and any(ctx.needs_input_grad[:2])
+        keep = fixed and rows * n * u.element_size() <= cache and any(ctx.needs_input_grad[:2])
         if fixed:
             shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
-            row_sum = torch.empty(n, dtype=u.dtype, device=u.device)
+            row_sum = torch.empty(rows, dtype=u.dtype, device=u.device)
             col_sum = torch.zeros(n, dtype=u.dtype, device=u.device)
-            kept = _WORKSPACE.take(n, u) if keep else None
-            for start in range(0, n, block):
-                stop = min(start + block, n)
+            kept = _WORKSPACE.take(rows, n, u) if keep else None
+            for start in range(0, rows, block):
+                stop = min(start + block, rows)
                 out = None if kept is None else kept[start:stop]
                 e = torch.addmm(shift, u[start:stop], d.T, alpha=scale, out=out).exp_()
                 torch.sum(e, dim=1, out=row_sum[start:stop])
                 col_sum += e.sum(dim=0)
+            if reduce is not None:
+                reduce(col_sum, "sum")
             row_lse = row_sum.log_().add_(scale)
             col_lse = col_sum.log_().add_(scale)
         else:
             kept = None
-            row_lse = torch.empty(n, dtype=u.dtype, device=u.device)
+            row_lse = torch.empty(rows, dtype=u.dtype, device=u.device)
             col_lse = torch.full((n,), -math.inf, dtype=u.dtype, device=u.device)
-            for start in range(0, n, block):
+            for start in range(0, rows, block):
                 s = (u[start : start + block] @ d.T).mul_(scale)
                 row_lse[start : start + block] = torch.logsumexp(s, dim=1)
                 col_lse = torch.logaddexp(col_lse, torch.logsumexp(s, dim=0))
-        diag = scale * (u * d).sum(-1)
-        loss = 0.5 * ((row_lse - diag).mean() + (col_lse - diag).mean())
+            if reduce is not None:
+                top = col_lse.clone()
+                reduce(top, "max")
+                top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+                col_sum = torch.exp(col_lse - top)
+                reduce(col_sum, "sum")
+                col_lse = col_sum.log_().add_(top)
+        diag = scale * (u * d[offset : offset + rows]).sum(-1)
+        own_cols = col_lse[offset : offset + rows]
+        loss = (row_lse.sum() + own_cols.sum() - 2 * diag.sum()) / (2 * n)
         ctx.save_for_backward(u, d, row_lse, col_lse)
         ctx.kept = kept
-        ctx.scale, ctx.block, ctx.fixed = scale, block, fixed
+        ctx.scale, ctx.block, ctx.fixed, ctx.offset = scale, block, fixed, offset
         return loss
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         u, d, row_lse, col_lse = ctx.saved_tensors
-        scale, block, kept = ctx.scale, ctx.block, ctx.kept
+        scale, block, kept, offset = ctx.scale, ctx.block, ctx.kept, ctx.offset
         ctx.kept = None
-        n = u.shape[0]
+        rows, n = u.shape[0], d.shape[0]
         # dL/dS_ij = (softmax_row_ij + softmax_col_ij - 2 [i == j]) / (2N)
         coef = grad_out / (2 * n)
         grad_u = torch.empty_like(u)
@@ -132,8 +155,8 @@ class _BlockedInfoNCE(torch.autograd.Function):
             a = torch.exp(scale - row_lse).mul_(coef * scale)
             b = torch.exp(scale - col_lse).mul_(coef * scale)
             shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
-        for start in range(0, n, block):
-            stop = min(start + block, n)
+        for start in range(0, rows, block):
+            stop = min(start + block, rows)
             ub = u[start:stop]
             if ctx.fixed:
                 if kept is not None:
@@ -152,9 +175,9 @@ class _BlockedInfoNCE(torch.autograd.Function):
         if kept is not None:
             _WORKSPACE.give(kept)
         # the diagonal's -2 [i == j] term
-        grad_u -= (2 * coef * scale) * d
-        grad_d -= (2 * coef * scale) * u
-        return grad_u, grad_d, None, None, None
+        grad_u -= (2 * coef * scale) * d[offset : offset + rows]
+        grad_d[offset : offset + rows] -= (2 * coef * scale) * u
+        return grad_u, grad_d, None, None, None, None, None
 
 
 def _scale_rows_cols(g: torch.Tensor, a: torch.Tensor, b: torch.Tensor, rows: int = 32) -> None:
@@ -193,4 +216,39 @@ def contrastive_loss(
         scale,
         block_size,
         CACHE_BYTES if cache_bytes is None else cache_bytes,
+    )
+
+
+def contrastive_loss_shard(
+    up_rows: torch.Tensor,
+    down_all: torch.Tensor,
+    offset: int,
+    scale: float,
+    reduce: ColumnReduce,
+    block_size: int = 2048,
+    cache_bytes: int | None = None,
+) -> torch.Tensor:
+    """This process's share of the global symmetric InfoNCE (data parallel).
+
+    up_rows: (n, E) this process's nodes, which are rows ``offset .. offset + n``
+    of the global batch; down_all: (N, E) every process's down embeddings, in
+    global order.  Both must already be L2-normalised.  ``reduce(t, op)`` sums
+    (``op == "sum"``) or maximises (``"max"``) ``t`` over processes in place.
+    The shares sum to :func:`contrastive_loss` of the global batch, and the
+    gradients (summed over processes) to its gradients.
+    """
+    if up_rows.dim() != 2 or down_all.dim() != 2 or up_rows.shape[1] != down_all.shape[1]:
+        raise ValueError(
+            f"need (n, E) and (N, E), got {tuple(up_rows.shape)}, {tuple(down_all.shape)}"
+        )
+    if down_all.shape[0] == 0:
+        return up_rows.sum() * 0.0 + down_all.sum() * 0.0
+    return _BlockedInfoNCE.apply(
+        up_rows,
+        down_all,
+        scale,
+        block_size,
+        CACHE_BYTES if cache_bytes is None else cache_bytes,
+        offset,
+        reduce,
     )

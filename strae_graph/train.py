@@ -38,8 +38,10 @@ from strae_graph.checkpoint import (
     save_checkpoint,
 )
 from strae_graph.corpus import DEFAULT_CORPUS, DataError, ReadStats, read_sentences
+from strae_graph.distributed import DistContext
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.model import OBJECTIVES, StrAE, StrAEConfig
+from strae_graph.prefetch import Prefetcher
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
 
@@ -69,6 +71,8 @@ class TrainConfig:
     activation: str = "none"
     temperature: float | None = None
     log_scale: float | None = None
+    dropout: float = 0.1  # on compose / decompose outputs
+    input_dropout: float = 0.2  # on leaf embeddings
     seed: int = 0
     device: str = "cpu"
     log_every: int = 10
@@ -149,6 +153,13 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 def make_batch(trees: Sequence[Tree], vocab: Vocabulary, device: str):
     g = batch_trees(trees, [vocab.encode(t.tokens) for t in trees], device=device)
     return g, Frontiers.of(g)
+
+
+def _prepare(data: TrainingData, order: np.ndarray, b: int, cfg: TrainConfig, ctx: DistContext):
+    """(this process's trees of global batch ``b``, (graph, frontiers)); (None, None)
+    for an empty shard."""
+    trees = [data.train[i] for i in ctx.shard(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])]
+    return trees, (make_batch(trees, data.vocab, cfg.device) if trees else (None, None))
 
 
 # --- helpers -----------------------------------------------------------------
@@ -272,7 +283,12 @@ _COMPARED = (
 def train(
     cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print
 ) -> TrainResult:
-    """Train a StrAE as ``cfg`` says; with ``resume``, continue from RUN_DIR/last.pt."""
+    """Train a StrAE as ``cfg`` says; with ``resume``, continue from RUN_DIR/last.pt.
+
+    Under torchrun: data-parallel over the processes (strae_graph.distributed)."""
+    ctx = DistContext.setup(cfg.device)
+    if not ctx.is_main:
+        log = lambda *_: None  # noqa: E731
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -311,8 +327,11 @@ def train(
         activation=cfg.activation,
         temperature=cfg.temperature,
         log_scale=cfg.log_scale,
+        dropout=cfg.dropout,
+        input_dropout=cfg.input_dropout,
     )
     model = StrAE(model_cfg).to(cfg.device)
+    ctx.broadcast_parameters(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
 
     epoch, next_batch, step = 0, 0, 0
@@ -326,9 +345,9 @@ def train(
         epoch, next_batch, step = state["epoch"], state["next_batch"], state["step"]
         best_dev, last_dev = state["best_dev"], state["last_dev"]
         torch.set_rng_state(state["rng"]["torch"])
-        _truncate(out / "metrics.jsonl", state["metrics_bytes"])
+        _truncate(ctx.output_path(out / "metrics.jsonl"), state["metrics_bytes"])
         log(f"resumed from {last_path}: epoch {epoch + 1}, batch {next_batch}, step {step}")
-    else:
+    elif ctx.is_main:
         for name in ("metrics.jsonl", "timing.jsonl"):
             (out / name).unlink(missing_ok=True)
         atomic_write_bytes(out / "vocab.json", data.vocab.to_json().encode())
@@ -336,6 +355,8 @@ def train(
         atomic_write_bytes(out / "config.json", json.dumps(record, indent=2).encode())
 
     def checkpoint(path: Path) -> None:
+        if not ctx.is_main:
+            return
         metrics = out / "metrics.jsonl"
         save_checkpoint(
             {
@@ -356,14 +377,15 @@ def train(
             path,
         )
 
+    ctx.seed_dropout(cfg.seed, step)
     n_batches = math.ceil(len(data.train) / cfg.batch_size)
     tokens_done, seconds = 0, 0.0
     interrupted = False
     model.train()
     with (
         _StopRequest() as stop,
-        open(out / "metrics.jsonl", "a") as mfile,
-        open(out / "timing.jsonl", "a") as tfile,
+        open(ctx.output_path(out / "metrics.jsonl"), "a") as mfile,
+        open(ctx.output_path(out / "timing.jsonl"), "a") as tfile,
     ):
         while epoch < cfg.epochs and not interrupted:
             order = epoch_order(len(data.train), cfg.seed, epoch)
@@ -371,17 +393,19 @@ def train(
                 total=n_batches,
                 initial=next_batch,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                disable=not cfg.progress,
+                disable=not cfg.progress or not ctx.is_main,
                 unit="batch",
                 dynamic_ncols=True,
             )
+            ahead = Prefetcher(
+                lambda b, order=order: _prepare(data, order, b, cfg, ctx),
+                range(next_batch, n_batches),
+            )
             while next_batch < n_batches:
-                idx = order[next_batch * cfg.batch_size : (next_batch + 1) * cfg.batch_size]
-                trees = [data.train[i] for i in idx]
-                n_tok = sum(t.n_leaves for t in trees)
                 ts = time.perf_counter()
-                g, fr = make_batch(trees, data.vocab, cfg.device)
-                output = model(g, fr)
+                trees, (g, fr) = ahead.get(next_batch)
+                n_tok = sum(t.n_leaves for t in trees)
+                output = ctx.forward(model, g, fr)
                 if not torch.isfinite(output.loss):
                     bar.close()
                     raise FloatingPointError(
@@ -390,6 +414,7 @@ def train(
                     )
                 optimizer.zero_grad(set_to_none=True)
                 output.loss.backward()
+                ctx.sync_gradients(model)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                 optimizer.step()
                 dt = time.perf_counter() - ts
@@ -408,12 +433,14 @@ def train(
                                             "tokens_per_s": n_tok / dt,
                                             "peak_rss_mb": peak_rss_mb()}) + "\n")  # fmt: skip
                     tfile.flush()
+                stop.signal = ctx.agree_signal(stop.signal)
                 if stop.signal is not None:
                     break
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     mfile.flush()
                     checkpoint(last_path)
             bar.close()
+            ahead.close()
             if stop.signal is not None:
                 mfile.flush()
                 checkpoint(last_path)
@@ -422,7 +449,7 @@ def train(
                     f"continue with --resume")  # fmt: skip
                 interrupted = True
                 break
-            last_dev = evaluate_loss(model, data.dev, data.vocab, cfg)
+            last_dev = evaluate_loss(model, data.dev, data.vocab, cfg) if ctx.is_main else math.nan
             rec = {"epoch": epoch + 1, "step": step, "dev_loss": last_dev}
             mfile.write(json.dumps(rec) + "\n")
             mfile.flush()
