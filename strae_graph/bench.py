@@ -241,8 +241,12 @@ def segmented_step(model: StrAE, opt: torch.optim.Optimizer, g, fr) -> dict[str,
         loss.backward()
 
     t_loss, _ = _timed(loss_part)
-    t_down_b, _ = _timed(lambda: down.backward(d2.grad.view_as(down)))
-    t_up_b, _ = _timed(lambda: up.backward(u2.grad.view_as(up) + up_in.grad))
+
+    def grad_of(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(like) if x.grad is None else x.grad.view_as(like)
+
+    t_down_b, _ = _timed(lambda: down.backward(grad_of(d2, down)))
+    t_up_b, _ = _timed(lambda: up.backward(grad_of(u2, up) + grad_of(up_in, up)))
     t_opt, _ = _timed(lambda: _optimise(model, opt))
     return {"up": t_up + t_up_b, "down": t_down + t_down_b, "loss": t_loss, "optim": t_opt}
 

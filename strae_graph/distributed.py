@@ -97,6 +97,14 @@ class DistContext:
         self.reduce_(t)
         return float(t.item())
 
+    def from_main(self, value: float) -> float:
+        """Rank 0's ``value`` on every process (e.g. the dev loss only it computes)."""
+        if not self.enabled:
+            return value
+        t = torch.tensor([value], dtype=torch.float64)
+        dist.broadcast(t, src=0)
+        return float(t.item())
+
     def agree_signal(self, signum: int | None) -> int | None:
         """A stop signal seen by any process, so that all stop at the same step."""
         if not self.enabled:

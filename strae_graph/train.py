@@ -449,7 +449,8 @@ def train(
                     f"continue with --resume")  # fmt: skip
                 interrupted = True
                 break
-            last_dev = evaluate_loss(model, data.dev, data.vocab, cfg) if ctx.is_main else math.nan
+            dev = evaluate_loss(model, data.dev, data.vocab, cfg) if ctx.is_main else math.nan
+            last_dev = ctx.from_main(dev)
             rec = {"epoch": epoch + 1, "step": step, "dev_loss": last_dev}
             mfile.write(json.dumps(rec) + "\n")
             mfile.flush()

@@ -132,3 +132,21 @@ def test_prefetcher_in_order_out_of_order_and_errors():
     with Prefetcher(make, range(6)) as p, pytest.raises(ValueError, match="bad batch 4"):
         for k in range(6):
             p.get(k)
+
+
+def test_bench_command_writes_json_and_plain_matches(tmp_path, data_dir):
+    import json
+
+    from strae_graph.cli import main
+
+    out = tmp_path / "bench.json"
+    args = ["bench", "--batch-size", "4", "--steps", "1", "--warmup", "0", "--structures",
+            "right", "--objectives", "both", "--vocab-sentences", "50", "--json", str(out),
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    rec = json.loads(out.read_text())
+    (r,) = rec["results"]
+    assert r["structure"] == "right" and r["objective"] == "both" and r["batch_size"] == 4
+    assert r["tokens_per_s"] > 0 and r["floor_s"] > 0 and r["peak_rss_mb"] > 0
+    assert sum(r["share"].values()) == pytest.approx(1.0)
+    assert r["plain_max_abs_diff"] < 1e-5  # the plain-PyTorch loop computes the same model
