@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from strae_graph import verify_cli
+from strae_graph import bench, verify_cli
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import DEFAULT_CORPUS, DataError
 from strae_graph.model import OBJECTIVES
@@ -77,6 +77,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="reference-code convention: logits = cos * exp(a) (default a = 0.2)",
     )
+    p.add_argument("--dropout", type=float, default=d.dropout, help="on compose/decompose")
+    p.add_argument("--input-dropout", type=float, default=d.input_dropout, help="on leaves")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, ...")
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metric lines")
@@ -132,6 +134,8 @@ def _run_train(args: argparse.Namespace) -> int:
         activation=args.activation,
         temperature=args.temperature,
         log_scale=args.log_scale,
+        dropout=args.dropout,
+        input_dropout=args.input_dropout,
         seed=args.seed,
         device=args.device,
         log_every=args.log_every,
@@ -163,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     verify_cli.add_subcommand(sub)
+    bench.add_subcommand(sub)
     return parser
 
 

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from strae_graph._dgl import dgl
+from strae_graph.schedule import PassSchedule
 from strae_graph.tree import Tree
 
 NODE = "node"
@@ -112,27 +113,22 @@ def roots(g: dgl.DGLGraph) -> torch.Tensor:
     return torch.nonzero(g.ndata["is_root"], as_tuple=True)[0]
 
 
-def _levels(values: torch.Tensor) -> list[torch.Tensor]:
-    order = torch.argsort(values, stable=True)
-    counts = torch.bincount(values)
-    return [lvl for lvl in torch.split(order, counts.tolist()) if len(lvl)]
-
-
 @dataclass
 class Frontiers:
     """Topological frontiers of a batched graph.
 
     ``up[k]``: nodes of height ``k + 1`` (their children are all done before
     them); ``down[k]``: nodes of depth ``k + 1``.  Leaves (height 0) and roots
-    (depth 0) start the two passes and are not listed.
+    (depth 0) start the two passes and are not listed.  ``schedule`` holds the
+    per-frontier DGL blocks the model's passes run on (see
+    :mod:`strae_graph.schedule`).
     """
 
     up: list[torch.Tensor]
     down: list[torch.Tensor]
+    schedule: PassSchedule
 
     @classmethod
     def of(cls, g: dgl.DGLGraph) -> Frontiers:
-        up = _levels(g.ndata["height"].cpu())
-        down = _levels(g.ndata["depth"].cpu())
-        dev = g.device
-        return cls(up=[f.to(dev) for f in up[1:]], down=[f.to(dev) for f in down[1:]])
+        schedule = PassSchedule.of(g)
+        return cls(up=schedule.up_nodes, down=schedule.down_nodes, schedule=schedule)

@@ -4,6 +4,7 @@ token cross-entropy."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -35,56 +36,173 @@ def contrastive_loss_dense(up: torch.Tensor, down: torch.Tensor, scale: float) -
     return 0.5 * (F.cross_entropy(s, target) + F.cross_entropy(s.T, target))
 
 
+#: largest logit scale for which the fixed-shift path is exact in float32:
+#: logits lie in [-scale, scale], so exp(logit - scale) >= exp(-2 scale) stays a
+#: normal float32 number (> 1.2e-38) and never overflows.
+FIXED_SHIFT_MAX_SCALE = 40.0
+#: keep the (N, N) exponentiated similarities from forward for backward when
+#: they fit in this many bytes (saves one N x N x E product); else recompute
+CACHE_BYTES = 256 * 2**20
+
+
+class _Workspace:
+    """One reusable buffer for the kept (N, N) matrix: allocating hundreds of MB
+    afresh every step costs page faults comparable to an exponential pass."""
+
+    def __init__(self) -> None:
+        self.buffer: torch.Tensor | None = None
+
+    def take(self, rows: int, n: int, like: torch.Tensor) -> torch.Tensor:
+        buf, self.buffer = self.buffer, None
+        if (
+            buf is None
+            or buf.numel() < rows * n
+            or buf.dtype != like.dtype
+            or buf.device != like.device
+        ):
+            buf = torch.empty(rows * n, dtype=like.dtype, device=like.device)
+        return buf[: rows * n].view(rows, n)
+
+    def give(self, kept: torch.Tensor) -> None:
+        base = kept._base if kept._base is not None else kept
+        if self.buffer is None or base.numel() > self.buffer.numel():
+            self.buffer = base
+
+
+_WORKSPACE = _Workspace()
+
+
+#: sums (or maxima) of a tensor over processes, in place; ``None``: one process
+ColumnReduce = Callable[[torch.Tensor, str], None]
+
+
 class _BlockedInfoNCE(torch.autograd.Function):
     """Symmetric InfoNCE on unit vectors, never holding more than a
-    ``block x N`` slice of the similarity matrix (forward and backward)."""
+    ``block x N`` slice of the similarity matrix (forward and backward), unless
+    the whole matrix fits in ``cache_bytes``.
+
+    Cosines are bounded, so the logits ``scale * s`` lie in ``[-scale, scale]``
+    and ``exp(scale * s - scale)`` needs no running maximum: one exponential per
+    entry gives both the row and the column sums (and, in backward, both
+    softmaxes).  For very large scales (tiny temperatures) the running-maximum
+    log-sum-exp form is used instead.
+
+    Row shards (data-parallel training): ``u`` may hold only this process's
+    rows ``offset .. offset + n_rows`` of all ``N`` rows, with ``d`` holding all
+    N columns and ``reduce`` summing column statistics over processes.  The
+    result is then this process's share of the loss (its rows' terms and its
+    columns' terms), and backward returns the gradient of the *global* loss
+    through this process's rows of S: summed over processes, these are exactly
+    the single-process gradients.
+    """
 
     @staticmethod
-    def forward(ctx, u: torch.Tensor, d: torch.Tensor, scale: float, block: int):  # type: ignore[override]
-        n = u.shape[0]
-        row_lse = torch.empty(n, dtype=u.dtype, device=u.device)
-        col_lse = torch.full((n,), -math.inf, dtype=u.dtype, device=u.device)
-        for start in range(0, n, block):
-            s = (u[start : start + block] @ d.T).mul_(scale)
-            row_lse[start : start + block] = torch.logsumexp(s, dim=1)
-            col_lse = torch.logaddexp(col_lse, torch.logsumexp(s, dim=0))
-        diag = scale * (u * d).sum(-1)
-        loss = 0.5 * ((row_lse - diag).mean() + (col_lse - diag).mean())
+    def forward(ctx, u, d, scale, block, cache, offset=0, reduce=None):  # type: ignore[override]
+        rows, n = u.shape[0], d.shape[0]
+        fixed = scale <= FIXED_SHIFT_MAX_SCALE and u.dtype in (torch.float32, torch.float64)
+        keep = fixed and rows * n * u.element_size() <= cache and any(ctx.needs_input_grad[:2])
+        if fixed:
+            shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
+            row_sum = torch.empty(rows, dtype=u.dtype, device=u.device)
+            col_sum = torch.zeros(n, dtype=u.dtype, device=u.device)
+            kept = _WORKSPACE.take(rows, n, u) if keep else None
+            for start in range(0, rows, block):
+                stop = min(start + block, rows)
+                out = None if kept is None else kept[start:stop]
+                e = torch.addmm(shift, u[start:stop], d.T, alpha=scale, out=out).exp_()
+                torch.sum(e, dim=1, out=row_sum[start:stop])
+                col_sum += e.sum(dim=0)
+            if reduce is not None:
+                reduce(col_sum, "sum")
+            row_lse = row_sum.log_().add_(scale)
+            col_lse = col_sum.log_().add_(scale)
+        else:
+            kept = None
+            row_lse = torch.empty(rows, dtype=u.dtype, device=u.device)
+            col_lse = torch.full((n,), -math.inf, dtype=u.dtype, device=u.device)
+            for start in range(0, rows, block):
+                s = (u[start : start + block] @ d.T).mul_(scale)
+                row_lse[start : start + block] = torch.logsumexp(s, dim=1)
+                col_lse = torch.logaddexp(col_lse, torch.logsumexp(s, dim=0))
+            if reduce is not None:
+                top = col_lse.clone()
+                reduce(top, "max")
+                top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))
+                col_sum = torch.exp(col_lse - top)
+                reduce(col_sum, "sum")
+                col_lse = col_sum.log_().add_(top)
+        diag = scale * (u * d[offset : offset + rows]).sum(-1)
+        own_cols = col_lse[offset : offset + rows]
+        loss = (row_lse.sum() + own_cols.sum() - 2 * diag.sum()) / (2 * n)
         ctx.save_for_backward(u, d, row_lse, col_lse)
-        ctx.scale, ctx.block = scale, block
+        ctx.kept = kept
+        ctx.scale, ctx.block, ctx.fixed, ctx.offset = scale, block, fixed, offset
         return loss
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         u, d, row_lse, col_lse = ctx.saved_tensors
-        scale, block = ctx.scale, ctx.block
-        n = u.shape[0]
+        scale, block, kept, offset = ctx.scale, ctx.block, ctx.kept, ctx.offset
+        ctx.kept = None
+        rows, n = u.shape[0], d.shape[0]
         # dL/dS_ij = (softmax_row_ij + softmax_col_ij - 2 [i == j]) / (2N)
         coef = grad_out / (2 * n)
         grad_u = torch.empty_like(u)
         grad_d = torch.zeros_like(d)
-        for start in range(0, n, block):
-            ub = u[start : start + block]
-            s = (ub @ d.T).mul_(scale)
-            g = torch.exp(s - row_lse[start : start + block, None])
-            g += torch.exp(s - col_lse[None, :])
-            del s
-            g.mul_(coef * scale)
-            grad_u[start : start + block] = g @ d
-            grad_d += g.T @ ub
+        if ctx.fixed:
+            # softmax_row_ij + softmax_col_ij = e_ij * (a_i + b_j),
+            # e_ij = exp(scale s_ij - scale), a = exp(scale - row_lse), b likewise
+            a = torch.exp(scale - row_lse).mul_(coef * scale)
+            b = torch.exp(scale - col_lse).mul_(coef * scale)
+            shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
+        for start in range(0, rows, block):
+            stop = min(start + block, rows)
+            ub = u[start:stop]
+            if ctx.fixed:
+                if kept is not None:
+                    g = kept[start:stop]
+                else:
+                    g = torch.addmm(shift, ub, d.T, alpha=scale).exp_()
+                _scale_rows_cols(g, a[start:stop], b)
+            else:
+                s = (ub @ d.T).mul_(scale)
+                g = torch.exp(s - row_lse[start:stop, None])
+                g += torch.exp(s - col_lse[None, :])
+                del s
+                g.mul_(coef * scale)
+            torch.mm(g, d, out=grad_u[start:stop])
+            grad_d.addmm_(g.T, ub)
+        if kept is not None:
+            _WORKSPACE.give(kept)
         # the diagonal's -2 [i == j] term
-        grad_u -= (2 * coef * scale) * d
-        grad_d -= (2 * coef * scale) * u
-        return grad_u, grad_d, None, None
+        grad_u -= (2 * coef * scale) * d[offset : offset + rows]
+        grad_d[offset : offset + rows] -= (2 * coef * scale) * u
+        return grad_u, grad_d, None, None, None, None, None
+
+
+def _scale_rows_cols(g: torch.Tensor, a: torch.Tensor, b: torch.Tensor, rows: int = 32) -> None:
+    """In place: ``g[i, j] *= a[i] + b[j]``, a few rows at a time so the
+    broadcast sum stays in cache instead of allocating a ``g``-sized temporary."""
+    tmp = g.new_empty(min(rows, len(g)), g.shape[1])
+    for i in range(0, len(g), rows):
+        m = min(rows, len(g) - i)
+        torch.add(a[i : i + m, None], b[None, :], out=tmp[:m])
+        g[i : i + m].mul_(tmp[:m])
 
 
 def contrastive_loss(
-    up: torch.Tensor, down: torch.Tensor, scale: float, block_size: int = 2048
+    up: torch.Tensor,
+    down: torch.Tensor,
+    scale: float,
+    block_size: int = 2048,
+    cache_bytes: int | None = None,
 ) -> torch.Tensor:
     """Symmetric InfoNCE over all pairs (up_i, down_j), positives on the diagonal.
 
     up, down: (N, E).  Equal in value and gradient to
-    :func:`contrastive_loss_dense`, but memory is O(block_size x N), not O(N^2).
+    :func:`contrastive_loss_dense`, but memory is O(block_size x N), not O(N^2),
+    except that the N x N matrix is kept from forward to backward when it fits
+    in ``cache_bytes`` (default :data:`CACHE_BYTES`; 0 never keeps it).
     """
     if up.shape != down.shape or up.dim() != 2:
         raise ValueError(
@@ -93,5 +211,44 @@ def contrastive_loss(
     if up.shape[0] == 0:
         return up.sum() * 0.0
     return _BlockedInfoNCE.apply(
-        F.normalize(up, dim=-1), F.normalize(down, dim=-1), scale, block_size
+        F.normalize(up, dim=-1),
+        F.normalize(down, dim=-1),
+        scale,
+        block_size,
+        CACHE_BYTES if cache_bytes is None else cache_bytes,
+    )
+
+
+def contrastive_loss_shard(
+    up_rows: torch.Tensor,
+    down_all: torch.Tensor,
+    offset: int,
+    scale: float,
+    reduce: ColumnReduce,
+    block_size: int = 2048,
+    cache_bytes: int | None = None,
+) -> torch.Tensor:
+    """This process's share of the global symmetric InfoNCE (data parallel).
+
+    up_rows: (n, E) this process's nodes, which are rows ``offset .. offset + n``
+    of the global batch; down_all: (N, E) every process's down embeddings, in
+    global order.  Both must already be L2-normalised.  ``reduce(t, op)`` sums
+    (``op == "sum"``) or maximises (``"max"``) ``t`` over processes in place.
+    The shares sum to :func:`contrastive_loss` of the global batch, and the
+    gradients (summed over processes) to its gradients.
+    """
+    if up_rows.dim() != 2 or down_all.dim() != 2 or up_rows.shape[1] != down_all.shape[1]:
+        raise ValueError(
+            f"need (n, E) and (N, E), got {tuple(up_rows.shape)}, {tuple(down_all.shape)}"
+        )
+    if down_all.shape[0] == 0:
+        return up_rows.sum() * 0.0 + down_all.sum() * 0.0
+    return _BlockedInfoNCE.apply(
+        up_rows,
+        down_all,
+        scale,
+        block_size,
+        CACHE_BYTES if cache_bytes is None else cache_bytes,
+        offset,
+        reduce,
     )

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from strae_graph._dgl import dgl, fn
+from strae_graph._dgl import dgl
 from strae_graph.graph import Frontiers
 from strae_graph.losses import contrastive_loss, logit_scale
 
@@ -150,26 +150,25 @@ class StrAE(nn.Module):
     def up(self, g: dgl.DGLGraph, frontiers: Frontiers | None = None) -> torch.Tensor:
         """Composition, bottom-up, one frontier (tree height) at a time: (N, K, U).
 
-        Each child sends its embedding along its ``up`` edge into the slot of
-        its position; the parent composes its two slots.
+        Each child sends its embedding along its ``up`` edge into its parent's
+        slot for the child's position (DGL ``copy_u`` + ``sum``); the parent
+        composes its two slots.  Every frontier runs on its own small
+        DGL block (see :mod:`strae_graph.schedule`), so a level costs time in
+        proportion to its size, not to the whole batch.
         """
-        frontiers = frontiers or Frontiers.of(g)
-        with g.local_scope():
-            g.ndata["h"] = h = self.embed_leaves(g)
-            _match_slot_dtype(g, "up", h.dtype)
-
-            def compose_children(nodes):
-                children = nodes.data["children"]  # (n, 2, K, U)
-                return {"h": self.compose(children[:, 0], children[:, 1])}
-
-            g.prop_nodes(
-                frontiers.up,
-                fn.u_mul_e("h", "slot", "m"),
-                fn.sum("m", "children"),
-                compose_children,
-                etype="up",
-            )
-            return g.ndata["h"]
+        sch = (frontiers or Frontiers.of(g)).schedule
+        c = self.config
+        tokens = g.ndata["token"][sch.leaf_order]
+        leaves = self.input_dropout(self.embedding(tokens)).view(-1, c.channels, c.channel_size)
+        outs = [leaves]  # outs[j]: (n_j, K, U), level j's rows in schedule order
+        chunks = [torch.split(leaves, sch.up_split[0])]  # chunks[j][k - j - 1]: for level k
+        for k, level in enumerate(sch.up_levels, start=1):
+            x = torch.cat([chunks[j][k - j - 1] for j in level.sources])
+            slots = dgl.ops.copy_u_sum(level.block, x).view(-1, 2, c.channels, c.channel_size)
+            h = self.compose(slots[:, 0], slots[:, 1])
+            outs.append(h)
+            chunks.append(torch.split(h, sch.up_split[k]))
+        return torch.cat(outs).index_select(0, sch.up_rows)
 
     def down(
         self, g: dgl.DGLGraph, up: torch.Tensor, frontiers: Frontiers | None = None
@@ -177,32 +176,19 @@ class StrAE(nn.Module):
         """Decomposition, top-down, one frontier (depth) at a time: (N, K, U).
 
         A root's down embedding is its up embedding.  Each node decomposes its
-        down embedding into (left, right) halves; a child takes the half of its
-        own ``position`` (carried by the ``down`` edge, never by node id).
+        down embedding into (left, right) halves; each ``down`` edge carries
+        the half of the child's ``position`` (its source is the parent's slot
+        for that position, never chosen by node id) to the child (DGL
+        ``copy_u`` + ``sum``).
         """
-        frontiers = frontiers or Frontiers.of(g)
-        is_root = g.ndata["is_root"]
-        with g.local_scope():
-            _match_slot_dtype(g, "down", up.dtype)
-            roots = torch.nonzero(is_root, as_tuple=True)[0]
-            root_up = up[roots]
-            g.ndata["hd"] = up.new_zeros(up.shape).index_copy(0, roots, root_up)
-            g.ndata["parts"] = up.new_zeros(len(up), 2, *up.shape[1:]).index_copy(
-                0, roots, self.decompose(root_up)
-            )
-
-            def take_half(nodes):
-                h = nodes.data["halves"].sum(1)  # only the child's own slot is non-zero
-                return {"hd": h, "parts": self.decompose(h)}
-
-            g.prop_nodes(
-                frontiers.down,
-                fn.u_mul_e("parts", "slot", "m"),
-                fn.sum("m", "halves"),
-                take_half,
-                etype="down",
-            )
-            return g.ndata["hd"]
+        sch = (frontiers or Frontiers.of(g)).schedule
+        h = up.index_select(0, sch.root_order)  # depth 0: roots, internal ones first
+        outs = [h]
+        for d, level in enumerate(sch.down_levels):
+            parts = self.decompose(h[: sch.n_internal[d]])  # (n, 2, K, U): 2n slots
+            h = dgl.ops.copy_u_sum(level.block, parts.flatten(0, 1))
+            outs.append(h)
+        return torch.cat(outs).index_select(0, sch.down_rows)
 
     # -- objectives ---------------------------------------------------------------
     def forward(self, g: dgl.DGLGraph, frontiers: Frontiers | None = None) -> StrAEOutput:
@@ -244,10 +230,3 @@ class StrAE(nn.Module):
         if not bool(known.any()):
             return leaf_down.sum() * 0.0
         return F.cross_entropy(self.token_logits(leaf_down[known]), tokens[known])
-
-
-def _match_slot_dtype(g: dgl.DGLGraph, etype: str, dtype: torch.dtype) -> None:
-    """Inside a local scope: the one-hot ``slot`` in the embeddings' dtype."""
-    slot = g.edges[etype].data["slot"]
-    if slot.dtype != dtype:
-        g.edges[etype].data["slot"] = slot.to(dtype)

@@ -13,6 +13,7 @@ A run directory holds:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -41,9 +42,11 @@ from strae_graph.checkpoint import (
     save_checkpoint,
 )
 from strae_graph.corpus import DEFAULT_CORPUS, ON_ERROR, DataError, ReadStats, read_sentences
+from strae_graph.distributed import DistContext
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import OBJECTIVES, StrAE, StrAEConfig
+from strae_graph.prefetch import Prefetcher
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
 
@@ -73,6 +76,8 @@ class TrainConfig:
     activation: str = "none"
     temperature: float | None = None
     log_scale: float | None = None
+    dropout: float = 0.1  # on compose / decompose outputs
+    input_dropout: float = 0.2  # on leaf embeddings
     seed: int = 0
     device: str = "cpu"
     log_every: int = 10
@@ -198,6 +203,13 @@ def make_batch(trees: Sequence[Tree], vocab: Vocabulary, device: str):
     return g, Frontiers.of(g)
 
 
+def _prepare(data: TrainingData, order: np.ndarray, b: int, cfg: TrainConfig, ctx: DistContext):
+    """(this process's trees of global batch ``b``, (graph, frontiers)); (None, None)
+    for an empty shard."""
+    trees = [data.train[i] for i in ctx.shard(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])]
+    return trees, (make_batch(trees, data.vocab, cfg.device) if trees else (None, None))
+
+
 # --- helpers -----------------------------------------------------------------
 def file_sha256(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
@@ -294,15 +306,19 @@ def train(
     """Train a StrAE as ``cfg`` says; with ``resume``, continue from RUN_DIR/last.pt.
 
     One process at a time may train into a run directory (a lock file).
+    Under torchrun: data-parallel over the processes (strae_graph.distributed).
     """
+    ctx = DistContext.setup(cfg.device)
+    if not ctx.is_main:
+        log = lambda *_: None  # noqa: E731
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise CheckpointError(f"{out}: exists and is not a directory (--out)")
     if resume and not out.is_dir():
         raise CheckpointError(f"--resume: no run directory {out}")
     out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out):
-        return _train(cfg, resume, log)
+    with run_lock(out) if ctx.is_main else contextlib.nullcontext():
+        return _train(cfg, resume, log, ctx)
 
 
 def _resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dict | None:
@@ -347,7 +363,9 @@ def _params_finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainResult:
+def _train(
+    cfg: TrainConfig, resume: bool, log: Callable[[str], None], ctx: DistContext
+) -> TrainResult:
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     state: dict[str, Any] | None = None
@@ -383,8 +401,11 @@ def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainR
         activation=cfg.activation,
         temperature=cfg.temperature,
         log_scale=cfg.log_scale,
+        dropout=cfg.dropout,
+        input_dropout=cfg.input_dropout,
     )
     model = StrAE(model_cfg).to(cfg.device)
+    ctx.broadcast_parameters(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
 
     epoch, next_batch, step = 0, 0, 0
@@ -403,11 +424,11 @@ def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainR
         epoch, next_batch, step = state["epoch"], state["next_batch"], state["step"]
         best_dev, last_dev = state["best_dev"], state["last_dev"]
         nan_batches = int(state.get("nan_batches", 0))
-        if not _truncate(out / "metrics.jsonl", state["metrics_bytes"]):
+        if not _truncate(ctx.output_path(out / "metrics.jsonl"), state["metrics_bytes"]):
             log(f"warning: {out / 'metrics.jsonl'} is shorter than when {last_path} was "
                 "written; earlier metric lines are missing")  # fmt: skip
         log(f"resumed from {last_path}: epoch {epoch + 1}, batch {next_batch}, step {step}")
-    else:
+    elif ctx.is_main:
         for name in ("metrics.jsonl", "timing.jsonl"):
             (out / name).unlink(missing_ok=True)
         atomic_write_bytes(out / "vocab.json", data.vocab.to_json().encode())
@@ -415,6 +436,8 @@ def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainR
         atomic_write_bytes(out / "config.json", json.dumps(record, indent=2).encode())
 
     def checkpoint(path: Path) -> None:
+        if not ctx.is_main:
+            return
         metrics = out / "metrics.jsonl"
         save_checkpoint(
             {
@@ -437,14 +460,15 @@ def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainR
             path,
         )
 
+    ctx.seed_dropout(cfg.seed, step)
     n_batches = math.ceil(len(data.train) / cfg.batch_size)
     tokens_done, seconds = 0, 0.0
     interrupted = False
     model.train()
     with (
         StopRequest() as stop,
-        open(out / "metrics.jsonl", "a") as mfile,
-        open(out / "timing.jsonl", "a") as tfile,
+        open(ctx.output_path(out / "metrics.jsonl"), "a") as mfile,
+        open(ctx.output_path(out / "timing.jsonl"), "a") as tfile,
     ):
         while epoch < cfg.epochs and not interrupted:
             if stop.requested:  # arrived during the dev evaluation / epoch checkpoint
@@ -457,22 +481,25 @@ def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainR
                 total=n_batches,
                 initial=next_batch,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                disable=not cfg.progress,
+                disable=not cfg.progress or not ctx.is_main,
                 unit="batch",
                 dynamic_ncols=True,
             )
+            ahead = Prefetcher(
+                lambda b, order=order: _prepare(data, order, b, cfg, ctx),
+                range(next_batch, n_batches),
+            )
             while next_batch < n_batches:
-                idx = order[next_batch * cfg.batch_size : (next_batch + 1) * cfg.batch_size]
-                trees = [data.train[i] for i in idx]
-                n_tok = sum(t.n_leaves for t in trees)
                 ts = time.perf_counter()
-                g, fr = make_batch(trees, data.vocab, cfg.device)
+                trees, (g, fr) = ahead.get(next_batch)
+                n_tok = sum(t.n_leaves for t in trees)
                 rng_at_batch = torch.get_rng_state()  # restored if this batch goes NaN
-                output = model(g, fr)
+                output = ctx.forward(model, g, fr)
                 optimizer.zero_grad(set_to_none=True)
                 bad = None if torch.isfinite(output.loss) else f"loss is {output.loss.item()}"
                 if bad is None:
                     output.loss.backward()
+                    ctx.sync_gradients(model)
                     norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
                     if not torch.isfinite(norm):
                         bad = f"gradient norm is {norm.item()}"
@@ -511,6 +538,7 @@ def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainR
                                             "tokens_per_s": n_tok / dt,
                                             "peak_rss_mb": peak_rss_mb()}) + "\n")  # fmt: skip
                     tfile.flush()
+                stop.signal = ctx.agree_signal(stop.signal)
                 if stop.requested:
                     break
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
@@ -518,6 +546,7 @@ def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainR
                     with stop.deferred():
                         checkpoint(last_path)
             bar.close()
+            ahead.close()
             if stop.requested:
                 mfile.flush()
                 with stop.deferred():
@@ -526,7 +555,8 @@ def _train(cfg: TrainConfig, resume: bool, log: Callable[[str], None]) -> TrainR
                     f"continue with --resume")  # fmt: skip
                 interrupted = True
                 break
-            last_dev = evaluate_loss(model, data.dev, data.vocab, cfg)
+            dev = evaluate_loss(model, data.dev, data.vocab, cfg) if ctx.is_main else math.nan
+            last_dev = ctx.from_main(dev)
             rec = {"epoch": epoch + 1, "step": step, "dev_loss": last_dev}
             mfile.write(json.dumps(rec) + "\n")
             mfile.flush()

@@ -1,0 +1,505 @@
+"""``strae bench``: training speed and memory per structure and objective.
+
+On a fixed slice of the corpus (the first ``(warmup + steps) x batch_size``
+sentences), for every structure and objective it measures one training step
+(forward, backward, gradient clip, Adam) and reports:
+
+* sentences/s and tokens/s of the step, and seconds per epoch extrapolated to
+  the full shipped corpus (:data:`FULL_CORPUS_TOKENS`);
+* peak resident memory (the process's VmHWM, reset before each case);
+* the share of time in the up pass, the down pass, the loss, and the
+  optimiser + data pipeline (a separately timed, segmented step: each part's
+  forward and backward together; data = building the batched graph and its
+  per-frontier schedule, which training does ahead in a background thread);
+* the floor: the dense matrix products the objective cannot avoid for that
+  batch, timed on their own (contrastive: S = U D^T (N x E x N) and the two
+  backward products G D and G^T U; cross-entropy: the same three products with
+  Lambda, leaves x E x V), and the overhead ratio = step time / floor time;
+* the same model as a plain-PyTorch frontier loop (no DGL; gather children
+  by index from a full (N, K, U) state, write each frontier back out of place),
+  its step time and the speed ratio plain / library, and the largest
+  difference between the two implementations' embeddings (a correctness check).
+
+The plain-PyTorch implementation lives here only, as a yardstick; the library
+has one code path (strae_graph.model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
+from strae_graph.graph import Frontiers, batch_trees
+from strae_graph.losses import contrastive_loss
+from strae_graph.model import OBJECTIVES, StrAE, StrAEConfig
+from strae_graph.tree import Tree
+from strae_graph.vocab import Vocabulary
+
+#: word + punctuation tokens of the shipped corpus (data/SOURCES.md: ~10.6 M)
+FULL_CORPUS_TOKENS = 10_600_000
+STRUCTURES = ("balanced", "right", "left", "random")
+#: wall time, or this process's CPU time (meaningful with one torch thread on a
+#: machine shared with other work: it does not count time spent waiting for a core)
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+@dataclass
+class BenchConfig:
+    corpus: str = str(DEFAULT_CORPUS)
+    structures: Sequence[str] = STRUCTURES
+    objectives: Sequence[str] = OBJECTIVES
+    batch_size: int = 128
+    steps: int = 3  # timed steps (distinct batches) per case
+    warmup: int = 1
+    vocab_sentences: int = 20_000  # the vocabulary is built from this many sentences
+    max_vocab: int = 25_000
+    max_length: int = 200
+    channels: int = 10
+    channel_size: int = 10
+    threads: int | None = None
+    clock: str = "wall"  # or "cpu": process CPU time, robust to a busy machine with 1 thread
+    plain: bool = True
+    seed: int = 0
+    json: str | None = "runs/bench.json"
+    progress: bool = True
+
+
+@dataclass
+class CaseResult:
+    structure: str
+    objective: str
+    batch_size: int
+    nodes: int  # mean nodes per batch
+    tokens: int  # mean tokens per batch
+    frontiers_up: int  # mean number of up frontiers (tree height) per batch
+    step_s: float
+    step_cpu_s: float
+    sentences_per_s: float
+    tokens_per_s: float
+    epoch_s: float  # extrapolated to FULL_CORPUS_TOKENS
+    peak_rss_mb: float
+    data_s: float
+    share: dict[str, float]  # up, down, loss, optim_data (of the segmented step)
+    floor_s: float
+    overhead: float
+    plain_step_s: float | None = None
+    plain_ratio: float | None = None  # plain step time / library step time
+    plain_max_abs_diff: float | None = None
+    parts_s: dict[str, float] = field(default_factory=dict)
+
+
+# --- memory ------------------------------------------------------------------
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory (VmHWM) of this process, in MB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+# --- the plain-PyTorch yardstick -----------------------------------------------
+class PlainFrontierModel:
+    """The StrAE passes as a plain-PyTorch frontier loop, no DGL.
+
+    Node ids follow :func:`strae_graph.graph.batch_trees` (tree by tree, leaves
+    then internal nodes in post-order).  Up: for each height frontier, gather
+    the left and right children's rows of the (N, K, U) state, compose, and
+    ``index_copy`` the results into a new state.  Down: for each depth frontier
+    of parents, decompose and write the halves into the children's rows.
+    """
+
+    def __init__(self, trees: Sequence[Tree], token_ids: Sequence[Sequence[int]]):
+        nodes, leaves, roots, tok = [], [], [], []
+        parent, left, right, height, depth = [], [], [], [], []
+        offset = 0
+        for tree, ids in zip(trees, token_ids):
+            n = tree.n_leaves
+            leaves.append(offset + np.arange(n))
+            tok.append(np.asarray(ids, dtype=np.int64))
+            roots.append(offset + tree.n_nodes - 1)
+            ch = np.asarray(tree.children, dtype=np.int64).reshape(-1, 2)
+            parent.append(offset + np.arange(n, tree.n_nodes))
+            left.append(offset + ch[:, 0])
+            right.append(offset + ch[:, 1])
+            h, d = np.asarray(tree.heights()), np.asarray(tree.depths())
+            height.append(h[n:])
+            depth.append(d[n:])
+            nodes.append(tree.n_nodes)
+            offset += tree.n_nodes
+        self.n = offset
+        self.leaves = torch.from_numpy(np.concatenate(leaves))
+        self.tokens = torch.from_numpy(np.concatenate(tok))
+        self.roots = torch.tensor(roots)
+        p, lc, rc = (np.concatenate(x) for x in (parent, left, right))
+        h, d = np.concatenate(height), np.concatenate(depth)
+        self.up_frontiers = [
+            tuple(torch.from_numpy(x[h == k]) for x in (p, lc, rc)) for k in range(1, h.max() + 1)
+        ] if len(h) else []  # fmt: skip
+        self.down_frontiers = [
+            tuple(torch.from_numpy(x[d == k]) for x in (p, lc, rc)) for k in range(0, d.max() + 1)
+        ] if len(d) else []  # fmt: skip
+        is_leaf = torch.zeros(self.n, dtype=torch.bool)
+        is_leaf[self.leaves] = True
+        self.is_leaf = is_leaf
+
+    def up(self, model: StrAE) -> torch.Tensor:
+        c = model.config
+        emb = model.input_dropout(model.embedding(self.tokens))
+        h = emb.new_zeros(self.n, c.channels, c.channel_size)
+        h = h.index_copy(0, self.leaves, emb.view(-1, c.channels, c.channel_size))
+        for nodes, lc, rc in self.up_frontiers:
+            h = h.index_copy(0, nodes, model.compose(h[lc], h[rc]))
+        return h
+
+    def down(self, model: StrAE, up: torch.Tensor) -> torch.Tensor:
+        hd = up.new_zeros(up.shape).index_copy(0, self.roots, up[self.roots])
+        for nodes, lc, rc in self.down_frontiers:
+            parts = model.decompose(hd[nodes])
+            hd = hd.index_copy(0, lc, parts[:, 0]).index_copy(0, rc, parts[:, 1])
+        return hd
+
+    def loss(self, model: StrAE, up: torch.Tensor, down: torch.Tensor) -> torch.Tensor:
+        objective, block = model.config.objective, model.config.block_size
+        leaf = torch.zeros(self.n, dtype=torch.bool)
+        leaf[self.leaves] = True
+        tokens = torch.zeros(self.n, dtype=torch.int64)
+        tokens[self.leaves] = self.tokens
+        if objective == "contrastive":
+            return contrastive_loss(up, down, model.scale, block)
+        ce = model.reconstruction_loss(down[leaf], tokens[leaf])
+        if objective == "ce":
+            return ce
+        co = contrastive_loss(up[~leaf], down[~leaf], model.scale, block)
+        return 0.5 * (co + ce)
+
+    def forward_loss(self, model: StrAE) -> torch.Tensor:
+        up = self.up(model)
+        down = self.down(model, up)
+        return self.loss(model, up.reshape(self.n, -1), down.reshape(self.n, -1))
+
+
+# --- timing -----------------------------------------------------------------------
+_now: Callable[[], float] = time.perf_counter  # set by run_bench (--clock)
+
+
+def _timed(fn: Callable[[], object]) -> tuple[float, object]:
+    t = _now()
+    out = fn()
+    return _now() - t, out
+
+
+def _optimise(model: StrAE, opt: torch.optim.Optimizer, clip: float = 1.0) -> None:
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def fused_step(model: StrAE, opt: torch.optim.Optimizer, g, fr) -> None:
+    """One training step as train.py does it."""
+    out = model(g, fr)
+    out.loss.backward()
+    _optimise(model, opt)
+
+
+def segmented_step(model: StrAE, opt: torch.optim.Optimizer, g, fr) -> dict[str, float]:
+    """The same step cut at the up/down/loss boundaries (same gradients), timing
+    each part's forward and backward: seconds for up, down, loss, optim."""
+    n = g.num_nodes()
+    t_up, up = _timed(lambda: model.up(g, fr))
+    up_in = up.detach().requires_grad_()
+    t_down, down = _timed(lambda: model.down(g, up_in, fr))
+    u2 = up.detach().reshape(n, -1).requires_grad_()
+    d2 = down.detach().reshape(n, -1).requires_grad_()
+
+    def loss_part() -> None:
+        loss, _ = model.loss(g, u2, d2)
+        loss.backward()
+
+    t_loss, _ = _timed(loss_part)
+
+    def grad_of(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(like) if x.grad is None else x.grad.view_as(like)
+
+    t_down_b, _ = _timed(lambda: down.backward(grad_of(d2, down)))
+    t_up_b, _ = _timed(lambda: up.backward(grad_of(u2, up) + grad_of(up_in, up)))
+    t_opt, _ = _timed(lambda: _optimise(model, opt))
+    return {"up": t_up + t_up_b, "down": t_down + t_down_b, "loss": t_loss, "optim": t_opt}
+
+
+def floor_seconds(model: StrAE, g, reps: int = 2) -> float:
+    """Time of the dense products the objective must do for this batch (best of reps)."""
+    e = model.config.embedding_size
+    is_leaf = g.ndata["is_leaf"]
+    products: list[tuple[int, int]] = []  # (rows, cols) of S; each costs 3 products of depth E
+    objective = model.config.objective
+    if objective == "contrastive":
+        products.append((g.num_nodes(), g.num_nodes()))
+    else:
+        leaves = int(is_leaf.sum())
+        products.append((leaves, model.config.vocab_size))
+        if objective == "both":
+            internal = g.num_nodes() - leaves
+            products.append((internal, internal))
+    best = math.inf
+    for _ in range(reps):
+        total = 0.0
+        for rows, cols in products:
+            a = torch.randn(rows, e)
+            b = torch.randn(cols, e)
+            t = _now()
+            s = a @ b.T  # forward
+            _ = s @ b  # backward, first operand
+            _ = s.T @ a  # backward, second operand
+            total += _now() - t
+            del s
+        best = min(best, total)
+    return best
+
+
+# --- the benchmark ------------------------------------------------------------------
+def load_slice(cfg: BenchConfig) -> tuple[list[list[str]], Vocabulary]:
+    """The benchmark's sentences and a vocabulary built from the corpus head."""
+    need = (cfg.warmup + cfg.steps) * cfg.batch_size
+    limit = max(need, cfg.vocab_sentences)
+    sents = [t for _, t in read_sentences(cfg.corpus, limit, cfg.max_length)]
+    if len(sents) < need:
+        raise DataError(f"{cfg.corpus}: {len(sents)} sentences, the benchmark needs {need}")
+    vocab = Vocabulary.build(sents, 1, cfg.max_vocab)
+    return sents[:need], vocab
+
+
+def make_batches(trees: Sequence[Tree], vocab: Vocabulary, batch_size: int):
+    """[(graph, frontiers, seconds to build)] for consecutive batches."""
+    out = []
+    for start in range(0, len(trees), batch_size):
+        chunk = trees[start : start + batch_size]
+        t = _now()
+        g = batch_trees(chunk, [vocab.encode(x.tokens) for x in chunk])
+        fr = Frontiers.of(g)
+        out.append((g, fr, _now() - t, chunk))
+    return out
+
+
+def run_case(
+    cfg: BenchConfig, structure: str, objective: str, sents, vocab: Vocabulary
+) -> CaseResult:
+    from parsers import parse_sentences
+
+    trees = parse_sentences(sents, structure, seed=cfg.seed)
+    batches = make_batches(trees, vocab, cfg.batch_size)
+    warm, timed = batches[: cfg.warmup], batches[cfg.warmup :]
+    torch.manual_seed(cfg.seed)
+    model = StrAE(
+        StrAEConfig(
+            vocab_size=len(vocab),
+            channels=cfg.channels,
+            channel_size=cfg.channel_size,
+            objective=objective,
+        )
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4 if objective == "contrastive" else 1e-3)
+    model.train()
+    _reset_peak_rss()
+    for g, fr, _, _ in warm:
+        fused_step(model, opt, g, fr)
+    wall, cpu = [], []
+    for g, fr, _, _ in timed:
+        c0, t0 = time.process_time(), _now()
+        fused_step(model, opt, g, fr)
+        wall.append(_now() - t0)
+        cpu.append(time.process_time() - c0)
+    peak = peak_rss_mb()
+    parts = {"up": 0.0, "down": 0.0, "loss": 0.0, "optim": 0.0}
+    for g, fr, _, _ in timed:
+        for k, v in segmented_step(model, opt, g, fr).items():
+            parts[k] += v / len(timed)
+    data_s = float(np.mean([b[2] for b in timed]))
+    floor = float(np.mean([floor_seconds(model, b[0]) for b in timed]))
+    step_s = float(np.mean(wall))
+    sizes = [len(b[3]) for b in timed]
+    tokens = [sum(t.n_leaves for t in b[3]) for b in timed]
+    seg_total = sum(parts.values()) + data_s
+    share = {
+        "up": parts["up"] / seg_total,
+        "down": parts["down"] / seg_total,
+        "loss": parts["loss"] / seg_total,
+        "optim_data": (parts["optim"] + data_s) / seg_total,
+    }
+    tok_s = float(np.sum(tokens) / np.sum(wall))
+    res = CaseResult(
+        structure=structure,
+        objective=objective,
+        batch_size=cfg.batch_size,
+        nodes=int(np.mean([b[0].num_nodes() for b in timed])),
+        tokens=int(np.mean(tokens)),
+        frontiers_up=int(np.mean([len(b[1].up) for b in timed])),
+        step_s=step_s,
+        step_cpu_s=float(np.mean(cpu)),
+        sentences_per_s=float(np.sum(sizes) / np.sum(wall)),
+        tokens_per_s=tok_s,
+        epoch_s=FULL_CORPUS_TOKENS / tok_s,
+        peak_rss_mb=peak,
+        data_s=data_s,
+        share=share,
+        floor_s=floor,
+        overhead=step_s / floor,
+        parts_s={**parts, "data": data_s},
+    )
+    if cfg.plain:
+        plain = [PlainFrontierModel(b[3], [vocab.encode(t.tokens) for t in b[3]]) for b in batches]
+        pw = []
+        for i, p in enumerate(plain):
+            t0 = _now()
+            p.forward_loss(model).backward()
+            _optimise(model, opt)
+            if i >= cfg.warmup:
+                pw.append(_now() - t0)
+        res.plain_step_s = float(np.mean(pw))
+        res.plain_ratio = res.plain_step_s / step_s
+        model.eval()
+        with torch.no_grad():
+            g, fr = timed[0][0], timed[0][1]
+            up = model.up(g, fr)
+            down = model.down(g, up, fr)
+            pu = plain[cfg.warmup].up(model)
+            pd = plain[cfg.warmup].down(model, pu)
+            res.plain_max_abs_diff = float(max((up - pu).abs().max(), (down - pd).abs().max()))
+        model.train()
+    return res
+
+
+def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[CaseResult]:
+    global _now
+    if cfg.clock not in CLOCKS:
+        raise ValueError(f"unknown clock {cfg.clock!r}; choose from {', '.join(CLOCKS)}")
+    _now = CLOCKS[cfg.clock]
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    for s in cfg.structures:
+        if s not in STRUCTURES:
+            raise ValueError(f"unknown structure {s!r}; choose from {', '.join(STRUCTURES)}")
+    for o in cfg.objectives:
+        if o not in OBJECTIVES:
+            raise ValueError(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
+    sents, vocab = load_slice(cfg)
+    log(
+        f"bench: {len(sents)} sentences ({cfg.warmup} warm-up + {cfg.steps} timed batches of "
+        f"{cfg.batch_size}), vocabulary {len(vocab):,}, torch threads {torch.get_num_threads()}, "
+        f"{cfg.clock} clock"
+    )
+    cases = [(s, o) for s in cfg.structures for o in cfg.objectives]
+    results = []
+    for s, o in tqdm(cases, desc="bench", unit="case", disable=not cfg.progress):
+        results.append(run_case(cfg, s, o, sents, vocab))
+    return results
+
+
+def format_table(results: Sequence[CaseResult]) -> str:
+    head = (
+        "| structure | objective | nodes | sent/s | tok/s | epoch (h) | peak MB | up | down "
+        "| loss | optim+data | step s | floor s | overhead | plain s | plain/lib |"
+    )
+    lines = [head, "|" + "---|" * 16]
+    for r in results:
+        sh = r.share
+        plain = "-" if r.plain_step_s is None else f"{r.plain_step_s:.2f}"
+        ratio = "-" if r.plain_ratio is None else f"{r.plain_ratio:.2f}x"
+        lines.append(
+            f"| {r.structure} | {r.objective} | {r.nodes:,} | {r.sentences_per_s:,.0f} "
+            f"| {r.tokens_per_s:,.0f} | {r.epoch_s / 3600:.2f} | {r.peak_rss_mb:,.0f} "
+            f"| {sh['up']:.0%} | {sh['down']:.0%} | {sh['loss']:.0%} | {sh['optim_data']:.0%} "
+            f"| {r.step_s:.3f} | {r.floor_s:.3f} | {r.overhead:.2f} | {plain} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+# --- command line ---------------------------------------------------------------------
+def add_subcommand(sub: argparse._SubParsersAction) -> None:
+    d = BenchConfig()
+    p = sub.add_parser(
+        "bench",
+        help="measure training speed and memory per structure and objective",
+        description="Time training steps on a fixed slice of the corpus for every structure "
+        "and objective; print a table and write JSON.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--corpus", default=d.corpus)
+    p.add_argument("--structures", nargs="+", default=list(d.structures), choices=STRUCTURES)
+    p.add_argument("--objectives", nargs="+", default=list(d.objectives), choices=OBJECTIVES)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--steps", type=int, default=d.steps, help="timed batches per case")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="untimed batches per case")
+    p.add_argument("--vocab-sentences", type=int, default=d.vocab_sentences)
+    p.add_argument("--max-vocab", type=int, default=d.max_vocab)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--clock",
+        default=d.clock,
+        choices=list(CLOCKS),
+        help="wall time; or process CPU time (use with --threads 1 on a busy machine)",
+    )
+    p.add_argument("--no-plain", action="store_true", help="skip the plain-PyTorch comparison")
+    p.add_argument("--json", default=d.json, help="write results here ('' to skip)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0:
+        raise ValueError("--batch-size and --steps must be at least 1, --warmup at least 0")
+    cfg = BenchConfig(
+        corpus=args.corpus,
+        structures=args.structures,
+        objectives=args.objectives,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        vocab_sentences=args.vocab_sentences,
+        max_vocab=args.max_vocab,
+        threads=args.threads,
+        clock=args.clock,
+        plain=not args.no_plain,
+        json=args.json or None,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    results = run_bench(cfg)
+    print(format_table(results))
+    if cfg.json:
+        path = Path(cfg.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "config": asdict(cfg),
+            "torch_threads": torch.get_num_threads(),
+            "full_corpus_tokens": FULL_CORPUS_TOKENS,
+            "results": [asdict(r) for r in results],
+        }
+        path.write_text(json.dumps(record, indent=2))
+        print(f"wrote {path}")
+    return 0
