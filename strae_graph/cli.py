@@ -8,6 +8,8 @@ import sys
 import time
 from collections.abc import Sequence
 
+from parsers import cli as parser_commands
+from parsers.errors import ParserError
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import DEFAULT_CORPUS, DataError
 from strae_graph.model import OBJECTIVES
@@ -32,9 +34,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--corpus",
         default=str(DEFAULT_CORPUS),
-        help="text file (optionally .gz), one sentence per line",
+        help="text file (optionally .gz), one sentence per line, or a dataset directory "
+        "written by `strae parse` (its trees are used, never re-parsed)",
     )
-    p.add_argument("--structure", default=d.structure, choices=structure_names())
+    p.add_argument(
+        "--structure",
+        default=d.structure,
+        choices=structure_names(),
+        help="ignored when --corpus is a `strae parse` dataset (the structure comes from it)",
+    )
     p.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
     p.add_argument("--out", default=d.out, help="run directory")
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -141,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
+    parser_commands.add_subcommand(sub)
     return parser
 
 
@@ -152,7 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (UserError, DataError, TreeError, CheckpointError, ValueError, FloatingPointError) as e:
+    except (
+        UserError, DataError, TreeError, CheckpointError, ParserError, ValueError,
+        FloatingPointError,
+    ) as e:  # fmt: skip
         print(f"strae {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
