@@ -9,6 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from parsers import cli as parser_commands
+from parsers.errors import ParserError
 from strae_graph import bench, verify_cli
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import DEFAULT_CORPUS, DataError
@@ -34,9 +36,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--corpus",
         default=str(DEFAULT_CORPUS),
-        help="text file (optionally .gz), one sentence per line",
+        help="text file (optionally .gz), one sentence per line, or a dataset directory "
+        "written by `strae parse` (its trees are used, never re-parsed)",
     )
-    p.add_argument("--structure", default=d.structure, choices=structure_names())
+    p.add_argument(
+        "--structure",
+        default=d.structure,
+        choices=structure_names(),
+        help="ignored when --corpus is a `strae parse` dataset (the structure comes from it)",
+    )
     p.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
     p.add_argument("--out", default=d.out, help="run directory")
     p.add_argument("--epochs", type=int, default=d.epochs)
@@ -168,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     verify_cli.add_subcommand(sub)
     bench.add_subcommand(sub)
+    parser_commands.add_subcommand(sub)
     return parser
 
 
@@ -179,7 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (UserError, DataError, TreeError, CheckpointError, ValueError, FloatingPointError) as e:
+    except (
+        UserError, DataError, TreeError, CheckpointError, ParserError, ValueError,
+        FloatingPointError,
+    ) as e:  # fmt: skip
         print(f"strae {args.command}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # e.g. a run directory that cannot be written, a full disk

@@ -87,6 +87,10 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
+        from parsers.parsed_corpus import is_parsed_corpus, read_meta
+
+        if is_parsed_corpus(self.corpus):  # a `strae parse` dataset: its trees decide
+            self.structure = read_meta(self.corpus)["structure"]
         validate_train_config(self)
 
     @property
@@ -160,15 +164,18 @@ class TrainingData:
 
 def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> TrainingData:
     """Read the corpus, hold out the last ``dev_sentences``, build the vocabulary
-    (from the training part) and the trees."""
+    (from the training part) and the trees.  A ``strae parse`` dataset directory
+    as the corpus brings its own trees (never re-parsed)."""
+    from parsers.parsed_corpus import is_parsed_corpus, iter_parsed_trees
+
     stats = ReadStats()
     limit = None if cfg.max_sentences is None else cfg.max_sentences + cfg.dev_sentences
-    sentences = [
-        toks
-        for _, toks in read_sentences(
-            cfg.corpus, limit, cfg.max_length, on_error=cfg.on_error, stats=stats
-        )
+    parsed = is_parsed_corpus(cfg.corpus)
+    read = iter_parsed_trees if parsed else read_sentences
+    items = [
+        x for _, x in read(cfg.corpus, limit, cfg.max_length, on_error=cfg.on_error, stats=stats)
     ]
+    sentences = [list(t.tokens) for t in items] if parsed else items
     if len(sentences) < 2:
         st = stats
         raise DataError(
@@ -184,8 +191,11 @@ def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> Tra
     dev_s = sentences[len(sentences) - n_dev :]
     if vocab is None:
         vocab = Vocabulary.build(train_s, cfg.min_count, cfg.max_vocab)
-    train = build_trees(train_s, cfg.structure, cfg.seed)
-    dev = build_trees(dev_s, cfg.structure, cfg.seed + 1)
+    if parsed:
+        train, dev = items[: len(train_s)], items[len(train_s) :]
+    else:
+        train = build_trees(train_s, cfg.structure, cfg.seed)
+        dev = build_trees(dev_s, cfg.structure, cfg.seed + 1)
     unk_train, _ = vocab.count_unknown(train_s)
     unk_dev, _ = vocab.count_unknown(dev_s)
     unknown = {"train": unk_train, "dev": unk_dev}

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from parsers import STRUCTURES, parse_sentences
-from parsers.heuristics import balanced, left_branching, random_tree, right_branching
+from parsers.heuristics import HEURISTICS, balanced, left_branching, random_tree, right_branching
 from strae_graph.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
 from strae_graph.corpus import DataError, ReadStats, read_sentences, tokenize
 from strae_graph.graph import DOWN, UP, Frontiers, batch_trees, roots
@@ -145,7 +145,9 @@ def test_tree_constructor_accepts_only_valid_post_orders(n: int, children):
 
 # --- parsers -------------------------------------------------------------------------
 @FUZZ
-@given(st.lists(tokens, min_size=1, max_size=6), st.sampled_from(STRUCTURES), st.integers(0, 99))
+@given(
+    st.lists(tokens, min_size=1, max_size=6), st.sampled_from(tuple(HEURISTICS)), st.integers(0, 99)
+)
 def test_parse_sentences_keeps_the_leaves(sentences, structure, seed):
     out = parse_sentences(sentences, structure, seed=seed)
     assert len(out) == len(sentences)

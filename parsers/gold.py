@@ -1,0 +1,149 @@
+"""Gold trees from bracketed files; their leaves come from the file.
+
+Formats (chosen by the file name):
+
+* ``*.zip``: the NLTK ``treebank`` sample (``treebank/combined/wsj_*.mrg``,
+  several multi-line trees per file);
+* anything else (optionally ``.gz``): one bracketed tree per line, with an
+  optional ``name<TAB>`` first column: the PTB sample
+  (``ptb_sample_combined.mrg.oneline.txt.gz``) and the SST trees
+  (``sst/train.txt``, labels are sentiment classes).
+
+Leaves are unescaped (``-LRB-`` -> ``(``, ``````/``''`` -> ``"``) and lower-cased
+like :func:`strae_graph.corpus.tokenize` by default (``lowercase=False`` keeps
+the case).  Trees are binarised as :meth:`Tree.from_brackets` does (traces
+removed, unary chains collapsed, right binarisation by default).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from strae_graph.corpus import DataError, open_text
+from strae_graph.tree import (
+    Binarize,
+    Generic,
+    Tree,
+    TreeError,
+    _nltk_to_generic,
+    _parse_brackets,
+    _strip_empty,
+)
+
+PTB_ESCAPES = {
+    "-LRB-": "(", "-RRB-": ")", "-LCB-": "{", "-RCB-": "}", "-LSB-": "[", "-RSB-": "]",
+    "``": '"', "''": '"',
+}  # fmt: skip
+
+
+def unescape(token: str) -> str:
+    """A PTB token as plain text (``-LRB-`` -> ``(``)."""
+    return PTB_ESCAPES.get(token, token)
+
+
+def iter_bracket_strings(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """``(number, bracket string)`` for every tree in ``path``.  The number is
+    the line for one-tree-per-line files, the tree's position (1-based) in a zip."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: no such file")
+    if p.suffix == ".zip":
+        yield from _iter_zip(p)
+        return
+    with open_text(p) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            if "\t" in line:
+                line = line.split("\t", 1)[1]
+            yield lineno, line
+
+
+def _iter_zip(p: Path) -> Iterator[tuple[int, str]]:
+    try:
+        zf = zipfile.ZipFile(p)
+    except zipfile.BadZipFile as e:
+        raise DataError(f"{p}: not a zip file ({e})") from None
+    with zf:
+        names = sorted(n for n in zf.namelist() if re.search(r"combined/.*\.mrg$", n))
+        if not names:
+            raise DataError(f"{p}: no treebank/combined/*.mrg files (expected the NLTK treebank)")
+        k = 0
+        for name in names:
+            text = zf.read(name).decode("utf-8", errors="replace")
+            for tree in _split_trees(text, f"{p}:{name}"):
+                k += 1
+                yield k, tree
+
+
+def _split_trees(text: str, where: str) -> Iterator[str]:
+    """Top-level bracketed expressions of ``text``."""
+    depth, start = 0, None
+    for i, ch in enumerate(text):
+        if ch == "(":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise DataError(f"{where}: unbalanced ')' at character {i}")
+            if depth == 0 and start is not None:
+                yield " ".join(text[start : i + 1].split())
+    if depth != 0:
+        raise DataError(f"{where}: unbalanced '(' at the end of the file")
+
+
+def _clean_leaves(tree: Tree, lowercase: bool) -> Tree:
+    toks = tuple(unescape(t).lower() if lowercase else unescape(t) for t in tree.tokens)
+    return Tree(toks, tree.children)
+
+
+def iter_gold_trees(
+    path: str | os.PathLike[str], binarize: Binarize = "right", lowercase: bool = True
+) -> Iterator[tuple[int, Tree]]:
+    """``(number, binary tree)`` for every tree in ``path`` (see the module docstring)."""
+    for k, text in iter_bracket_strings(path):
+        try:
+            tree = Tree.from_brackets(text, binarize=binarize)
+        except TreeError as e:
+            raise DataError(f"{path}, tree {k}: {e}") from None
+        yield k, _clean_leaves(tree, lowercase)
+
+
+def constituent_spans(text: str) -> tuple[list[str], set[tuple[int, int]]]:
+    """Leaves and the set of n-ary constituent spans ``(start, end)`` of a
+    labelled bracket string (traces removed; spans of one token and of the whole
+    sentence left out, as in unlabelled bracket F1)."""
+    return _generic_spans(_parse_brackets(text, labelled=True))
+
+
+def nltk_constituent_spans(tree: object) -> tuple[list[str], set[tuple[int, int]]]:
+    """:func:`constituent_spans` of an ``nltk.Tree``."""
+    return _generic_spans(_nltk_to_generic(tree))
+
+
+def _generic_spans(generic: Generic) -> tuple[list[str], set[tuple[int, int]]]:
+    node = _strip_empty(generic)
+    if node is None:
+        raise TreeError("the tree has no tokens")
+    leaves: list[str] = []
+    spans: set[tuple[int, int]] = set()
+
+    def walk(n) -> None:  # recursion depth = tree depth (< 100 in treebanks)
+        if isinstance(n, str):
+            leaves.append(n)
+            return
+        start = len(leaves)
+        for k in n[1]:
+            walk(k)
+        spans.add((start, len(leaves)))
+
+    walk(node)
+    whole = (0, len(leaves))
+    return leaves, {s for s in spans if s[1] - s[0] > 1 and s != whole}

@@ -1,0 +1,358 @@
+"""A parsed corpus on disk: a HuggingFace ``datasets`` dataset of tokens and trees.
+
+``parse_corpus(INPUT, structure, OUT)`` writes ``OUT`` (``Dataset.save_to_disk``)
+with one row per sentence:
+
+* ``line``: int, the sentence's line number in INPUT (1-based);
+* ``tokens``: list[str], the leaves (``strae_graph.corpus.tokenize``, or the
+  gold file's leaves);
+* ``children``: list of ``[left, right]`` int pairs, :class:`Tree.children`
+  (leaves ``0..n-1``, internal nodes ``n..2n-2`` in post-order, root last).
+
+``OUT/strae_parse.json`` records the structure, its options, the seed, the
+input's SHA-256 and a fingerprint of all of these.  Re-running with the same
+input and options finds the fingerprint and returns at once (``reused``).
+Work is done in shards of ``shard_size`` sentences kept in ``OUT.partial/``
+until the whole corpus is done, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from strae_graph.corpus import DataError, ReadStats, read_sentences
+from strae_graph.tree import Tree, TreeError
+
+FORMAT = 1
+META_FILE = "strae_parse.json"
+#: structures read from bracketed files instead of parsed
+GOLD = "gold"
+
+
+@dataclass
+class ParseResult:
+    out: str
+    structure: str
+    sentences: int
+    reused: bool
+    seconds: float
+    sentences_per_s: float
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(record: dict[str, Any]) -> str:
+    """SHA-256 of the JSON of everything that decides the output."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def is_parsed_corpus(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a directory written by :func:`parse_corpus`."""
+    return (Path(path) / META_FILE).is_file()
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    p = Path(path) / META_FILE
+    if not p.is_file():
+        raise DataError(f"{path}: not a parsed corpus (no {META_FILE}); make one with strae parse")
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise DataError(f"{p}: unreadable ({e})") from None
+
+
+def load_parsed(path: str | os.PathLike[str]):
+    """The ``datasets.Dataset`` of a parsed corpus directory."""
+    import datasets
+
+    read_meta(path)
+    try:
+        return datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError) as e:
+        raise DataError(f"{path}: not a readable dataset ({e})") from None
+
+
+def iter_parsed_trees(
+    path: str | os.PathLike[str],
+    max_sentences: int | None = None,
+    max_length: int | None = None,
+    on_error: str = "skip",
+    stats: ReadStats | None = None,
+) -> Iterator[tuple[int, Tree]]:
+    """``(line, tree)`` for the rows of a parsed corpus, skipping (and counting
+    in ``stats.too_long``) trees longer than ``max_length`` like
+    :func:`strae_graph.corpus.read_sentences`."""
+    stats = stats if stats is not None else ReadStats()
+    ds = load_parsed(path)
+    for batch in ds.iter(batch_size=4096):
+        for line, toks, kids in zip(batch["line"], batch["tokens"], batch["children"]):
+            stats.lines += 1
+            if max_length is not None and len(toks) > max_length:
+                stats.too_long += 1
+                if on_error == "raise":
+                    raise DataError(
+                        f"{path}, line {line}: sentence of {len(toks)} tokens is longer than "
+                        f"the maximum {max_length} (--max-length)"
+                    )
+                continue
+            try:
+                tree = Tree(tuple(toks), tuple((a, b) for a, b in kids))
+            except TreeError as e:
+                raise DataError(f"{path}, row for line {line}: bad tree ({e})") from None
+            stats.kept += 1
+            yield line, tree
+            if max_sentences is not None and stats.kept >= max_sentences:
+                return
+
+
+# --- producing -------------------------------------------------------------
+def _iter_input(
+    path: str, structure: str, max_sentences: int | None, options: dict[str, Any]
+) -> Iterator[tuple[int, list[str], Tree | None]]:
+    """``(line, tokens, gold tree or None)`` for every sentence of the input."""
+    if structure == GOLD:
+        from parsers.gold import iter_gold_trees
+
+        for i, (line, tree) in enumerate(iter_gold_trees(path, **options)):
+            if max_sentences is not None and i >= max_sentences:
+                return
+            yield line, list(tree.tokens), tree
+        return
+    for line, toks in read_sentences(path, max_sentences):
+        yield line, toks, None
+
+
+def _parse_shard(
+    shard_path: str,
+    lines: list[int],
+    sentences: list[list[str]],
+    structure: str,
+    seed: int,
+    first_index: int,
+    options: dict[str, Any],
+) -> int:
+    """Parse one shard and save it as a dataset at ``shard_path``; returns its size."""
+    from parsers import parse_sentences
+
+    trees = parse_sentences(sentences, structure, seed=seed, first_index=first_index, **options)
+    _save_rows(shard_path, lines, trees)
+    return len(trees)
+
+
+def _save_rows(path: str, lines: Sequence[int], trees: Sequence[Tree]) -> None:
+    import datasets
+
+    datasets.disable_progress_bars()  # one bar (ours) per command
+    features = datasets.Features(
+        {
+            "line": datasets.Value("int64"),
+            "tokens": datasets.Sequence(datasets.Value("string")),
+            "children": datasets.Sequence(datasets.Sequence(datasets.Value("int32"))),
+        }
+    )
+    ds = datasets.Dataset.from_dict(
+        {
+            "line": list(lines),
+            "tokens": [list(t.tokens) for t in trees],
+            "children": [[list(c) for c in t.children] for t in trees],
+        },
+        features=features,
+    )
+    tmp = path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    ds.save_to_disk(tmp)
+    os.replace(tmp, path)
+
+
+def parse_corpus(
+    input_path: str | os.PathLike[str],
+    structure: str,
+    out: str | os.PathLike[str],
+    *,
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    max_sentences: int | None = None,
+    num_proc: int = 1,
+    shard_size: int = 2000,
+    progress: bool = True,
+    log=print,
+) -> ParseResult:
+    """Parse every sentence of ``input_path`` under ``structure`` into the
+    dataset directory ``out`` (see the module docstring); cached by content hash."""
+    from parsers import STRUCTURES
+
+    options = dict(options or {})
+    if structure not in (*STRUCTURES, GOLD):
+        raise ValueError(
+            f"unknown structure {structure!r}; choose one of {', '.join((*STRUCTURES, GOLD))}"
+        )
+    src = Path(input_path)
+    if not src.is_file():
+        raise DataError(f"{src}: no such file")
+    if num_proc < 1 or shard_size < 1:
+        raise ValueError("--num-proc and the shard size must be at least 1")
+    out = Path(out)
+    t0 = time.perf_counter()
+    key = {
+        "format": FORMAT,
+        "input_sha256": file_sha256(src),
+        "structure": structure,
+        "options": options,
+        "seed": seed if structure == "random" else None,
+        "max_sentences": max_sentences,
+    }
+    fp = fingerprint(key)
+    if is_parsed_corpus(out):
+        meta = read_meta(out)
+        if meta.get("fingerprint") == fp:
+            dt = time.perf_counter() - t0
+            return ParseResult(str(out), structure, meta["sentences"], True, dt, 0.0, meta)
+    if structure in ("spacy", "benepar"):
+        _check_parser_available(structure, options)
+
+    partial = Path(str(out) + ".partial")
+    if (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fp:
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True, exist_ok=True)
+    (partial / "fingerprint").write_text(fp)
+
+    total = _count_lines(src) if max_sentences is None else max_sentences
+    bar = tqdm(total=total, desc=f"parse {structure}", unit="sent", disable=not progress,
+               dynamic_ncols=True, smoothing=0.05)  # fmt: skip
+    shard_paths: list[str] = []
+    n_done = 0
+
+    def shards() -> Iterator[tuple[str, list[int], list[list[str]], int, list[Tree | None]]]:
+        lines: list[int] = []
+        sents: list[list[str]] = []
+        golds: list[Tree | None] = []
+        index, k = 0, 0
+        for line, toks, gold in _iter_input(str(src), structure, max_sentences, options):
+            lines.append(line)
+            sents.append(toks)
+            golds.append(gold)
+            if len(sents) == shard_size:
+                yield str(partial / f"shard_{k:05d}"), lines, sents, index, golds
+                index, k = index + len(sents), k + 1
+                lines, sents, golds = [], [], []
+        if sents:
+            yield str(partial / f"shard_{k:05d}"), lines, sents, index, golds
+
+    def shard_done(path: str, n: int) -> None:
+        nonlocal n_done
+        n_done += n
+        bar.update(n)
+
+    parse_options = {} if structure == GOLD else options
+    if num_proc == 1 or structure == GOLD:
+        for path, lines, sents, index, golds in shards():
+            shard_paths.append(path)
+            if Path(path).exists():
+                shard_done(path, len(sents))
+                continue
+            if structure == GOLD:
+                _save_rows(path, lines, [g for g in golds if g is not None])
+                shard_done(path, len(sents))
+            else:
+                n = _parse_shard(path, lines, sents, structure, seed, index, parse_options)
+                shard_done(path, n)
+    else:
+        with ProcessPoolExecutor(max_workers=num_proc) as pool:
+            pending: dict[Any, tuple[str, int]] = {}
+            for path, lines, sents, index, _ in shards():
+                shard_paths.append(path)
+                if Path(path).exists():
+                    shard_done(path, len(sents))
+                    continue
+                fut = pool.submit(
+                    _parse_shard, path, lines, sents, structure, seed, index, parse_options
+                )
+                pending[fut] = (path, len(sents))
+                while len(pending) >= 2 * num_proc:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        shard_done(pending.pop(f)[0], f.result())
+            for f in list(pending):
+                shard_done(pending.pop(f)[0], f.result())
+    bar.close()
+    if n_done == 0:
+        raise DataError(f"{src}: no sentences")
+
+    import datasets
+
+    datasets.disable_progress_bars()
+    merged = datasets.concatenate_datasets([datasets.load_from_disk(p) for p in shard_paths])
+    tmp = Path(str(out) + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    merged.save_to_disk(str(tmp))
+    seconds = time.perf_counter() - t0
+    meta = {
+        **key,
+        "fingerprint": fp,
+        "input": str(src.resolve()),
+        "sentences": len(merged),
+        "tokens": int(sum(len(t) for t in merged["tokens"])),
+        "num_proc": num_proc,
+        "seconds": round(seconds, 1),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "columns": {
+            "line": "1-based line number in the input",
+            "tokens": "list[str]: the leaves",
+            "children": "list of [left, right]: children of internal node n+i "
+            "(leaves 0..n-1, internal nodes in post-order, root last)",
+        },
+    }
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    shutil.rmtree(partial, ignore_errors=True)
+    return ParseResult(
+        str(out), structure, len(merged), False, seconds, len(merged) / seconds, meta
+    )
+
+
+def _count_lines(path: Path) -> int | None:
+    """Lines of a (gzipped) text file, for the progress bar; None for a zip."""
+    import gzip
+
+    if path.suffix == ".zip":
+        return None
+    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def _check_parser_available(structure: str, options: dict[str, Any]) -> None:
+    """Fail before any work when the parser's model is missing."""
+    if structure == "spacy":
+        from parsers.spacy_parser import DEFAULT_SPACY_MODEL, load_spacy
+
+        load_spacy(str(options.get("model", DEFAULT_SPACY_MODEL)))
+    else:
+        from parsers.benepar_parser import DEFAULT_BENEPAR_MODEL, load_benepar
+
+        load_benepar(str(options.get("model", DEFAULT_BENEPAR_MODEL)))
+
+
+def result_dict(res: ParseResult) -> dict[str, Any]:
+    d = asdict(res)
+    d.pop("meta")
+    return d
