@@ -92,10 +92,14 @@ class TrainConfig:
 
 
 # --- structures ------------------------------------------------------------
+#: induced by the model while it trains (strae_graph.self_strae), not by a parser
+SELF = "self"
+
+
 def structure_names() -> list[str]:
     from parsers import STRUCTURES
 
-    return list(STRUCTURES)
+    return [*STRUCTURES, SELF]
 
 
 def build_trees(sentences: Sequence[Sequence[str]], structure: str, seed: int = 0) -> list[Tree]:
@@ -108,8 +112,11 @@ def build_trees(sentences: Sequence[Sequence[str]], structure: str, seed: int = 
 # --- data --------------------------------------------------------------------
 @dataclass
 class TrainingData:
-    train: list[Tree]
-    dev: list[Tree]
+    """train / dev: trees, or token tuples when the structure is ``self`` (the
+    trees are then induced by the current model at every step)."""
+
+    train: list[Tree] | list[tuple[str, ...]]
+    dev: list[Tree] | list[tuple[str, ...]]
     vocab: Vocabulary
     stats: ReadStats = field(default_factory=ReadStats)
 
@@ -135,8 +142,11 @@ def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> Tra
     dev_s = sentences[len(sentences) - n_dev :]
     if vocab is None:
         vocab = Vocabulary.build(train_s, cfg.min_count, cfg.max_vocab)
-    train = build_trees(train_s, cfg.structure, cfg.seed)
-    dev = build_trees(dev_s, cfg.structure, cfg.seed + 1)
+    if cfg.structure == SELF:
+        train, dev = [tuple(s) for s in train_s], [tuple(s) for s in dev_s]
+    else:
+        train = build_trees(train_s, cfg.structure, cfg.seed)
+        dev = build_trees(dev_s, cfg.structure, cfg.seed + 1)
     return TrainingData(train=train, dev=dev, vocab=vocab, stats=stats)
 
 
@@ -149,6 +159,20 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 def make_batch(trees: Sequence[Tree], vocab: Vocabulary, device: str):
     g = batch_trees(trees, [vocab.encode(t.tokens) for t in trees], device=device)
     return g, Frontiers.of(g)
+
+
+def leaves(item: Tree | Sequence[str]) -> Sequence[str]:
+    """The tokens of a training item (a tree, or a token tuple for ``self``)."""
+    return item.tokens if isinstance(item, Tree) else item
+
+
+def batch_output(model: StrAE, items: Sequence, vocab: Vocabulary, cfg: TrainConfig):
+    """The model's output on one batch: given trees, or trees induced now (``self``)."""
+    if cfg.structure == SELF:
+        from strae_graph.self_strae import self_forward
+
+        return self_forward(model, [vocab.encode(s) for s in items], items).output
+    return model(*make_batch(items, vocab, cfg.device))
 
 
 # --- helpers -----------------------------------------------------------------
@@ -236,8 +260,7 @@ def evaluate_loss(
     with torch.no_grad():
         for start in range(0, len(trees), cfg.batch_size):
             chunk = trees[start : start + cfg.batch_size]
-            g, fr = make_batch(chunk, vocab, cfg.device)
-            out = model(g, fr)
+            out = batch_output(model, chunk, vocab, cfg)
             total += out.loss.item() * len(chunk)
             weight += len(chunk)
     model.train()
@@ -293,7 +316,7 @@ def train(
 
     t0 = time.perf_counter()
     data = load_training_data(cfg, vocab)
-    n_train_tokens = sum(t.n_leaves for t in data.train)
+    n_train_tokens = sum(len(leaves(t)) for t in data.train)
     log(
         f"data: {len(data.train):,} training / {len(data.dev):,} dev sentences, "
         f"{n_train_tokens:,} tokens, vocabulary {len(data.vocab):,} "
@@ -378,10 +401,9 @@ def train(
             while next_batch < n_batches:
                 idx = order[next_batch * cfg.batch_size : (next_batch + 1) * cfg.batch_size]
                 trees = [data.train[i] for i in idx]
-                n_tok = sum(t.n_leaves for t in trees)
+                n_tok = sum(len(leaves(t)) for t in trees)
                 ts = time.perf_counter()
-                g, fr = make_batch(trees, data.vocab, cfg.device)
-                output = model(g, fr)
+                output = batch_output(model, trees, data.vocab, cfg)
                 if not torch.isfinite(output.loss):
                     bar.close()
                     raise FloatingPointError(
