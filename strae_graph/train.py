@@ -139,10 +139,14 @@ def validate_train_config(cfg: TrainConfig) -> None:
 
 
 # --- structures ------------------------------------------------------------
+#: induced by the model while it trains (strae_graph.self_strae), not by a parser
+SELF = "self"
+
+
 def structure_names() -> list[str]:
     from parsers import STRUCTURES
 
-    return list(STRUCTURES)
+    return [*STRUCTURES, SELF]
 
 
 def build_trees(sentences: Sequence[Sequence[str]], structure: str, seed: int = 0) -> list[Tree]:
@@ -155,8 +159,11 @@ def build_trees(sentences: Sequence[Sequence[str]], structure: str, seed: int = 
 # --- data --------------------------------------------------------------------
 @dataclass
 class TrainingData:
-    train: list[Tree]
-    dev: list[Tree]
+    """train / dev: trees, or token tuples when the structure is ``self`` (the
+    trees are then induced by the current model at every step)."""
+
+    train: list[Tree] | list[tuple[str, ...]]
+    dev: list[Tree] | list[tuple[str, ...]]
     vocab: Vocabulary
     stats: ReadStats = field(default_factory=ReadStats)
     unknown_tokens: dict[str, int] = field(default_factory=dict)
@@ -193,6 +200,8 @@ def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> Tra
         vocab = Vocabulary.build(train_s, cfg.min_count, cfg.max_vocab)
     if parsed:
         train, dev = items[: len(train_s)], items[len(train_s) :]
+    elif cfg.structure == SELF:
+        train, dev = [tuple(s) for s in train_s], [tuple(s) for s in dev_s]
     else:
         train = build_trees(train_s, cfg.structure, cfg.seed)
         dev = build_trees(dev_s, cfg.structure, cfg.seed + 1)
@@ -214,10 +223,26 @@ def make_batch(trees: Sequence[Tree], vocab: Vocabulary, device: str):
 
 
 def _prepare(data: TrainingData, order: np.ndarray, b: int, cfg: TrainConfig, ctx: DistContext):
-    """(this process's trees of global batch ``b``, (graph, frontiers)); (None, None)
-    for an empty shard."""
-    trees = [data.train[i] for i in ctx.shard(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])]
-    return trees, (make_batch(trees, data.vocab, cfg.device) if trees else (None, None))
+    """(this process's items of global batch ``b``, (graph, frontiers)); (None, None)
+    for an empty shard, and for ``self`` (its trees are induced during the step)."""
+    items = [data.train[i] for i in ctx.shard(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])]
+    if not items or cfg.structure == SELF:
+        return items, (None, None)
+    return items, make_batch(items, data.vocab, cfg.device)
+
+
+def leaves(item: Tree | Sequence[str]) -> Sequence[str]:
+    """The tokens of a training item (a tree, or a token tuple for ``self``)."""
+    return item.tokens if isinstance(item, Tree) else item
+
+
+def batch_output(model: StrAE, items: Sequence, vocab: Vocabulary, cfg: TrainConfig):
+    """The model's output on one batch: given trees, or trees induced now (``self``)."""
+    if cfg.structure == SELF:
+        from strae_graph.self_strae import self_forward
+
+        return self_forward(model, [vocab.encode(s) for s in items], items).output
+    return model(*make_batch(items, vocab, cfg.device))
 
 
 # --- helpers -----------------------------------------------------------------
@@ -276,8 +301,7 @@ def evaluate_loss(
     with torch.no_grad():
         for start in range(0, len(trees), cfg.batch_size):
             chunk = trees[start : start + cfg.batch_size]
-            g, fr = make_batch(chunk, vocab, cfg.device)
-            out = model(g, fr)
+            out = batch_output(model, chunk, vocab, cfg)
             total += out.loss.item() * len(chunk)
             weight += len(chunk)
     model.train()
@@ -319,6 +343,10 @@ def train(
     Under torchrun: data-parallel over the processes (strae_graph.distributed).
     """
     ctx = DistContext.setup(cfg.device)
+    if ctx.enabled and cfg.structure == SELF:
+        raise ValueError(
+            "--structure self does not run under torchrun yet; train it in one process"
+        )
     if not ctx.is_main:
         log = lambda *_: None  # noqa: E731
     out = Path(cfg.out)
@@ -390,7 +418,7 @@ def _train(
 
     t0 = time.perf_counter()
     data = load_training_data(cfg, vocab)
-    n_train_tokens = sum(t.n_leaves for t in data.train)
+    n_train_tokens = sum(len(leaves(t)) for t in data.train)
     log(
         f"data: {len(data.train):,} training / {len(data.dev):,} dev sentences, "
         f"{n_train_tokens:,} tokens, vocabulary {len(data.vocab):,} "
@@ -502,9 +530,12 @@ def _train(
             while next_batch < n_batches:
                 ts = time.perf_counter()
                 trees, (g, fr) = ahead.get(next_batch)
-                n_tok = sum(t.n_leaves for t in trees)
+                n_tok = sum(len(leaves(t)) for t in trees)
                 rng_at_batch = torch.get_rng_state()  # restored if this batch goes NaN
-                output = ctx.forward(model, g, fr)
+                if cfg.structure == SELF:
+                    output = batch_output(model, trees, data.vocab, cfg)
+                else:
+                    output = ctx.forward(model, g, fr)
                 optimizer.zero_grad(set_to_none=True)
                 bad = None if torch.isfinite(output.loss) else f"loss is {output.loss.item()}"
                 if bad is None:
