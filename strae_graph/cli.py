@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from eval import cli as eval_cli
 from strae_graph import embed_cli
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import DEFAULT_CORPUS, DataError
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_train(sub)
     embed_cli.add_subcommand(sub)
+    eval_cli.add_subcommand(sub)
     return parser
 
 
