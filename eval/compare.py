@@ -96,7 +96,8 @@ class Study:
 
 
 def _eval_key(cfg: dict) -> dict:
-    return {k: v for k, v in cfg.items() if k != "progress"}
+    """The evaluation settings that decide results, as JSON stores them (lists, not tuples)."""
+    return json.loads(json.dumps({k: v for k, v in cfg.items() if k != "progress"}))
 
 
 def _same_training(saved: dict, cfg: TrainConfig) -> list[str]:
