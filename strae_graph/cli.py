@@ -9,9 +9,10 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from eval import cli as eval_cli
 from parsers import cli as parser_commands
 from parsers.errors import ParserError
-from strae_graph import bench, verify_cli
+from strae_graph import bench, embed_cli, verify_cli
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import DEFAULT_CORPUS, DataError
 from strae_graph.model import OBJECTIVES
@@ -177,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     verify_cli.add_subcommand(sub)
     bench.add_subcommand(sub)
     parser_commands.add_subcommand(sub)
+    embed_cli.add_subcommand(sub)
+    eval_cli.add_subcommand(sub)
     return parser
 
 

@@ -1,0 +1,196 @@
+"""What gets evaluated: anything with ``embed_words`` and ``embed_sentences``.
+
+* :class:`StrAERoot`: a trained StrAE; words are leaf embeddings, sentences the
+  root up embedding of their tree (the run's structure unless overridden).
+* :class:`MeanOfLeaves`: the unstructured baseline: the mean of the same
+  model's leaf embeddings over a sentence's known words (no composition).
+* :class:`Word2VecEncoder`: gensim word vectors, sentence = mean of known
+  word vectors (the SPEC's reference setting); :func:`train_word2vec` trains
+  one on the same corpus slice as a run.
+
+Unknown words are NaN rows (see :mod:`strae_graph.embed`); a sentence with no
+known word is a NaN row for the mean encoders.  All three use
+:func:`strae_graph.corpus.tokenize`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from strae_graph.corpus import DataError, read_sentences, tokenize
+from strae_graph.embed import Embedder
+
+
+class Encoder(Protocol):
+    name: str
+
+    def embed_words(self, words: Sequence[str]) -> np.ndarray: ...
+
+    def embed_sentences(self, sentences: Sequence[str]) -> np.ndarray: ...
+
+
+class StrAERoot:
+    """Root up embeddings of a trained StrAE (one code path: :class:`Embedder`)."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        structure: str | None = None,
+        batch_size: int = 256,
+        name: str = "strae",
+        progress: bool | None = None,
+    ):
+        self.embedder = embedder
+        self.structure = structure
+        self.batch_size = batch_size
+        self.name = name
+        self.progress = progress
+
+    def embed_words(self, words: Sequence[str]) -> np.ndarray:
+        return self.embedder.embed_words(words)
+
+    def embed_sentences(self, sentences: Sequence[str]) -> np.ndarray:
+        return self.embedder.embed_sentences(
+            sentences,
+            structure=self.structure,
+            batch_size=self.batch_size,
+            progress=self.progress,
+        )
+
+    def unknown_token_rate(self, sentences: Sequence[str]) -> float:
+        toks = [t for s in sentences for t in tokenize(s)]
+        return float(np.mean(~self.embedder.known(toks))) if toks else float("nan")
+
+
+def _mean_of_words(sentences: Sequence[str], embed_words, dim: int) -> np.ndarray:
+    """(n, dim): the mean of each sentence's known word vectors; NaN when none."""
+    tokens = [tokenize(s) for s in sentences]
+    flat = [t for ts in tokens for t in ts]
+    vecs = embed_words(flat) if flat else np.zeros((0, dim), dtype=np.float32)
+    out = np.full((len(sentences), dim), np.nan, dtype=np.float32)
+    start = 0
+    for i, ts in enumerate(tokens):
+        v = vecs[start : start + len(ts)]
+        start += len(ts)
+        v = v[~np.isnan(v).any(axis=1)]
+        if len(v):
+            out[i] = v.mean(axis=0)
+    return out
+
+
+class MeanOfLeaves:
+    """Sentence = mean of the model's own leaf embeddings of its known words."""
+
+    def __init__(self, embedder: Embedder, name: str = "mean-leaves"):
+        self.embedder = embedder
+        self.name = name
+
+    def embed_words(self, words: Sequence[str]) -> np.ndarray:
+        return self.embedder.embed_words(words)
+
+    def embed_sentences(self, sentences: Sequence[str]) -> np.ndarray:
+        return _mean_of_words(sentences, self.embedder.embed_words, self.embedder.embedding_size)
+
+    def unknown_token_rate(self, sentences: Sequence[str]) -> float:
+        toks = [t for s in sentences for t in tokenize(s)]
+        return float(np.mean(~self.embedder.known(toks))) if toks else float("nan")
+
+
+class Word2VecEncoder:
+    """gensim KeyedVectors; words are lower-cased; sentence = mean of known words."""
+
+    def __init__(self, keyed_vectors, name: str = "word2vec"):
+        self.kv = keyed_vectors
+        self.name = name
+
+    @property
+    def dim(self) -> int:
+        return int(self.kv.vector_size)
+
+    def known(self, words: Sequence[str]) -> np.ndarray:
+        return np.array([w.lower() in self.kv.key_to_index for w in words], dtype=bool)
+
+    def embed_words(self, words: Sequence[str]) -> np.ndarray:
+        out = np.full((len(words), self.dim), np.nan, dtype=np.float32)
+        for i, w in enumerate(words):
+            j = self.kv.key_to_index.get(w.lower())
+            if j is not None:
+                out[i] = self.kv.vectors[j]
+        return out
+
+    def embed_sentences(self, sentences: Sequence[str]) -> np.ndarray:
+        return _mean_of_words(sentences, self.embed_words, self.dim)
+
+    def unknown_token_rate(self, sentences: Sequence[str]) -> float:
+        toks = [t for s in sentences for t in tokenize(s)]
+        return float(np.mean(~self.known(toks))) if toks else float("nan")
+
+
+def gensim_available() -> bool:
+    try:
+        import gensim  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def training_sentences(train_config: dict) -> list[list[str]]:
+    """The token lists a run was trained on (its corpus slice without the dev
+    tail), read as :func:`strae_graph.train.load_training_data` reads them."""
+    corpus = Path(train_config["corpus"])
+    if corpus.is_dir():
+        raise DataError(
+            f"{corpus}: the word2vec baseline reads plain-text corpora only, not a directory"
+        )
+    max_s, n_dev = train_config.get("max_sentences"), train_config.get("dev_sentences", 1000)
+    limit = None if max_s is None else max_s + n_dev
+    sentences = [
+        toks
+        for _, toks in read_sentences(
+            corpus, limit, train_config.get("max_length"), on_error="skip"
+        )
+    ]
+    if not (max_s is not None and len(sentences) == limit):
+        n_dev = min(n_dev, len(sentences) // 10)
+    return sentences[: len(sentences) - n_dev]
+
+
+def train_word2vec(
+    sentences: Sequence[Sequence[str]],
+    dim: int = 100,
+    seed: int = 0,
+    window: int = 5,
+    min_count: int = 5,
+    epochs: int = 5,
+    cache: str | os.PathLike[str] | None = None,
+):
+    """gensim Word2Vec (skip-gram off: CBOW, gensim's default) with one worker so a
+    seed reproduces it; the SPEC's reference setting.  Returns KeyedVectors,
+    saved to / loaded from ``cache`` when given."""
+    if not gensim_available():
+        raise ImportError("the word2vec baseline needs gensim: pip install 'strae-graph[word2vec]'")
+    from gensim.models import KeyedVectors, Word2Vec
+
+    if cache is not None and Path(cache).exists():
+        return KeyedVectors.load(str(cache))
+    model = Word2Vec(
+        sentences=[list(s) for s in sentences],
+        vector_size=dim,
+        window=window,
+        min_count=min_count,
+        epochs=epochs,
+        seed=seed,
+        workers=1,
+    )
+    kv = model.wv
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(cache) + ".tmp")
+        kv.save(str(tmp), separately=[])  # one file, so the rename is atomic
+        os.replace(tmp, cache)
+    return kv

@@ -1,0 +1,114 @@
+"""Evaluate a run directory: the StrAE itself and its baselines, one table."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from eval.encoders import (
+    MeanOfLeaves,
+    StrAERoot,
+    Word2VecEncoder,
+    gensim_available,
+    train_word2vec,
+    training_sentences,
+)
+from eval.evaluate import EvalConfig, TaskResult, evaluate, results_table
+from strae_graph.embed import Embedder
+
+
+@dataclass
+class RunEvaluation:
+    """Results of every system on every task for one run."""
+
+    run_dir: str
+    structure: str  # the structure sentences were parsed with
+    trained_structure: str
+    objective: str
+    seed: int
+    systems: dict[str, list[TaskResult]]
+    skipped: dict[str, str] = field(default_factory=dict)  # system -> why
+    eval_config: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    def table(self) -> str:
+        return results_table(self.systems)
+
+    def to_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "systems"}
+        d["systems"] = {n: [r.to_dict() for r in rs] for n, rs in self.systems.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunEvaluation:
+        systems = {n: [TaskResult(**r) for r in rs] for n, rs in d["systems"].items()}
+        return cls(**{**d, "systems": systems})
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(path) + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        os.replace(tmp, path)
+
+
+def word2vec_for_run(embedder: Embedder, log=print):
+    """gensim word2vec on the run's own training slice (E-dimensional, the run's
+    seed and min_count), cached in RUN_DIR/baselines/."""
+    run = embedder.run_dir
+    record = json.loads((run / "config.json").read_text())["train"]
+    dim, seed = embedder.embedding_size, int(record.get("seed", 0))
+    cache = run / "baselines" / f"word2vec-d{dim}-s{seed}.kv"
+    if not cache.exists():
+        log(f"training word2vec on the run's corpus slice -> {cache}")
+    sentences = [] if cache.exists() else training_sentences(record)
+    return train_word2vec(
+        sentences, dim=dim, seed=seed, min_count=int(record.get("min_count", 5)), cache=cache
+    )
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike[str],
+    cfg: EvalConfig | None = None,
+    structure: str | None = None,
+    mean_baseline: bool = True,
+    word2vec: bool = False,
+    checkpoint: str = "best",
+    device: str = "cpu",
+    batch_size: int = 256,
+    log=print,
+) -> RunEvaluation:
+    """Evaluate RUN_DIR's StrAE (sentences parsed with ``structure``, default the
+    run's), the mean-of-leaves baseline and, when asked and gensim is present,
+    word2vec trained on the same corpus slice."""
+    cfg = cfg or EvalConfig()
+    t0 = time.perf_counter()
+    emb = Embedder.from_run(run_dir, device=device, checkpoint=checkpoint)
+    record = json.loads((Path(run_dir) / "config.json").read_text())["train"]
+    used = structure or emb.structure
+    encoders = [
+        StrAERoot(emb, structure=used, batch_size=batch_size, name="strae", progress=cfg.progress)
+    ]
+    if mean_baseline:
+        encoders.append(MeanOfLeaves(emb))
+    skipped = {}
+    if word2vec:
+        if gensim_available():
+            encoders.append(Word2VecEncoder(word2vec_for_run(emb, log)))
+        else:
+            skipped["word2vec"] = "gensim is not installed (pip install 'strae-graph[word2vec]')"
+            log(f"word2vec baseline skipped: {skipped['word2vec']}")
+    systems = {e.name: evaluate(e, cfg) for e in encoders}
+    return RunEvaluation(
+        run_dir=str(run_dir),
+        structure=used,
+        trained_structure=emb.structure,
+        objective=record.get("objective", "?"),
+        seed=int(record.get("seed", 0)),
+        systems=systems,
+        skipped=skipped,
+        eval_config=cfg.to_dict(),
+        wall_s=round(time.perf_counter() - t0, 1),
+    )

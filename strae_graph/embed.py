@@ -1,0 +1,264 @@
+"""Embeddings out of a trained run: words, sentences, and every node of a tree.
+
+    emb = Embedder.from_run("runs/q")            # config.json, vocab.json, best.pt
+    words = emb.embed_words(["dog", "cat"])       # (2, E); unknown words are NaN rows
+    sents = emb.embed_sentences(["A dog barks."]) # (1, E) root up embeddings
+    nodes = emb.embed_nodes("A dog barks.")       # spans, up and down of every node
+
+Unknown-word policy (:meth:`Embedder.embed_words`): a word outside the
+vocabulary gets a row of NaN, never a zero or ``<unk>`` vector presented as
+real; :meth:`Embedder.known` (or ``return_mask=True``) gives the mask.  Words
+are lower-cased first (the tokeniser's convention).  Inside sentences an
+unknown token is embedded with the learned ``<unk>`` row, exactly as in
+training.  A sentence with no tokens at all gets a NaN row.
+
+Everything runs in eval mode (no dropout) under ``torch.no_grad``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from strae_graph.checkpoint import CheckpointError, load_checkpoint
+from strae_graph.corpus import tokenize
+from strae_graph.graph import Frontiers, batch_trees, roots
+from strae_graph.model import StrAE, StrAEConfig
+from strae_graph.tree import Tree
+from strae_graph.vocab import Vocabulary
+
+#: a sentence is raw text (tokenised with strae_graph.corpus.tokenize) or a token list
+Sentence = str | Sequence[str]
+
+
+def as_tokens(sentence: Sentence) -> list[str]:
+    """Tokens of a raw string (via :func:`tokenize`) or a token list (as given)."""
+    if isinstance(sentence, str):
+        return tokenize(sentence)
+    return list(sentence)
+
+
+@dataclass
+class NodeEmbeddings:
+    """Every node of one sentence's tree (node ids as in :class:`Tree`).
+
+    spans: half-open token spans, one per node; phrases: the tokens of each span
+    joined by spaces; up, down: (2n - 1, E) arrays.
+    """
+
+    tree: Tree
+    spans: list[tuple[int, int]]
+    phrases: list[str]
+    up: np.ndarray
+    down: np.ndarray
+
+
+class Embedder:
+    """A trained StrAE with its vocabulary and structure, ready to embed text."""
+
+    def __init__(
+        self,
+        model: StrAE,
+        vocab: Vocabulary,
+        structure: str = "balanced",
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        run_dir: str | os.PathLike[str] | None = None,
+    ):
+        if model.config.vocab_size != len(vocab):
+            raise ValueError(
+                f"model has {model.config.vocab_size} embedding rows but the vocabulary "
+                f"has {len(vocab)} entries"
+            )
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.vocab = vocab
+        self.structure = structure
+        self.seed = seed
+        self.run_dir = None if run_dir is None else Path(run_dir)
+
+    # -- loading ---------------------------------------------------------------
+    @classmethod
+    def from_run(
+        cls,
+        run_dir: str | os.PathLike[str],
+        device: str | torch.device = "cpu",
+        checkpoint: str = "best",
+    ) -> Embedder:
+        """Load RUN_DIR (written by ``strae train``).
+
+        checkpoint: ``"best"`` (best.pt, falling back to last.pt when a run has
+        no best yet), ``"last"``, or a path to a ``.pt`` file.
+        """
+        run = Path(run_dir)
+        config_path, vocab_path = run / "config.json", run / "vocab.json"
+        if not run.is_dir():
+            raise CheckpointError(f"{run}: no such run directory")
+        for p in (config_path, vocab_path):
+            if not p.exists():
+                raise CheckpointError(f"{run}: not a run directory (no {p.name})")
+        try:
+            record = json.loads(config_path.read_text())
+            model_cfg = StrAEConfig(**record["model"])
+            train_cfg = record.get("train", {})
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{config_path}: unreadable run configuration ({e})") from None
+        try:
+            vocab = Vocabulary.from_json(vocab_path.read_text())
+        except (json.JSONDecodeError, ValueError) as e:
+            raise CheckpointError(f"{vocab_path}: unreadable vocabulary ({e})") from None
+        if checkpoint == "best":
+            path = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
+        elif checkpoint == "last":
+            path = run / "last.pt"
+        else:
+            path = Path(checkpoint)
+        state = load_checkpoint(path, map_location="cpu")
+        model = StrAE(model_cfg)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: does not fit {config_path}: {e}") from None
+        return cls(
+            model,
+            vocab,
+            structure=train_cfg.get("structure", "balanced"),
+            seed=int(train_cfg.get("seed", 0)),
+            device=device,
+            run_dir=run,
+        )
+
+    @property
+    def embedding_size(self) -> int:
+        return self.model.config.embedding_size
+
+    # -- words -------------------------------------------------------------------
+    def known(self, words: Sequence[str]) -> np.ndarray:
+        """(n,) bool: which words (lower-cased) are in the vocabulary."""
+        return np.array([w.lower() in self.vocab for w in words], dtype=bool)
+
+    def embed_words(
+        self, words: Sequence[str], return_mask: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Leaf (Omega) embeddings: (n, E) float32; unknown words are NaN rows.
+
+        With ``return_mask``, also the (n,) bool mask of known words.
+        """
+        if isinstance(words, str):
+            raise TypeError("embed_words takes a list of words, not one string")
+        mask = self.known(words)
+        out = np.full((len(words), self.embedding_size), np.nan, dtype=np.float32)
+        if mask.any():
+            ids = torch.tensor(
+                [self.vocab.stoi[w.lower()] for w, k in zip(words, mask) if k], dtype=torch.long
+            )
+            out[mask] = self.model.embedding.weight.detach()[ids.to(self.device)].cpu().numpy()
+        return (out, mask) if return_mask else out
+
+    def word_vectors(self) -> tuple[list[str], np.ndarray]:
+        """Every vocabulary word except ``<unk>`` and its (V - 1, E) leaf embedding."""
+        weight = self.model.embedding.weight.detach().cpu().numpy()
+        return self.vocab.itos[1:], weight[1:].astype(np.float32)
+
+    # -- trees and sentences ----------------------------------------------------
+    def parse(
+        self, sentences: Sequence[Sentence], structure: str | None = None
+    ) -> list[Tree | None]:
+        """Trees of the sentences under ``structure`` (default: the run's); None
+        for a sentence with no tokens."""
+        from parsers import parse_sentences
+
+        tokens = [as_tokens(s) for s in sentences]
+        nonempty = [i for i, t in enumerate(tokens) if t]
+        trees = parse_sentences(
+            [tokens[i] for i in nonempty], structure or self.structure, seed=self.seed
+        )
+        out: list[Tree | None] = [None] * len(tokens)
+        for i, t in zip(nonempty, trees):
+            out[i] = t
+        return out
+
+    @torch.no_grad()
+    def embed_trees(
+        self, trees: Sequence[Tree | None], batch_size: int = 256, progress: bool | None = None
+    ) -> np.ndarray:
+        """Root up embeddings of given trees: (n, E) float32; None gives a NaN row.
+
+        Trees are batched in order of size (results do not depend on batching).
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        out = np.full((len(trees), self.embedding_size), np.nan, dtype=np.float32)
+        todo = sorted((i for i, t in enumerate(trees) if t is not None),
+                      key=lambda i: trees[i].n_leaves)  # fmt: skip
+        if progress is None:
+            progress = len(todo) > 5000
+        bar = tqdm(total=len(todo), disable=not progress, desc="embedding", unit="sent")
+        for start in range(0, len(todo), batch_size):
+            idx = todo[start : start + batch_size]
+            chunk = [trees[i] for i in idx]
+            g = batch_trees(chunk, [self.vocab.encode(t.tokens) for t in chunk], self.device)
+            up = self.model.up(g, Frontiers.of(g)).reshape(g.num_nodes(), -1)
+            out[idx] = up[roots(g)].cpu().numpy()
+            bar.update(len(idx))
+        bar.close()
+        return out
+
+    def embed_sentences(
+        self,
+        sentences: Sequence[Sentence],
+        structure: str | None = None,
+        batch_size: int = 256,
+        progress: bool | None = None,
+    ) -> np.ndarray:
+        """Root up embeddings: (n, E) float32, one row per sentence.
+
+        Each sentence (raw text or tokens) is parsed with ``structure`` (default:
+        the structure the run was trained on); empty sentences give NaN rows.
+        """
+        if isinstance(sentences, str):
+            raise TypeError("embed_sentences takes a list of sentences, not one string")
+        return self.embed_trees(self.parse(sentences, structure), batch_size, progress)
+
+    @torch.no_grad()
+    def embed_nodes(
+        self, sentence: Sentence | Tree, structure: str | None = None
+    ) -> NodeEmbeddings:
+        """Up and down embeddings of every node of one sentence's tree."""
+        tree = sentence if isinstance(sentence, Tree) else self.parse([sentence], structure)[0]
+        if tree is None:
+            raise ValueError(f"sentence {sentence!r} has no tokens")
+        g = batch_trees([tree], [self.vocab.encode(tree.tokens)], self.device)
+        fr = Frontiers.of(g)
+        up = self.model.up(g, fr)
+        down = self.model.down(g, up, fr)
+        n = g.num_nodes()
+        spans = tree.spans()
+        return NodeEmbeddings(
+            tree=tree,
+            spans=spans,
+            phrases=[" ".join(tree.tokens[a:b]) for a, b in spans],
+            up=up.reshape(n, -1).cpu().numpy(),
+            down=down.reshape(n, -1).cpu().numpy(),
+        )
+
+    # -- export --------------------------------------------------------------------
+    def export_word2vec(self, path: str | os.PathLike[str]) -> int:
+        """Write the leaf embeddings in word2vec text format (``V E`` header, then
+        ``word v1 ... vE`` per line; ``<unk>`` left out).  Returns the word count."""
+        words, vectors = self.word_vectors()
+        for w in words:
+            if not w or any(c.isspace() for c in w):
+                raise ValueError(f"word {w!r} contains whitespace; word2vec text cannot hold it")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(f"{len(words)} {vectors.shape[1]}\n")
+            for w, v in zip(words, vectors):
+                f.write(w + " " + " ".join(f"{x:.9g}" for x in v) + "\n")
+        return len(words)
