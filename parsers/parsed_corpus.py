@@ -197,13 +197,12 @@ def parse_corpus(
 ) -> ParseResult:
     """Parse every sentence of ``input_path`` under ``structure`` into the
     dataset directory ``out`` (see the module docstring); cached by content hash."""
-    from parsers import STRUCTURES
+    from parsers import MODEL_STRUCTURES, STRUCTURES
 
     options = dict(options or {})
-    if structure not in (*STRUCTURES, GOLD):
-        raise ValueError(
-            f"unknown structure {structure!r}; choose one of {', '.join((*STRUCTURES, GOLD))}"
-        )
+    known = (*STRUCTURES, *MODEL_STRUCTURES, GOLD)
+    if structure not in known:
+        raise ValueError(f"unknown structure {structure!r}; choose one of {', '.join(known)}")
     src = Path(input_path)
     if not src.is_file():
         raise DataError(f"{src}: no such file")

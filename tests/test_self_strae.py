@@ -233,3 +233,15 @@ def test_cli_train_self_and_parse_with_model(tmp_path, data_dir, objective, caps
     assert parse_with_model(run, sentences, batch_size=1) == trees
     with pytest.raises(ValueError, match="sentence 1 is empty"):
         parse_with_model(run, [["a"], []])
+    # the parse command writes the induced trees as a dataset that training reads
+    text = tmp_path / "s.txt"
+    text.write_text("The cat sat on the mat.\nHello\nAn unseenword here and there\n")
+    out = tmp_path / "parsed"
+    assert main(["parse", str(text), "--structure", "self", "--model", str(run),
+                 "--out", str(out)]) == 0  # fmt: skip
+    from parsers.parsed_corpus import iter_parsed_trees
+
+    got = [t for _, t in iter_parsed_trees(out)]
+    assert got == parse_with_model(run, [list(t.tokens) for t in got])
+    assert main(["parse", str(text), "--structure", "self", "--out", str(tmp_path / "x")]) == 2
+    assert "needs --model RUN_DIR" in capsys.readouterr().err
