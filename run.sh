@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 exec .venv/bin/strae train --max-sentences 20000 --dev-sentences 1000 --epochs 1 \
-  --batch-size 128 --out runs/quickstart "$@"
+  --batch-size 128 --out runs/quickstart --overwrite "$@"
