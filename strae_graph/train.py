@@ -150,9 +150,13 @@ def structure_names() -> list[str]:
 
 
 def build_trees(sentences: Sequence[Sequence[str]], structure: str, seed: int = 0) -> list[Tree]:
-    """The tree of every sentence under ``structure`` (see parsers.parse_sentences)."""
-    from parsers import parse_sentences
+    """The tree of every sentence under ``structure`` (see parsers.parse_sentences);
+    parser trees (spacy, benepar) are cached by content hash (parsers.tree_cache)."""
+    from parsers import PARSERS, parse_sentences
+    from parsers.tree_cache import cached_parse
 
+    if structure in PARSERS:
+        return cached_parse(sentences, structure, lambda s: parse_sentences(s, structure))
     return parse_sentences(sentences, structure, seed=seed)
 
 

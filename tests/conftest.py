@@ -1,11 +1,14 @@
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# parser trees are cached (parsers.tree_cache): keep the tests' cache out of ~/.cache
+os.environ.setdefault("STRAE_CACHE", tempfile.mkdtemp(prefix="strae-test-cache-"))
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("STRAE_DATA", ROOT.parent / "shared" / "data"))

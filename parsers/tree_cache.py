@@ -1,0 +1,119 @@
+"""A content-hash cache of parser trees for ``strae train`` and ``strae compare``.
+
+Parsing with spaCy or benepar costs far more than a short training run (spaCy:
+~400 sentences/s on one core), and a structure study trains the same parsed
+slice once per objective and seed.  :func:`cached_parse` keys the trees on the
+SHA-256 of the structure, the parser's identity (package and model versions,
+or the model file's hash) and every token list, and keeps them as gzipped JSON
+lines in ``cache_dir()`` (``$STRAE_CACHE``, else ``$XDG_CACHE_HOME/strae-graph``,
+else ``~/.cache/strae-graph``), under ``trees/``.  Heuristic structures are
+cheaper to rebuild than to read and are never cached.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from strae_graph.tree import Tree, TreeError
+
+FORMAT = 1
+
+
+def cache_dir() -> Path:
+    """The root of strae-graph's caches (see the module docstring)."""
+    if os.environ.get("STRAE_CACHE"):
+        return Path(os.environ["STRAE_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "strae-graph"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def parser_identity(structure: str) -> dict[str, str | None]:
+    """What decides the trees of a parser structure besides its input."""
+    if structure == "spacy":
+        from parsers.spacy_parser import DEFAULT_SPACY_MODEL
+
+        return {"spacy": _version("spacy"), "model": DEFAULT_SPACY_MODEL,
+                "model_version": _version(DEFAULT_SPACY_MODEL)}  # fmt: skip
+    if structure == "benepar":
+        from parsers.benepar_parser import DEFAULT_BENEPAR_MODEL
+        from parsers.parsed_corpus import file_sha256
+
+        model = Path(str(DEFAULT_BENEPAR_MODEL))
+        digest = file_sha256(model) if model.is_file() else str(model)
+        return {"benepar": _version("benepar"), "model": digest}
+    raise ValueError(f"structure {structure!r} is not a cached parser structure")
+
+
+def cache_key(sentences: Sequence[Sequence[str]], structure: str) -> str:
+    """SHA-256 of the format, structure, parser identity and token lists."""
+    h = hashlib.sha256()
+    head = {"format": FORMAT, "structure": structure, "parser": parser_identity(structure)}
+    h.update(json.dumps(head, sort_keys=True).encode())
+    for s in sentences:
+        h.update(b"\n")
+        h.update("\t".join(s).encode())
+    return h.hexdigest()
+
+
+def _read(path: Path, sentences: Sequence[Sequence[str]]) -> list[Tree] | None:
+    """The cached trees, or None when the file is unreadable or does not match."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f]
+        if len(rows) != len(sentences):
+            return None
+        trees = [Tree(tuple(s), tuple((a, b) for a, b in kids)) for s, kids in zip(sentences, rows)]
+    except (OSError, EOFError, ValueError, TypeError, TreeError):
+        return None
+    return trees
+
+
+def _write(path: Path, trees: Sequence[Tree]) -> None:
+    """Write atomically: a reader never sees a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+        for t in trees:
+            f.write(json.dumps([list(c) for c in t.children]) + "\n")
+    os.replace(tmp, path)
+
+
+def cached_parse(
+    sentences: Sequence[Sequence[str]],
+    structure: str,
+    parse: Callable[[Sequence[Sequence[str]]], list[Tree]],
+    log: Callable[[str], object] | None = None,
+) -> list[Tree]:
+    """``parse(sentences)``, read from the cache when these sentences were parsed
+    before under ``structure`` by the same parser; written to it otherwise.
+    A damaged cache file is parsed again and replaced, never trusted."""
+    if not sentences:
+        return []
+    key = cache_key(sentences, structure)
+    path = cache_dir() / "trees" / f"{structure}-{key[:32]}.jsonl.gz"
+    if path.is_file():
+        trees = _read(path, sentences)
+        if trees is not None:
+            if log:
+                log(f"{structure} trees of {len(trees):,} sentences read from the cache {path}")
+            return trees
+    trees = parse(sentences)
+    try:
+        _write(path, trees)
+    except OSError as e:  # a read-only or full cache never fails a run
+        if log:
+            log(f"warning: could not write the tree cache {path}: {e}")
+    return trees
