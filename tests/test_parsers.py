@@ -192,3 +192,26 @@ def test_bracket_scores_and_sources(data_dir):
     assert all(0.0 < v < 1.0 for v in f1.values())
     assert f1["right"] > f1["balanced"] > f1["left"]  # English is mostly right-branching
     assert f1["spacy"] > f1["right"] + 0.1  # a real parser beats every heuristic
+
+
+def test_f1_of_known_trees_against_a_gold_bracketing():
+    from parsers.evaluate import tree_spans
+    from parsers.gold import constituent_spans
+
+    leaves, spans = constituent_spans(
+        "(S (NP (DT The) (NN dog)) (VP (VBZ barks) (ADVP (RB loudly))))"
+    )
+    toks = [t.lower() for t in leaves]
+    gold = without_punctuation(spans, toks)
+    assert gold == {(0, 2), (2, 4)}  # S is the whole sentence, ADVP one word
+
+    def f1(structure: str) -> dict:
+        (tree,) = parse_sentences([toks], structure)
+        return bracket_scores([tree_spans(tree)], [gold])
+
+    assert f1("balanced")["f1"] == 1.0
+    # right: (1,4), (2,4) -> one of two right; left: (0,2) right, (0,3) wrong
+    assert f1("right") == pytest.approx(
+        {"precision": 0.5, "recall": 0.5, "f1": 0.5, "sentence_f1": 0.5}
+    )
+    assert f1("left")["f1"] == 0.5
