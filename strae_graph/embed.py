@@ -172,12 +172,13 @@ class Embedder:
         self, sentences: Sequence[Sentence], structure: str | None = None
     ) -> list[Tree | None]:
         """Trees of the sentences under ``structure`` (default: the run's); None
-        for a sentence with no tokens."""
-        from parsers import parse_sentences
+        for a sentence with no tokens.  Parser trees come from the tree cache
+        (parsers.tree_cache) when these sentences were parsed before."""
+        from strae_graph.train import build_trees
 
         tokens = [as_tokens(s) for s in sentences]
         nonempty = [i for i, t in enumerate(tokens) if t]
-        trees = parse_sentences(
+        trees = build_trees(
             [tokens[i] for i in nonempty], structure or self.structure, seed=self.seed
         )
         out: list[Tree | None] = [None] * len(tokens)
