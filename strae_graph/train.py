@@ -509,6 +509,7 @@ def _train(
     model.train()
     with (
         StopRequest() as stop,
+        contextlib.ExitStack() as threads,  # prefetchers joined even on a 2nd Ctrl-C
         open(ctx.output_path(out / "metrics.jsonl"), "a") as mfile,
         open(ctx.output_path(out / "timing.jsonl"), "a") as tfile,
     ):
@@ -527,9 +528,11 @@ def _train(
                 unit="batch",
                 dynamic_ncols=True,
             )
-            ahead = Prefetcher(
-                lambda b, order=order: _prepare(data, order, b, cfg, ctx),
-                range(next_batch, n_batches),
+            ahead = threads.enter_context(
+                Prefetcher(
+                    lambda b, order=order: _prepare(data, order, b, cfg, ctx),
+                    range(next_batch, n_batches),
+                )
             )
             while next_batch < n_batches:
                 ts = time.perf_counter()

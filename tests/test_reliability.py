@@ -364,6 +364,7 @@ def test_nan_on_the_command_line(tmp_path, capsys):
 # --- signals -----------------------------------------------------------------------------
 def test_second_ctrl_c_waits_for_the_checkpoint_write():
     done = []
+    before = signal.getsignal(signal.SIGINT)  # SIG_IGN where the test runner ignores Ctrl-C
     with StopRequest() as stop:
         os.kill(os.getpid(), signal.SIGINT)
         assert stop.requested and stop.name == "SIGINT"
@@ -373,4 +374,4 @@ def test_second_ctrl_c_waits_for_the_checkpoint_write():
         assert done == ["checkpoint written"]
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)  # outside a write: at once
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is before  # restored
