@@ -155,3 +155,17 @@ def test_bad_run_dir_is_a_clear_error(tmp_path, capsys):
         Embedder.from_run(tmp_path / "r")
     rc = main(["embed", str(tmp_path / "r"), "--input", "x", "--out", str(tmp_path / "o.npy")])
     assert rc == 2 and "no config.json" in capsys.readouterr().err
+
+
+def test_parse_with_a_parser_reads_the_tree_cache(emb, tmp_path, monkeypatch):
+    monkeypatch.setenv("STRAE_CACHE", str(tmp_path))
+    sents = ["A dog barks loudly.", "", "The cat sat on the mat."]
+    first = emb.parse(sents, structure="spacy")
+    assert first[1] is None and len(list((tmp_path / "trees").glob("spacy-*"))) == 1
+    import parsers.spacy_parser as sp
+
+    def no_parsing(*a, **k):
+        raise AssertionError("parsed again instead of reading the cache")
+
+    monkeypatch.setattr(sp, "spacy_trees", no_parsing)
+    assert emb.parse(sents, structure="spacy") == first
