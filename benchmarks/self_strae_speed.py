@@ -15,9 +15,10 @@ import time
 
 import torch
 
+from parsers.tree_cache import parse_cached
 from strae_graph.corpus import DEFAULT_CORPUS, read_sentences
 from strae_graph.model import StrAE, StrAEConfig
-from strae_graph.train import TrainConfig, batch_output, build_trees
+from strae_graph.train import TrainConfig, batch_output
 from strae_graph.vocab import Vocabulary
 
 
@@ -38,7 +39,7 @@ def main() -> None:
         cfg = TrainConfig(structure=structure, objective=args.objective, batch_size=args.batch_size)
         torch.manual_seed(0)
         model = StrAE(StrAEConfig(vocab_size=len(vocab), objective=args.objective)).train()
-        items = sents if structure == "self" else build_trees(sents, structure)
+        items = sents if structure == "self" else parse_cached(sents, structure)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         runs[structure] = dict(cfg=cfg, model=model, items=items, opt=opt, tokens=0, seconds=0.0)
     n_batches = len(sents) // args.batch_size

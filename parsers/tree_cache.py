@@ -1,4 +1,5 @@
-"""A content-hash cache of parser trees for ``strae train`` and ``strae compare``.
+"""A content-hash cache of parser trees for ``strae train``, ``strae compare`` and
+``Embedder.parse`` (all through :func:`parse_cached`).
 
 Parsing with spaCy or benepar costs far more than a short training run (spaCy:
 ~400 sentences/s on one core), and a structure study trains the same parsed
@@ -16,6 +17,7 @@ import gzip
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -95,7 +97,6 @@ def cached_parse(
     sentences: Sequence[Sequence[str]],
     structure: str,
     parse: Callable[[Sequence[Sequence[str]]], list[Tree]],
-    log: Callable[[str], object] | None = None,
 ) -> list[Tree]:
     """``parse(sentences)``, read from the cache when these sentences were parsed
     before under ``structure`` by the same parser; written to it otherwise.
@@ -107,13 +108,20 @@ def cached_parse(
     if path.is_file():
         trees = _read(path, sentences)
         if trees is not None:
-            if log:
-                log(f"{structure} trees of {len(trees):,} sentences read from the cache {path}")
             return trees
     trees = parse(sentences)
     try:
         _write(path, trees)
     except OSError as e:  # a read-only or full cache never fails a run
-        if log:
-            log(f"warning: could not write the tree cache {path}: {e}")
+        print(f"warning: could not write the tree cache {path}: {e}", file=sys.stderr)
     return trees
+
+
+def parse_cached(sentences: Sequence[Sequence[str]], structure: str, seed: int = 0) -> list[Tree]:
+    """``parsers.parse_sentences(sentences, structure, seed=seed)``, with the trees of
+    parser structures (spacy, benepar: default models) read from / written to the cache."""
+    from parsers import PARSERS, parse_sentences
+
+    if structure in PARSERS:
+        return cached_parse(sentences, structure, lambda s: parse_sentences(s, structure))
+    return parse_sentences(sentences, structure, seed=seed)

@@ -174,11 +174,11 @@ class Embedder:
         """Trees of the sentences under ``structure`` (default: the run's); None
         for a sentence with no tokens.  Parser trees come from the tree cache
         (parsers.tree_cache) when these sentences were parsed before."""
-        from strae_graph.train import build_trees
+        from parsers.tree_cache import parse_cached
 
         tokens = [as_tokens(s) for s in sentences]
         nonempty = [i for i, t in enumerate(tokens) if t]
-        trees = build_trees(
+        trees = parse_cached(
             [tokens[i] for i in nonempty], structure or self.structure, seed=self.seed
         )
         out: list[Tree | None] = [None] * len(tokens)

@@ -149,17 +149,6 @@ def structure_names() -> list[str]:
     return [*STRUCTURES, SELF]
 
 
-def build_trees(sentences: Sequence[Sequence[str]], structure: str, seed: int = 0) -> list[Tree]:
-    """The tree of every sentence under ``structure`` (see parsers.parse_sentences);
-    parser trees (spacy, benepar) are cached by content hash (parsers.tree_cache)."""
-    from parsers import PARSERS, parse_sentences
-    from parsers.tree_cache import cached_parse
-
-    if structure in PARSERS:
-        return cached_parse(sentences, structure, lambda s: parse_sentences(s, structure))
-    return parse_sentences(sentences, structure, seed=seed)
-
-
 # --- data --------------------------------------------------------------------
 @dataclass
 class TrainingData:
@@ -207,8 +196,10 @@ def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> Tra
     elif cfg.structure == SELF:
         train, dev = [tuple(s) for s in train_s], [tuple(s) for s in dev_s]
     else:
-        train = build_trees(train_s, cfg.structure, cfg.seed)
-        dev = build_trees(dev_s, cfg.structure, cfg.seed + 1)
+        from parsers.tree_cache import parse_cached
+
+        train = parse_cached(train_s, cfg.structure, cfg.seed)
+        dev = parse_cached(dev_s, cfg.structure, cfg.seed + 1)
     unk_train, _ = vocab.count_unknown(train_s)
     unk_dev, _ = vocab.count_unknown(dev_s)
     unknown = {"train": unk_train, "dev": unk_dev}
