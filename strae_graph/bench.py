@@ -41,7 +41,7 @@ from tqdm import tqdm
 from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.losses import contrastive_loss
-from strae_graph.model import OBJECTIVES, StrAE, StrAEConfig
+from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
 
@@ -66,6 +66,7 @@ class BenchConfig:
     max_length: int = 200
     channels: int = 10
     channel_size: int = 10
+    compose: str = "linear"  # or "diagonal" (Banyan's functions)
     threads: int | None = None
     clock: str = "wall"  # or "cpu": process CPU time, robust to a busy machine with 1 thread
     plain: bool = True
@@ -320,6 +321,7 @@ def run_case(
             channels=cfg.channels,
             channel_size=cfg.channel_size,
             objective=objective,
+            compose=cfg.compose,
         )
     )
     opt = torch.optim.Adam(model.parameters(), lr=1e-4 if objective == "contrastive" else 1e-3)
@@ -456,6 +458,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=d.warmup, help="untimed batches per case")
     p.add_argument("--vocab-sentences", type=int, default=d.vocab_sentences)
     p.add_argument("--max-vocab", type=int, default=d.max_vocab)
+    p.add_argument("--compose", default=d.compose, choices=COMPOSE_FUNCTIONS)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
         "--clock",
@@ -482,6 +485,7 @@ def _run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         vocab_sentences=args.vocab_sentences,
         max_vocab=args.max_vocab,
+        compose=args.compose,
         threads=args.threads,
         clock=args.clock,
         plain=not args.no_plain,

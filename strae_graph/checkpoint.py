@@ -250,6 +250,10 @@ def load_run(
             saved_model = record["model"]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{config_json}: unreadable run configuration ({e})") from None
+        if isinstance(saved_model, dict):  # a run from before a field existed: its default
+            now = model_cfg.to_dict()
+            added = {k: now[k] for k in now if k not in state["model_config"]}
+            saved_model = {**added, **saved_model}
         if saved_model != model_cfg.to_dict():
             raise CheckpointError(
                 f"{path}: model configuration differs from {config_json} "

@@ -76,6 +76,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channel-size", "-U", type=int, default=d.channel_size, help="U")
     p.add_argument("--untied", action="store_true", help="untied Lambda (Linear E -> V)")
     p.add_argument("--activation", default=d.activation, choices=["none", "tanh", "relu", "gelu"])
+    p.add_argument(
+        "--compose",
+        default=d.compose,
+        metavar="{linear,diagonal}",
+        help="compose/decompose functions: linear (Linear 2U->U, U->2U per channel) or "
+        "diagonal (Banyan: element-wise gates and biases, 7U parameters)",
+    )
     t = p.add_mutually_exclusive_group()
     t.add_argument(
         "--temperature", type=float, default=None, help="paper convention: logits = cos / tau"
@@ -145,6 +152,7 @@ def _run_train(args: argparse.Namespace) -> int:
         log_scale=args.log_scale,
         dropout=args.dropout,
         input_dropout=args.input_dropout,
+        compose=args.compose,
         seed=args.seed,
         device=args.device,
         log_every=args.log_every,

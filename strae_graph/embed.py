@@ -173,14 +173,20 @@ class Embedder:
     ) -> list[Tree | None]:
         """Trees of the sentences under ``structure`` (default: the run's); None
         for a sentence with no tokens.  Parser trees come from the tree cache
-        (parsers.tree_cache) when these sentences were parsed before."""
+        (parsers.tree_cache) when these sentences were parsed before; ``self``
+        trees are the ones this model induces (Self-StrAE greedy merging)."""
+        from parsers import MODEL_STRUCTURES
         from parsers.tree_cache import parse_cached
 
         tokens = [as_tokens(s) for s in sentences]
         nonempty = [i for i, t in enumerate(tokens) if t]
-        trees = parse_cached(
-            [tokens[i] for i in nonempty], structure or self.structure, seed=self.seed
-        )
+        structure = structure or self.structure
+        if structure in MODEL_STRUCTURES:  # "self": the trees this model induces
+            from strae_graph.self_strae import parse_with_model
+
+            trees = parse_with_model(self.model, [tokens[i] for i in nonempty], vocab=self.vocab)
+        else:
+            trees = parse_cached([tokens[i] for i in nonempty], structure, seed=self.seed)
         out: list[Tree | None] = [None] * len(tokens)
         for i, t in zip(nonempty, trees):
             out[i] = t

@@ -15,11 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from strae_graph._dgl import dgl
+from strae_graph.functions import DiagonalCompose, DiagonalDecompose
 from strae_graph.graph import Frontiers
 from strae_graph.losses import contrastive_loss, logit_scale
 
 Objective = Literal["contrastive", "ce", "both"]
 OBJECTIVES: tuple[str, ...] = ("contrastive", "ce", "both")
+COMPOSE_FUNCTIONS: tuple[str, ...] = ("linear", "diagonal")  # see make_functions
 ACTIVATIONS = {"none": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 
 
@@ -39,6 +41,7 @@ class StrAEConfig:
     temperature: float | None = None  # paper convention: S / tau
     log_scale: float | None = None  # reference convention: S * exp(log_scale); default 0.2
     block_size: int = 2048  # rows of the similarity matrix held at once
+    compose: str = "linear"  # compose / decompose functions: linear, or Banyan's diagonal
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -48,6 +51,11 @@ class StrAEConfig:
         if self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
+            )
+        if self.compose not in COMPOSE_FUNCTIONS:
+            raise ValueError(
+                f"unknown compose function {self.compose!r}; "
+                f"choose one of {', '.join(COMPOSE_FUNCTIONS)}"
             )
         if self.vocab_size < 1 or self.channels < 1 or self.channel_size < 1:
             raise ValueError("vocab_size, channels and channel_size must be positive")
@@ -95,6 +103,14 @@ class Decompose(nn.Module):
         return torch.stack([left, right], dim=1)
 
 
+def make_functions(config: StrAEConfig) -> tuple[nn.Module, nn.Module]:
+    """The (compose, decompose) pair that ``config.compose`` names."""
+    kinds = {"linear": (Compose, Decompose), "diagonal": (DiagonalCompose, DiagonalDecompose)}
+    comp, decomp = kinds[config.compose]
+    u, p, act = config.channel_size, config.dropout, config.activation
+    return comp(u, p, act), decomp(u, p, act)
+
+
 @dataclass
 class StrAEOutput:
     """up, down: (N, E) node embeddings; loss: scalar; parts: named loss terms."""
@@ -115,8 +131,7 @@ class StrAE(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, k * u)  # Omega
         nn.init.uniform_(self.embedding.weight, -config.init_range, config.init_range)
         self.input_dropout = nn.Dropout(config.input_dropout)
-        self.compose = Compose(u, config.dropout, config.activation)
-        self.decompose = Decompose(u, config.dropout, config.activation)
+        self.compose, self.decompose = make_functions(config)
         self.output: nn.Linear | None = None  # untied Lambda
         if not config.tied:
             self.output = nn.Linear(k * u, config.vocab_size)
@@ -135,7 +150,8 @@ class StrAE(nn.Module):
         return self.output(h)
 
     def non_embedding_parameters(self) -> int:
-        """Parameters of compose and decompose (430 for U = 10)."""
+        """Parameters of compose and decompose (linear: 4U^2 + 3U, 430 for U = 10;
+        diagonal: 7U)."""
         return sum(p.numel() for m in (self.compose, self.decompose) for p in m.parameters())
 
     # -- the two passes --------------------------------------------------------

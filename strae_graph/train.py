@@ -45,7 +45,7 @@ from strae_graph.corpus import DEFAULT_CORPUS, ON_ERROR, DataError, ReadStats, r
 from strae_graph.distributed import DistContext
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.interrupt import StopRequest
-from strae_graph.model import OBJECTIVES, StrAE, StrAEConfig
+from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
 from strae_graph.prefetch import Prefetcher
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
@@ -78,6 +78,7 @@ class TrainConfig:
     log_scale: float | None = None
     dropout: float = 0.1  # on compose / decompose outputs
     input_dropout: float = 0.2  # on leaf embeddings
+    compose: str = "linear"  # compose / decompose functions: linear or diagonal (Banyan)
     seed: int = 0
     device: str = "cpu"
     log_every: int = 10
@@ -109,6 +110,9 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ValueError(
             f"unknown objective {cfg.objective!r}; choose one of {', '.join(OBJECTIVES)}"
         )
+    if cfg.compose not in COMPOSE_FUNCTIONS:
+        choices = ", ".join(COMPOSE_FUNCTIONS)
+        raise ValueError(f"unknown compose function {cfg.compose!r}; choose one of {choices}")
     names = structure_names()
     if cfg.structure not in names:
         raise ValueError(f"unknown structure {cfg.structure!r}; choose one of {', '.join(names)}")
@@ -325,7 +329,7 @@ def _config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData)
 _COMPARED = (
     "corpus", "structure", "objective", "batch_size", "max_sentences", "dev_sentences",
     "max_length", "min_count", "max_vocab", "channels", "channel_size", "tied", "activation",
-    "temperature", "log_scale", "seed", "lr", "clip",
+    "temperature", "log_scale", "seed", "lr", "clip", "compose",
 )  # fmt: skip
 
 
@@ -436,6 +440,7 @@ def _train(
         log_scale=cfg.log_scale,
         dropout=cfg.dropout,
         input_dropout=cfg.input_dropout,
+        compose=cfg.compose,
     )
     model = StrAE(model_cfg).to(cfg.device)
     ctx.broadcast_parameters(model)

@@ -13,33 +13,41 @@ from strae_graph.tree import Tree
 from tests.conftest import random_tree_shapes
 
 
-def reference_passes(model: StrAE, tree: Tree, ids: list[int]):
-    """Plain recursion over the tree: (up, down) as (2n-1, K, U) stacks."""
+def reference_passes(model: StrAE, tree: Tree, ids: list[int], compose=None, decompose=None):
+    """Plain recursion over the tree: (up, down) as (2n-1, K, U) stacks.
+
+    compose(left, right) -> parent and decompose(parent) -> (left, right) act on
+    one node's (K, U) tensors; by default the model's own functions.
+    """
     k, u = model.config.channels, model.config.channel_size
+    if compose is None:
+        compose = lambda a, b: model.compose(a[None], b[None])[0]  # noqa: E731
+    if decompose is None:
+        decompose = lambda p: model.decompose(p[None])[0]  # noqa: E731
     n = tree.n_leaves
     up: dict[int, torch.Tensor] = {}
 
-    def compose(v: int) -> torch.Tensor:
+    def up_of(v: int) -> torch.Tensor:
         if v < n:
             up[v] = model.embedding.weight[ids[v]].view(k, u)
         else:
             left, right = tree.children[v - n]
-            up[v] = model.compose(compose(left)[None], compose(right)[None])[0]
+            up[v] = compose(up_of(left), up_of(right))
         return up[v]
 
-    compose(tree.root)
+    up_of(tree.root)
     down: dict[int, torch.Tensor] = {tree.root: up[tree.root]}
 
-    def decompose(v: int) -> None:
+    def down_of(v: int) -> None:
         if v < n:
             return
-        halves = model.decompose(down[v][None])[0]
+        halves = decompose(down[v])
         left, right = tree.children[v - n]
         down[left], down[right] = halves[0], halves[1]
-        decompose(left)
-        decompose(right)
+        down_of(left)
+        down_of(right)
 
-    decompose(tree.root)
+    down_of(tree.root)
     order = range(tree.n_nodes)
     return torch.stack([up[v] for v in order]), torch.stack([down[v] for v in order])
 
