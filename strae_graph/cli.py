@@ -76,6 +76,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channel-size", "-U", type=int, default=d.channel_size, help="U")
     p.add_argument("--untied", action="store_true", help="untied Lambda (Linear E -> V)")
     p.add_argument("--activation", default=d.activation, choices=["none", "tanh", "relu", "gelu"])
+    p.add_argument(
+        "--entangle",
+        action="store_true",
+        help="entangled trees: identical spans of a batch are one node with several parents "
+        "(a DAG; down = mean of the halves from all parents); not under torchrun",
+    )
     t = p.add_mutually_exclusive_group()
     t.add_argument(
         "--temperature", type=float, default=None, help="paper convention: logits = cos / tau"
@@ -141,6 +147,7 @@ def _run_train(args: argparse.Namespace) -> int:
         channel_size=args.channel_size,
         tied=not args.untied,
         activation=args.activation,
+        entangle=args.entangle,
         temperature=args.temperature,
         log_scale=args.log_scale,
         dropout=args.dropout,
