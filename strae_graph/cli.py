@@ -83,6 +83,12 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="compose/decompose functions: linear (Linear 2U->U, U->2U per channel) or "
         "diagonal (Banyan: element-wise gates and biases, 7U parameters)",
     )
+    p.add_argument(
+        "--entangle",
+        action="store_true",
+        help="entangled trees: identical spans of a batch are one node with several parents "
+        "(a DAG; down = mean of the halves from all parents); not under torchrun",
+    )
     t = p.add_mutually_exclusive_group()
     t.add_argument(
         "--temperature", type=float, default=None, help="paper convention: logits = cos / tau"
@@ -148,6 +154,7 @@ def _run_train(args: argparse.Namespace) -> int:
         channel_size=args.channel_size,
         tied=not args.untied,
         activation=args.activation,
+        entangle=args.entangle,
         temperature=args.temperature,
         log_scale=args.log_scale,
         dropout=args.dropout,

@@ -12,6 +12,45 @@ Edge fields (both edge types):
   ``position`` int64 (E,)       the child's position
   ``slot``     float (E, 2, 1, 1) one-hot of ``position``: multiplying a message
                by it places the child in its left or right slot.
+
+Entangled batches (``batch_trees(..., entangle=True)``, SPEC.md "Entangled
+trees").  Identical spans of the batch become ONE node, so the graph is a DAG,
+not a forest:
+
+* every distinct vocabulary id is one leaf node (all unknown words, id 0, are
+  therefore one leaf);
+* every distinct ordered pair (left child node, right child node) is one
+  parent node.  Applied bottom-up, identical subtrees (same tokens, same
+  internal structure) collapse recursively; the same tokens under another
+  bracketing stay distinct.
+* Node ids follow the first occurrence in the plain (non-entangled) batch
+  numbering, so children come before parents, and a batch in which no span
+  repeats gets exactly the plain graph (same ids, edges and fields).
+
+The fields then mean:
+  ``is_root``   the node is the root of at least one sentence (it may also be
+                an inner node of another sentence, and then has parents)
+  ``position``  the child's position in its lowest-numbered parent (0 when it
+                has none); a node can be the left child of one parent and the
+                right child of another: the ``up``/``down`` edges carry the
+                position that holds for each parent
+  ``height``    0 for leaves; 1 + max over children (the longest path to a leaf)
+  ``depth``     0 for a node with no parent; otherwise 1 + the largest depth
+                of its parents (the longest path from a parentless node), so a
+                node is processed in the down pass after ALL its parents
+  ``first_plain`` int64 (N,) the node's first occurrence in the plain batch
+                numbering (only on entangled graphs)
+A child occurring in both slots of one parent (the span ``x x``) has two edges
+to it, one per position.  :func:`roots` gives one root id per sentence (two
+identical sentences share it); ``batch_num_nodes`` is the whole graph.
+
+The up pass is unchanged (each node composes its two children).  Down pass
+(:meth:`strae_graph.model.StrAE.down`): a node with no parent keeps
+down = up; a node with one or more parent edges takes the MEAN of the halves
+it receives, each parent sending the half for the child's position in THAT
+parent (one half per edge).  A span that is a sentence's root in one sentence
+and an inner node of another has a parent, so its down embedding is that mean
+too, not its up embedding.
 """
 
 from __future__ import annotations
@@ -47,12 +86,17 @@ def _tree_arrays(tree: Tree) -> tuple[np.ndarray, ...]:
 
 
 def batch_trees(
-    trees: Sequence[Tree], token_ids: Sequence[Sequence[int]], device: str | torch.device = "cpu"
+    trees: Sequence[Tree],
+    token_ids: Sequence[Sequence[int]],
+    device: str | torch.device = "cpu",
+    entangle: bool = False,
 ) -> dgl.DGLGraph:
     """One batched DGL graph for many trees (equal to ``dgl.batch`` of
     :func:`tree_to_graph` of each tree, built in one step).
 
-    ``token_ids[b]`` holds the vocabulary ids of tree ``b``'s leaves.
+    ``token_ids[b]`` holds the vocabulary ids of tree ``b``'s leaves.  With
+    ``entangle``, identical spans are one node and the graph is a DAG (see the
+    module docstring).
     """
     if len(trees) != len(token_ids):
         raise ValueError(f"{len(trees)} trees but {len(token_ids)} token id lists")
@@ -81,6 +125,17 @@ def batch_trees(
         is_root.append(root)
         n_nodes[b] = tree.n_nodes
         offset += tree.n_nodes
+    if entangle:
+        return _entangled_graph(
+            n_nodes,
+            np.concatenate(srcs),
+            np.concatenate(dsts),
+            np.concatenate(poss),
+            np.concatenate(tokens),
+            np.concatenate(is_leaf),
+            np.concatenate(heights),
+            device,
+        )
     src = torch.from_numpy(np.concatenate(srcs))
     dst = torch.from_numpy(np.concatenate(dsts))
     epos = torch.from_numpy(np.concatenate(poss))
@@ -103,13 +158,116 @@ def batch_trees(
     return g.to(device)
 
 
+def entangle_nodes(
+    src: np.ndarray, dst: np.ndarray, pos: np.ndarray, token: np.ndarray,
+    is_leaf: np.ndarray, height: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """The entangled node of every node of a plain batch (arrays as built by
+    :func:`batch_trees`: ``up`` edges ``src -> dst`` with the child's position,
+    per-node token, leaf flag and height): ``node_of`` (N_plain,), numbered by
+    first occurrence, so ``node_of`` of a batch without repeats is the identity.
+
+    Leaves are keyed by token id; a parent by the entangled ids of its (left,
+    right) children, assigned height level by height level (a node's children
+    have smaller heights, so their ids are known by then).
+    """
+    n = len(token)
+    cls = np.empty(n, dtype=np.int64)
+    leaves = np.flatnonzero(is_leaf)
+    _, cls[leaves] = np.unique(token[leaves], return_inverse=True)
+    n_cls = int(cls[leaves].max()) + 1 if len(leaves) else 0
+    left = np.empty(n, dtype=np.int64)
+    right = np.empty(n, dtype=np.int64)
+    left[dst[pos == 0]] = src[pos == 0]
+    right[dst[pos == 1]] = src[pos == 1]
+    internal = np.flatnonzero(~is_leaf)
+    internal = internal[np.argsort(height[internal], kind="stable")]
+    bounds = np.searchsorted(height[internal], np.arange(1, int(height.max()) + 2))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        v = internal[a:b]
+        if len(v) == 0:
+            continue
+        key = cls[left[v]] * n + cls[right[v]]  # ids < n, so the key is exact
+        uniq, inv = np.unique(key, return_inverse=True)
+        cls[v] = n_cls + inv
+        n_cls += len(uniq)
+    _, first = np.unique(cls, return_index=True)  # first occurrence of each class
+    new_id = np.empty(n_cls, dtype=np.int64)
+    new_id[np.argsort(first, kind="stable")] = np.arange(n_cls)
+    return new_id[cls]
+
+
+def _entangled_graph(
+    n_nodes: np.ndarray, src: np.ndarray, dst: np.ndarray, pos: np.ndarray, token: np.ndarray,
+    is_leaf: np.ndarray, height: np.ndarray, device: str | torch.device,
+) -> dgl.DGLGraph:  # fmt: skip
+    """The DAG of a batch from its plain (forest) arrays; see the module docstring."""
+    node_of = entangle_nodes(src, dst, pos, token, is_leaf, height)
+    n = int(node_of.max()) + 1
+    first = np.full(n, len(node_of), dtype=np.int64)
+    np.minimum.at(first, node_of, np.arange(len(node_of)))
+    # the edges of every node's first occurrence (each distinct node has one
+    # (left, right) pair); plain edges are in parent order, so these are too
+    keep = first[node_of[dst]] == dst
+    e_src, e_dst, e_pos = node_of[src[keep]], node_of[dst[keep]], pos[keep]
+    depth = np.zeros(n, dtype=np.int64)
+    e_height = height[first][e_dst]
+    by_height = np.argsort(-e_height, kind="stable")  # parents before their children
+    hb = np.flatnonzero(np.diff(e_height[by_height])) + 1
+    for chunk in np.split(by_height, hb):  # a parent's own parents are all higher
+        np.maximum.at(depth, e_src[chunk], depth[e_dst[chunk]] + 1)
+    sentence_roots = node_of[np.cumsum(n_nodes) - 1]
+    is_root = np.zeros(n, dtype=bool)
+    is_root[sentence_roots] = True
+    node_pos = np.zeros(n, dtype=np.int64)
+    _, first_edge = np.unique(e_src, return_index=True)  # edges sorted by parent
+    node_pos[e_src[first_edge]] = e_pos[first_edge]
+    src_t, dst_t, epos = (torch.from_numpy(np.ascontiguousarray(a)) for a in (e_src, e_dst, e_pos))
+    g = dgl.heterograph({UP: (src_t, dst_t), DOWN: (dst_t, src_t)}, num_nodes_dict={NODE: n})
+    g.ndata["token"] = torch.from_numpy(token[first])
+    g.ndata["is_leaf"] = torch.from_numpy(is_leaf[first])
+    g.ndata["is_root"] = torch.from_numpy(is_root)
+    g.ndata["position"] = torch.from_numpy(node_pos)
+    g.ndata["height"] = torch.from_numpy(height[first])
+    g.ndata["depth"] = torch.from_numpy(depth)
+    g.ndata["first_plain"] = torch.from_numpy(first)
+    slot = torch.nn.functional.one_hot(epos, 2).to(torch.float32).view(-1, 2, 1, 1)
+    for etype in (UP, DOWN):
+        g.edges[etype].data["position"] = epos
+        g.edges[etype].data["slot"] = slot
+    g.set_batch_num_nodes({NODE: torch.tensor([n])})
+    n_edges = torch.tensor([len(e_src)])
+    g.set_batch_num_edges({UP: n_edges, DOWN: n_edges.clone()})
+    g = g.to(device)
+    g.sentence_roots = torch.from_numpy(sentence_roots).to(device)
+    return g
+
+
+def is_entangled(g: dgl.DGLGraph) -> bool:
+    """True for a graph made by ``batch_trees(..., entangle=True)``."""
+    return "first_plain" in g.ndata
+
+
 def tree_to_graph(tree: Tree, token_ids: Sequence[int]) -> dgl.DGLGraph:
     """The DGL graph of one tree (see the module docstring for its fields)."""
     return batch_trees([tree], [token_ids])
 
 
 def roots(g: dgl.DGLGraph) -> torch.Tensor:
-    """Node ids of the roots of a (batched) graph, one per tree, in batch order."""
+    """Node ids of the roots of a (batched) graph, one per tree, in batch order.
+
+    On an entangled graph two identical sentences give the same id twice; the
+    ids are kept on the graph object ``batch_trees`` returned (a copy of it,
+    e.g. by ``.to(device)``, loses them: an error, not a wrong answer).
+    """
+    if is_entangled(g):
+        r = getattr(g, "sentence_roots", None)
+        if r is None:
+            raise ValueError(
+                "this entangled graph has lost its per-sentence roots (copied or moved "
+                "after batch_trees); use the graph batch_trees returned"
+            )
+        return r
     return torch.nonzero(g.ndata["is_root"], as_tuple=True)[0]
 
 
@@ -118,8 +276,10 @@ class Frontiers:
     """Topological frontiers of a batched graph.
 
     ``up[k]``: nodes of height ``k + 1`` (their children are all done before
-    them); ``down[k]``: nodes of depth ``k + 1``.  Leaves (height 0) and roots
-    (depth 0) start the two passes and are not listed.  ``schedule`` holds the
+    them); ``down[k]``: nodes of depth ``k + 1`` (on an entangled graph: the
+    longest path from a parentless node, so all parents are done before).
+    Leaves (height 0) and roots (depth 0) start the two passes and are not
+    listed.  ``schedule`` holds the
     per-frontier DGL blocks the model's passes run on (see
     :mod:`strae_graph.schedule`).
     """

@@ -174,16 +174,21 @@ class StrAE(nn.Module):
         """
         sch = (frontiers or Frontiers.of(g)).schedule
         c = self.config
+        ex = sch.up_expand  # DAG: level j's rows copied once per consuming level
+
+        def split(h: torch.Tensor, j: int) -> tuple[torch.Tensor, ...]:
+            return torch.split(h if ex is None else h.index_select(0, ex[j]), sch.up_split[j])
+
         tokens = g.ndata["token"][sch.leaf_order]
         leaves = self.input_dropout(self.embedding(tokens)).view(-1, c.channels, c.channel_size)
         outs = [leaves]  # outs[j]: (n_j, K, U), level j's rows in schedule order
-        chunks = [torch.split(leaves, sch.up_split[0])]  # chunks[j][k - j - 1]: for level k
+        chunks = [split(leaves, 0)]  # chunks[j][k - j - 1]: for level k
         for k, level in enumerate(sch.up_levels, start=1):
             x = torch.cat([chunks[j][k - j - 1] for j in level.sources])
             slots = dgl.ops.copy_u_sum(level.block, x).view(-1, 2, c.channels, c.channel_size)
             h = self.compose(slots[:, 0], slots[:, 1])
             outs.append(h)
-            chunks.append(torch.split(h, sch.up_split[k]))
+            chunks.append(split(h, k))
         return torch.cat(outs).index_select(0, sch.up_rows)
 
     def down(
@@ -196,14 +201,47 @@ class StrAE(nn.Module):
         the half of the child's ``position`` (its source is the parent's slot
         for that position, never chosen by node id) to the child (DGL
         ``copy_u`` + ``sum``).
+
+        Entangled graphs (a DAG, :func:`strae_graph.graph.batch_trees` with
+        ``entangle=True``): a node with no parent keeps down = up; a node with
+        one or more parent edges gets the MEAN of the halves it receives, each
+        parent sending the half for the child's position in THAT parent (the
+        node may be a left child of one parent and a right child of another;
+        a node that is both children of one parent receives both halves).
+        This holds also for a span that is one sentence's root and an inner
+        node of another: it has a parent, so its down is that mean, not its up.
+        Levels are the longest path from a parentless node, so a node is
+        decomposed only once all its parents are done (``copy_u`` + ``mean``).
         """
         sch = (frontiers or Frontiers.of(g)).schedule
+        if sch.is_dag:
+            return self._down_dag(up, sch)
         h = up.index_select(0, sch.root_order)  # depth 0: roots, internal ones first
         outs = [h]
         for d, level in enumerate(sch.down_levels):
             parts = self.decompose(h[: sch.n_internal[d]])  # (n, 2, K, U): 2n slots
             h = dgl.ops.copy_u_sum(level.block, parts.flatten(0, 1))
             outs.append(h)
+        return torch.cat(outs).index_select(0, sch.down_rows)
+
+    def _down_dag(self, up: torch.Tensor, sch) -> torch.Tensor:
+        """The down pass on a DAG schedule (see :meth:`down`)."""
+        h = up.index_select(0, sch.root_order)  # level 0: parentless nodes, internal first
+        outs = [h]
+        chunks = []  # chunks[j][k - j - 1]: halves of level j's parents needed at level k
+
+        def decomposed(h: torch.Tensor, j: int) -> tuple[torch.Tensor, ...]:
+            if not sch.down_expand[j].numel():
+                return (h.new_zeros(0, 2, *h.shape[1:]),) * len(sch.down_split[j])
+            parts = self.decompose(h[: sch.n_internal[j]])  # once per node: (n, 2, K, U)
+            return torch.split(parts.index_select(0, sch.down_expand[j]), sch.down_split[j])
+
+        chunks.append(decomposed(h, 0))
+        for k, level in enumerate(sch.down_levels, start=1):
+            x = torch.cat([chunks[j][k - j - 1] for j in level.sources])
+            h = dgl.ops.copy_u_mean(level.block, x.flatten(0, 1))  # 2 slots per (parent, k)
+            outs.append(h)
+            chunks.append(decomposed(h, k))
         return torch.cat(outs).index_select(0, sch.down_rows)
 
     # -- objectives ---------------------------------------------------------------

@@ -213,18 +213,26 @@ def self_forward(
     model: StrAE,
     token_ids: Sequence[Sequence[int]],
     sentences: Sequence[Sequence[str]] | None = None,
+    entangle: bool = False,
 ) -> SelfStep:
     """Induce the trees, then the down pass and the objective on their graph.
 
     The loss is differentiable through every composition of the merge loop.
+    With ``entangle`` the graph of the induced trees is entangled
+    (:func:`~strae_graph.graph.batch_trees`) and each shared node's up
+    embedding is the one the merge loop composed at its FIRST occurrence in
+    the batch (the others only decided their own merges).  Without dropout
+    (eval mode) every occurrence has the same up embedding, so this is exactly
+    the entangled up pass; under dropout it is that occurrence's noisy sample.
     """
     merged = merge(model, token_ids, sentences)
     device = model.embedding.weight.device
-    g = batch_trees(merged.trees, token_ids, device=device)
+    g = batch_trees(merged.trees, token_ids, device=device, entangle=entangle)
     frontiers = Frontiers.of(g)
-    down = model.down(g, merged.up, frontiers)
+    up = merged.up[g.ndata["first_plain"]] if entangle else merged.up
+    down = model.down(g, up, frontiers)
     n = g.num_nodes()
-    up, down = merged.up.reshape(n, -1), down.reshape(n, -1)
+    up, down = up.reshape(n, -1), down.reshape(n, -1)
     loss, parts = model.loss(g, up, down)
     return SelfStep(StrAEOutput(up=up, down=down, loss=loss, parts=parts), merged.trees, g)
 

@@ -42,7 +42,7 @@ from strae_graph.checkpoint import (
     save_checkpoint,
 )
 from strae_graph.corpus import DEFAULT_CORPUS, ON_ERROR, DataError, ReadStats, read_sentences
-from strae_graph.distributed import DistContext
+from strae_graph.distributed import DistContext, under_torchrun
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
@@ -74,6 +74,7 @@ class TrainConfig:
     channel_size: int = 10
     tied: bool = True
     activation: str = "none"
+    entangle: bool = False  # identical spans of a batch are one node (a DAG; SPEC.md)
     temperature: float | None = None
     log_scale: float | None = None
     dropout: float = 0.1  # on compose / decompose outputs
@@ -216,8 +217,8 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def make_batch(trees: Sequence[Tree], vocab: Vocabulary, device: str):
-    g = batch_trees(trees, [vocab.encode(t.tokens) for t in trees], device=device)
+def make_batch(trees: Sequence[Tree], vocab: Vocabulary, device: str, entangle: bool = False):
+    g = batch_trees(trees, [vocab.encode(t.tokens) for t in trees], device, entangle)
     return g, Frontiers.of(g)
 
 
@@ -227,7 +228,7 @@ def _prepare(data: TrainingData, order: np.ndarray, b: int, cfg: TrainConfig, ct
     items = [data.train[i] for i in ctx.shard(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])]
     if not items or cfg.structure == SELF:
         return items, (None, None)
-    return items, make_batch(items, data.vocab, cfg.device)
+    return items, make_batch(items, data.vocab, cfg.device, cfg.entangle)
 
 
 def leaves(item: Tree | Sequence[str]) -> Sequence[str]:
@@ -240,8 +241,9 @@ def batch_output(model: StrAE, items: Sequence, vocab: Vocabulary, cfg: TrainCon
     if cfg.structure == SELF:
         from strae_graph.self_strae import self_forward
 
-        return self_forward(model, [vocab.encode(s) for s in items], items).output
-    return model(*make_batch(items, vocab, cfg.device))
+        ids = [vocab.encode(s) for s in items]
+        return self_forward(model, ids, items, entangle=cfg.entangle).output
+    return model(*make_batch(items, vocab, cfg.device, cfg.entangle))
 
 
 # --- helpers -----------------------------------------------------------------
@@ -331,6 +333,7 @@ _COMPARED = (
     "max_length", "min_count", "max_vocab", "channels", "channel_size", "tied", "activation",
     "temperature", "log_scale", "seed", "lr", "clip", "compose",
 )  # fmt: skip
+_COMPARED += ("entangle",)
 
 
 def train(
@@ -341,6 +344,11 @@ def train(
     One process at a time may train into a run directory (a lock file).
     Under torchrun: data-parallel over the processes (strae_graph.distributed).
     """
+    if cfg.entangle and under_torchrun():
+        raise ValueError(
+            "--entangle does not run under torchrun (each process would entangle only its "
+            "own shard of the batch); train it in one process"
+        )
     ctx = DistContext.setup(cfg.device)
     if ctx.enabled and cfg.structure == SELF:
         raise ValueError(
@@ -530,6 +538,7 @@ def _train(
                     range(next_batch, n_batches),
                 )
             )
+            node_ratios: list[float] = []  # --entangle: distinct / plain nodes per batch
             while next_batch < n_batches:
                 ts = time.perf_counter()
                 trees, (g, fr) = ahead.get(next_batch)
@@ -566,6 +575,8 @@ def _train(
                         + _save_before_bad_batch(checkpoint, model, last_path, stop, rng_at_batch)
                     )
                 optimizer.step()
+                if cfg.entangle:
+                    node_ratios.append(len(output.up) / sum(2 * len(leaves(t)) - 1 for t in trees))
                 dt = time.perf_counter() - ts
                 step += 1
                 next_batch += 1
@@ -602,6 +613,11 @@ def _train(
             dev = evaluate_loss(model, data.dev, data.vocab, cfg) if ctx.is_main else math.nan
             last_dev = ctx.from_main(dev)
             rec = {"epoch": epoch + 1, "step": step, "dev_loss": last_dev}
+            saved_nodes = ""
+            if cfg.entangle and node_ratios:
+                rec["node_ratio"] = float(np.mean(node_ratios))
+                saved_nodes = (f"; entangled batches hold {rec['node_ratio']:.1%} of the plain "
+                               f"nodes (mean of {len(node_ratios)} batches)")  # fmt: skip
             mfile.write(json.dumps(rec) + "\n")
             mfile.flush()
             epoch += 1
@@ -613,7 +629,10 @@ def _train(
                 checkpoint(last_path)
                 if improved:
                     checkpoint(best_path)
-            log(f"epoch {epoch}: dev loss {last_dev:.4f} (best {best_dev:.4f}); saved {last_path}")
+            log(
+                f"epoch {epoch}: dev loss {last_dev:.4f} (best {best_dev:.4f}); saved {last_path}"
+                + saved_nodes
+            )
 
     result = TrainResult(
         run_dir=str(out),
