@@ -1,9 +1,11 @@
 """What gets evaluated: anything with ``embed_words`` and ``embed_sentences``.
 
-* :class:`StrAERoot`: a trained StrAE; words are leaf embeddings, sentences the
+* :class:`StrAERoot`: a trained StrAE; words are leaf embeddings (BPE runs: the
+  composition of the word's pieces, so every word is covered), sentences the
   root up embedding of their tree (the run's structure unless overridden).
 * :class:`MeanOfLeaves`: the unstructured baseline: the mean of the same
-  model's leaf embeddings over a sentence's known words (no composition).
+  model's leaf embeddings over a sentence's known words (BPE runs: over its
+  pieces; no composition).
 * :class:`Word2VecEncoder`: gensim word vectors, sentence = mean of known
   word vectors (the SPEC's reference setting); :func:`train_word2vec` trains
   one on the same corpus slice as a run.
@@ -67,9 +69,11 @@ class StrAERoot:
         return float(np.mean(~self.embedder.known(toks))) if toks else float("nan")
 
 
-def _mean_of_words(sentences: Sequence[str], embed_words, dim: int) -> np.ndarray:
+def _mean_of_words(
+    sentences: Sequence[str], embed_words, dim: int, tokens_of=tokenize
+) -> np.ndarray:
     """(n, dim): the mean of each sentence's known word vectors; NaN when none."""
-    tokens = [tokenize(s) for s in sentences]
+    tokens = [tokens_of(s) for s in sentences]
     flat = [t for ts in tokens for t in ts]
     vecs = embed_words(flat) if flat else np.zeros((0, dim), dtype=np.float32)
     out = np.full((len(sentences), dim), np.nan, dtype=np.float32)
@@ -94,7 +98,11 @@ class MeanOfLeaves:
         return self.embedder.embed_words(words)
 
     def embed_sentences(self, sentences: Sequence[str]) -> np.ndarray:
-        return _mean_of_words(sentences, self.embedder.embed_words, self.embedder.embedding_size)
+        emb = self.embedder
+        if emb.subwords is not None:  # the leaves are pieces
+            return _mean_of_words(sentences, emb.embed_leaves, emb.embedding_size,
+                                  tokens_of=lambda s: emb.leaves(tokenize(s)))  # fmt: skip
+        return _mean_of_words(sentences, emb.embed_words, emb.embedding_size)
 
     def unknown_token_rate(self, sentences: Sequence[str]) -> float:
         toks = [t for s in sentences for t in tokenize(s)]

@@ -33,6 +33,7 @@ import torch
 
 if TYPE_CHECKING:
     from strae_graph.model import StrAE, StrAEConfig
+    from strae_graph.subwords import Subwords
     from strae_graph.vocab import Vocabulary
 
 #: marks the end of a checkpoint written by :func:`save_checkpoint`; 32 bytes of
@@ -168,7 +169,8 @@ def _dict_diff(saved: Mapping[str, Any], now: Mapping[str, Any]) -> str:
 
 @dataclass
 class TrainedRun:
-    """A validated trained model: ``model`` (eval mode), its vocabulary and configurations."""
+    """A validated trained model: ``model`` (eval mode), its vocabulary and
+    configurations; ``subwords``: the BPE model of a ``--vocab bpe`` run."""
 
     model: StrAE
     vocab: Vocabulary
@@ -176,6 +178,7 @@ class TrainedRun:
     train_config: dict[str, Any]
     path: Path
     state: dict[str, Any] = field(repr=False)
+    subwords: Subwords | None = field(default=None, repr=False)
 
 
 def resolve_checkpoint(source: str | os.PathLike[str], which: str = "best") -> Path:
@@ -209,6 +212,8 @@ def load_run(
     parameter names and shapes are those stored, that the vocabulary has the
     configured size, and that ``vocab.json`` / ``config.json`` beside the
     checkpoint (when present) and ``expect_vocab`` (when given) agree with it.
+    A ``--vocab bpe`` run also needs ``tokenizer.json`` beside the checkpoint,
+    with exactly the checkpoint's pieces.
     """
     from strae_graph.model import StrAE, StrAEConfig
     from strae_graph.vocab import Vocabulary
@@ -265,6 +270,14 @@ def load_run(
             f"{path}: trained with another vocabulary ({len(vocab)} entries, "
             f"expected {len(expect_vocab)})"
         )
+    subwords = None
+    if state.get("train_config", {}).get("vocab") == "bpe":
+        from strae_graph.subwords import SubwordError, load_run_subwords
+
+        try:
+            subwords = load_run_subwords(path.parent, vocab)
+        except SubwordError as e:
+            raise CheckpointError(f"{path}: a --vocab bpe checkpoint: {e}") from None
     model = StrAE(model_cfg)
     problem = describe_state_mismatch(model.state_dict(), state["model"])
     if problem:
@@ -278,6 +291,7 @@ def load_run(
         train_config=dict(state.get("train_config", {})),
         path=path,
         state=state,
+        subwords=subwords,
     )
 
 

@@ -72,6 +72,15 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--min-count", type=int, default=d.min_count)
     p.add_argument("--max-vocab", type=int, default=d.max_vocab)
+    p.add_argument(
+        "--vocab",
+        default=d.vocab,
+        choices=["word", "bpe"],
+        help="leaves: words, or BPE pieces learned from the training sentences (trees are "
+        "still decided over words; a word's pieces get a balanced subtree); --min-count "
+        "and --max-vocab apply to word runs only",
+    )
+    p.add_argument("--bpe-size", type=int, default=d.bpe_size, help="--vocab bpe: pieces")
     p.add_argument("--channels", "-K", type=int, default=d.channels, help="K")
     p.add_argument("--channel-size", "-U", type=int, default=d.channel_size, help="U")
     p.add_argument("--untied", action="store_true", help="untied Lambda (Linear E -> V)")
@@ -150,6 +159,8 @@ def _run_train(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         min_count=args.min_count,
         max_vocab=args.max_vocab,
+        vocab=args.vocab,
+        bpe_size=args.bpe_size,
         channels=args.channels,
         channel_size=args.channel_size,
         tied=not args.untied,

@@ -12,6 +12,16 @@ are lower-cased first (the tokeniser's convention).  Inside sentences an
 unknown token is embedded with the learned ``<unk>`` row, exactly as in
 training.  A sentence with no tokens at all gets a NaN row.
 
+BPE runs (``strae train --vocab bpe``, :mod:`strae_graph.subwords`): the
+leaves are word pieces.  Sentences are parsed over words as always and every
+word's pieces then get their own balanced subtree (:meth:`Embedder.parse`
+returns these piece-level trees; trees handed to :meth:`embed_trees` /
+:meth:`embed_nodes` are over the model's leaves).  A word's vector is the up
+pass of its pieces' tree, so every word is embedded; only a word the tokeniser
+would split, or one with a character outside the BPE alphabet (an ``<unk>``
+piece), is a NaN row.  :meth:`word_vectors` / export give the pieces' leaf
+embeddings.
+
 Everything runs in eval mode (no dropout) under ``torch.no_grad``.
 """
 
@@ -31,6 +41,7 @@ from strae_graph.checkpoint import CheckpointError, load_checkpoint
 from strae_graph.corpus import tokenize
 from strae_graph.graph import Frontiers, batch_trees, roots
 from strae_graph.model import StrAE, StrAEConfig
+from strae_graph.subwords import SubwordError, Subwords, join_sentence, load_run_subwords
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
 
@@ -71,6 +82,7 @@ class Embedder:
         seed: int = 0,
         device: str | torch.device = "cpu",
         run_dir: str | os.PathLike[str] | None = None,
+        subwords: Subwords | None = None,
     ):
         if model.config.vocab_size != len(vocab):
             raise ValueError(
@@ -83,6 +95,7 @@ class Embedder:
         self.structure = structure
         self.seed = seed
         self.run_dir = None if run_dir is None else Path(run_dir)
+        self.subwords = subwords  # a --vocab bpe run's BPE model: the leaves are its pieces
 
     # -- loading ---------------------------------------------------------------
     @classmethod
@@ -114,6 +127,12 @@ class Embedder:
             vocab = Vocabulary.from_json(vocab_path.read_text())
         except (json.JSONDecodeError, ValueError) as e:
             raise CheckpointError(f"{vocab_path}: unreadable vocabulary ({e})") from None
+        subwords = None
+        if train_cfg.get("vocab") == "bpe":
+            try:
+                subwords = load_run_subwords(run, vocab)
+            except SubwordError as e:
+                raise CheckpointError(str(e)) from None
         if checkpoint == "best":
             path = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
         elif checkpoint == "last":
@@ -133,6 +152,7 @@ class Embedder:
             seed=int(train_cfg.get("seed", 0)),
             device=device,
             run_dir=run,
+            subwords=subwords,
         )
 
     @property
@@ -141,13 +161,35 @@ class Embedder:
 
     # -- words -------------------------------------------------------------------
     def known(self, words: Sequence[str]) -> np.ndarray:
-        """(n,) bool: which words (lower-cased) are in the vocabulary."""
-        return np.array([w.lower() in self.vocab for w in words], dtype=bool)
+        """(n,) bool: which words (lower-cased) are in the vocabulary (BPE runs:
+        which are one token of the tokeniser with no ``<unk>`` piece)."""
+        if self.subwords is None:
+            return np.array([w.lower() in self.vocab for w in words], dtype=bool)
+        lower = [w.lower() for w in words]
+        single = [tokenize(w) == [w] for w in lower]
+        pieces = self.subwords.split([w for w, ok in zip(lower, single) if ok])
+        ok_pieces = iter([all(p in self.vocab for p in ps) for ps in pieces])
+        return np.array([ok and next(ok_pieces) for ok in single], dtype=bool)
+
+    def leaves(self, tokens: Sequence[str]) -> list[str]:
+        """The model's leaves for a token list: the tokens, or their BPE pieces."""
+        return list(tokens) if self.subwords is None else self.subwords.sentence_pieces(tokens)
+
+    def embed_leaves(self, leaves: Sequence[str]) -> np.ndarray:
+        """Rows of the leaf embedding table (words, or pieces for a BPE run):
+        (n, E) float32, NaN for a leaf outside the vocabulary (no composition)."""
+        mask = np.array([t in self.vocab for t in leaves], dtype=bool)
+        out = np.full((len(leaves), self.embedding_size), np.nan, dtype=np.float32)
+        if mask.any():
+            ids = torch.tensor([self.vocab.stoi[t] for t, k in zip(leaves, mask) if k])
+            out[mask] = self.model.embedding.weight.detach()[ids.to(self.device)].cpu().numpy()
+        return out
 
     def embed_words(
         self, words: Sequence[str], return_mask: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Leaf (Omega) embeddings: (n, E) float32; unknown words are NaN rows.
+        BPE runs: the root up embedding of each word's tree over its pieces.
 
         With ``return_mask``, also the (n,) bool mask of known words.
         """
@@ -155,7 +197,10 @@ class Embedder:
             raise TypeError("embed_words takes a list of words, not one string")
         mask = self.known(words)
         out = np.full((len(words), self.embedding_size), np.nan, dtype=np.float32)
-        if mask.any():
+        if mask.any() and self.subwords is not None:
+            trees = [self.subwords.word_tree(w.lower()) for w, k in zip(words, mask) if k]
+            out[mask] = self.embed_trees(trees, progress=False)
+        elif mask.any():
             ids = torch.tensor(
                 [self.vocab.stoi[w.lower()] for w, k in zip(words, mask) if k], dtype=torch.long
             )
@@ -163,7 +208,8 @@ class Embedder:
         return (out, mask) if return_mask else out
 
     def word_vectors(self) -> tuple[list[str], np.ndarray]:
-        """Every vocabulary word except ``<unk>`` and its (V - 1, E) leaf embedding."""
+        """Every vocabulary word except ``<unk>`` and its (V - 1, E) leaf embedding
+        (BPE runs: every piece, word-initial ones written ``▁piece``)."""
         weight = self.model.embedding.weight.detach().cpu().numpy()
         return self.vocab.itos[1:], weight[1:].astype(np.float32)
 
@@ -173,8 +219,9 @@ class Embedder:
     ) -> list[Tree | None]:
         """Trees of the sentences under ``structure`` (default: the run's); None
         for a sentence with no tokens.  Parser trees come from the tree cache
-        (parsers.tree_cache) when these sentences were parsed before; ``self``
-        trees are the ones this model induces (Self-StrAE greedy merging)."""
+        (parsers.tree_cache) when these sentences were parsed before.  BPE runs:
+        the word trees expanded to pieces (:func:`strae_graph.subwords.expand_tree`);
+        ``self``: the trees this model induces over its leaves."""
         from parsers import MODEL_STRUCTURES
         from parsers.tree_cache import parse_cached
 
@@ -184,9 +231,12 @@ class Embedder:
         if structure in MODEL_STRUCTURES:  # "self": the trees this model induces
             from strae_graph.self_strae import parse_with_model
 
-            trees = parse_with_model(self.model, [tokens[i] for i in nonempty], vocab=self.vocab)
+            leaves = [self.leaves(tokens[i]) for i in nonempty]
+            trees = parse_with_model(self.model, leaves, self.vocab) if leaves else []
         else:
             trees = parse_cached([tokens[i] for i in nonempty], structure, seed=self.seed)
+            if self.subwords is not None:
+                trees = [self.subwords.expand(t) for t in trees]
         out: list[Tree | None] = [None] * len(tokens)
         for i, t in zip(nonempty, trees):
             out[i] = t
@@ -238,7 +288,8 @@ class Embedder:
     def embed_nodes(
         self, sentence: Sentence | Tree, structure: str | None = None
     ) -> NodeEmbeddings:
-        """Up and down embeddings of every node of one sentence's tree."""
+        """Up and down embeddings of every node of one sentence's tree (a given
+        Tree is over the model's leaves: pieces for a BPE run, see :meth:`parse`)."""
         tree = sentence if isinstance(sentence, Tree) else self.parse([sentence], structure)[0]
         if tree is None:
             raise ValueError(f"sentence {sentence!r} has no tokens")
@@ -251,10 +302,13 @@ class Embedder:
         return NodeEmbeddings(
             tree=tree,
             spans=spans,
-            phrases=[" ".join(tree.tokens[a:b]) for a, b in spans],
+            phrases=[self._phrase(tree.tokens[a:b]) for a, b in spans],
             up=up.reshape(n, -1).cpu().numpy(),
             down=down.reshape(n, -1).cpu().numpy(),
         )
+
+    def _phrase(self, leaves: Sequence[str]) -> str:
+        return " ".join(leaves) if self.subwords is None else join_sentence(leaves)
 
     # -- export --------------------------------------------------------------------
     def export_word2vec(self, path: str | os.PathLike[str]) -> int:

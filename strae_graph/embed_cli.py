@@ -36,7 +36,8 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         "export",
         help="export a run's word (leaf) embeddings",
         description="Write the leaf embeddings of every vocabulary word (not <unk>) in word2vec "
-        "text format, readable by gensim's KeyedVectors.load_word2vec_format.",
+        "text format, readable by gensim's KeyedVectors.load_word2vec_format. A --vocab bpe "
+        "run exports its pieces (word-initial ones written ▁piece).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
@@ -90,5 +91,6 @@ def _run_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     n = emb.export_word2vec(out)
-    print(f"strae export: {n} words x {emb.embedding_size} -> {out} (word2vec text format)")
+    what = "BPE pieces" if emb.subwords is not None else "words"
+    print(f"strae export: {n} {what} x {emb.embedding_size} -> {out} (word2vec text format)")
     return 0

@@ -247,6 +247,11 @@ def load_model(run_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[St
         raise CheckpointError(f"{run}: not a run directory")
     path = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
     state = load_checkpoint(path, map_location=device)
+    if state.get("train_config", {}).get("vocab") == "bpe":
+        raise CheckpointError(
+            f"{run}: a --vocab bpe run induces trees over BPE pieces, not over the given "
+            "words; use strae_graph.embed.Embedder.from_run(RUN).parse(sentences)"
+        )
     try:
         model = StrAE(StrAEConfig(**state["model_config"]))
         model.load_state_dict(state["model"])

@@ -3,7 +3,8 @@ atomic checkpoints and a JSON-lines metrics file.
 
 A run directory holds:
   config.json    the full configuration, versions and data hashes
-  vocab.json     the vocabulary (list of words, id order)
+  vocab.json     the vocabulary (list of words, id order; BPE pieces for --vocab bpe)
+  tokenizer.json the BPE model of a --vocab bpe run (strae_graph.subwords)
   last.pt        the latest checkpoint (model, optimiser, position, RNG)
   best.pt        the checkpoint with the lowest dev loss so far
   metrics.jsonl  one JSON object per logged step and per epoch (deterministic
@@ -47,6 +48,13 @@ from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
 from strae_graph.prefetch import Prefetcher
+from strae_graph.subwords import (
+    TOKENIZER_FILE,
+    VOCAB_KINDS,
+    Subwords,
+    tokenizers_version,
+    train_bpe,
+)
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
 
@@ -70,6 +78,8 @@ class TrainConfig:
     max_length: int = 200
     min_count: int = 5
     max_vocab: int | None = 25_000
+    vocab: str = "word"  # leaves: "word", or "bpe" pieces (strae_graph.subwords)
+    bpe_size: int = 25_000  # --vocab bpe: pieces in the BPE vocabulary
     channels: int = 10
     channel_size: int = 10
     tied: bool = True
@@ -119,6 +129,10 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ValueError(f"unknown structure {cfg.structure!r}; choose one of {', '.join(names)}")
     if cfg.on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {cfg.on_error!r}")
+    if cfg.vocab not in VOCAB_KINDS:
+        raise ValueError(f"vocab must be one of {', '.join(VOCAB_KINDS)}, got {cfg.vocab!r}")
+    if cfg.bpe_size < 2:
+        raise ValueError(f"bpe_size must be at least 2, got {cfg.bpe_size}")
     if cfg.on_nan not in ON_NAN:
         raise ValueError(f"on_nan must be one of {', '.join(ON_NAN)}, got {cfg.on_nan!r}")
     at_least = {"epochs": 1, "batch_size": 1, "max_length": 1, "min_count": 1, "log_every": 1,
@@ -165,12 +179,20 @@ class TrainingData:
     vocab: Vocabulary
     stats: ReadStats = field(default_factory=ReadStats)
     unknown_tokens: dict[str, int] = field(default_factory=dict)
+    subwords: Subwords | None = None  # --vocab bpe: the BPE model (leaves are its pieces)
 
 
-def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> TrainingData:
+def load_training_data(
+    cfg: TrainConfig, vocab: Vocabulary | None = None, subwords: Subwords | None = None
+) -> TrainingData:
     """Read the corpus, hold out the last ``dev_sentences``, build the vocabulary
     (from the training part) and the trees.  A ``strae parse`` dataset directory
-    as the corpus brings its own trees (never re-parsed)."""
+    as the corpus brings its own trees (never re-parsed).
+
+    ``--vocab bpe``: a BPE model is learned from the training part's words (or
+    ``subwords`` is used), the trees are still decided over words and then
+    expanded to pieces (:func:`strae_graph.subwords.expand_tree`); for ``self``
+    the items are the sentences' pieces (merges run over pieces)."""
     from parsers.parsed_corpus import is_parsed_corpus, iter_parsed_trees
 
     stats = ReadStats()
@@ -194,6 +216,14 @@ def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> Tra
         n_dev = min(cfg.dev_sentences, max(1, len(sentences) // 10))
     train_s = sentences[: len(sentences) - n_dev]
     dev_s = sentences[len(sentences) - n_dev :]
+    if cfg.vocab == "bpe":
+        subwords = subwords or train_bpe(train_s, cfg.bpe_size)
+        pieces = subwords.vocabulary()
+        if vocab is not None and vocab.itos != pieces.itos:
+            raise CheckpointError("the BPE model's pieces differ from the checkpoint's vocabulary")
+        vocab = pieces
+    else:
+        subwords = None
     if vocab is None:
         vocab = Vocabulary.build(train_s, cfg.min_count, cfg.max_vocab)
     if parsed:
@@ -205,10 +235,18 @@ def load_training_data(cfg: TrainConfig, vocab: Vocabulary | None = None) -> Tra
 
         train = parse_cached(train_s, cfg.structure, cfg.seed)
         dev = parse_cached(dev_s, cfg.structure, cfg.seed + 1)
+    if subwords is not None:  # word trees -> piece trees; token tuples -> piece tuples
+        if cfg.structure == SELF and not parsed:
+            train = [tuple(subwords.sentence_pieces(s)) for s in train]
+            dev = [tuple(subwords.sentence_pieces(s)) for s in dev]
+        else:
+            train, dev = [subwords.expand(t) for t in train], [subwords.expand(t) for t in dev]
+        train_s, dev_s = [leaves(t) for t in train], [leaves(t) for t in dev]
     unk_train, _ = vocab.count_unknown(train_s)
     unk_dev, _ = vocab.count_unknown(dev_s)
     unknown = {"train": unk_train, "dev": unk_dev}
-    return TrainingData(train=train, dev=dev, vocab=vocab, stats=stats, unknown_tokens=unknown)
+    return TrainingData(train=train, dev=dev, vocab=vocab, stats=stats, unknown_tokens=unknown,
+                        subwords=subwords)  # fmt: skip
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -321,6 +359,8 @@ def _config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData)
             "train_sentences": len(data.train),
             "dev_sentences": len(data.dev),
             "vocab_size": len(data.vocab),
+            "vocab_kind": cfg.vocab,
+            **({"tokenizers": tokenizers_version()} if data.subwords is not None else {}),
             "read": asdict(data.stats),
             "unknown_tokens": data.unknown_tokens,
         },
@@ -332,6 +372,7 @@ _COMPARED = (
     "corpus", "structure", "objective", "batch_size", "max_sentences", "dev_sentences",
     "max_length", "min_count", "max_vocab", "channels", "channel_size", "tied", "activation",
     "temperature", "log_scale", "seed", "lr", "clip", "compose",
+    "vocab", "bpe_size",
 )  # fmt: skip
 _COMPARED += ("entangle",)
 
@@ -415,6 +456,7 @@ def _train(
     last_path, best_path = out / "last.pt", out / "best.pt"
     state: dict[str, Any] | None = None
     vocab: Vocabulary | None = None
+    subwords: Subwords | None = None
     if resume:
         state = _resume_state(cfg, out, log)
         if state is not None:
@@ -422,13 +464,21 @@ def _train(
                 vocab = Vocabulary(list(state["vocab"]))
             except (TypeError, ValueError) as e:
                 raise CheckpointError(f"{last_path}: unusable vocabulary: {e}") from None
+            if cfg.vocab == "bpe":
+                from strae_graph.subwords import SubwordError, load_run_subwords
+
+                try:
+                    subwords = load_run_subwords(out, vocab)
+                except SubwordError as e:
+                    raise CheckpointError(f"--resume: {e}") from None
 
     t0 = time.perf_counter()
-    data = load_training_data(cfg, vocab)
+    data = load_training_data(cfg, vocab, subwords)
     n_train_tokens = sum(len(leaves(t)) for t in data.train)
     log(
         f"data: {len(data.train):,} training / {len(data.dev):,} dev sentences, "
         f"{n_train_tokens:,} tokens, vocabulary {len(data.vocab):,} "
+        f"{'BPE pieces ' if data.subwords is not None else ''}"
         f"(skipped lines: {data.stats.empty} empty, {data.stats.too_long} too long, "
         f"{data.stats.undecodable} undecodable; unknown tokens: "
         f"{data.unknown_tokens['train']:,} training, {data.unknown_tokens['dev']:,} dev) "
@@ -478,6 +528,10 @@ def _train(
         for name in ("metrics.jsonl", "timing.jsonl"):
             (out / name).unlink(missing_ok=True)
         atomic_write_bytes(out / "vocab.json", data.vocab.to_json().encode())
+        if data.subwords is not None:
+            data.subwords.save(out / TOKENIZER_FILE)
+        else:
+            (out / TOKENIZER_FILE).unlink(missing_ok=True)  # from an earlier bpe run (--overwrite)
         record = _config_record(cfg, model_cfg, data)
         atomic_write_bytes(out / "config.json", json.dumps(record, indent=2).encode())
 
