@@ -161,6 +161,17 @@ def describe_state_mismatch(
     return "; ".join(problems) or None
 
 
+def _with_defaults(model_config: Any) -> Any:
+    """A saved model configuration with the fields added since it was written
+    (e.g. ``learn_temperature``) at their defaults; as saved when unusable."""
+    from strae_graph.model import StrAEConfig
+
+    try:
+        return StrAEConfig(**model_config).to_dict()
+    except (TypeError, ValueError):
+        return model_config
+
+
 def _dict_diff(saved: Mapping[str, Any], now: Mapping[str, Any]) -> str:
     keys = sorted(set(saved) | set(now))
     diff = [f"{k}: {saved.get(k)!r} vs {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
@@ -255,11 +266,7 @@ def load_run(
             saved_model = record["model"]
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise CheckpointError(f"{config_json}: unreadable run configuration ({e})") from None
-        if isinstance(saved_model, dict):  # a run from before a field existed: its default
-            now = model_cfg.to_dict()
-            added = {k: now[k] for k in now if k not in state["model_config"]}
-            saved_model = {**added, **saved_model}
-        if saved_model != model_cfg.to_dict():
+        if _with_defaults(saved_model) != model_cfg.to_dict():
             raise CheckpointError(
                 f"{path}: model configuration differs from {config_json} "
                 f"({_dict_diff(model_cfg.to_dict(), saved_model)}): "

@@ -23,10 +23,22 @@ class UserError(Exception):
     """An error whose message is all the user needs (no traceback)."""
 
 
+def _preset_help(key: str, text: str = "", label: str = "") -> str:
+    """Help text of a preset option, ending with its value in every preset."""
+    from strae_graph.presets import PRESETS
+
+    values = ", ".join(f"{name} {preset[key]}" for name, preset in PRESETS.items())
+    return f"{text} (preset{' ' + label if label else ''}: {values})".lstrip()
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
+    from eval.curve import CURVE_TASKS, DEFAULT_CURVE_TASKS
+    from strae_graph.presets import PRESETS
+    from strae_graph.schedule_lr import LR_DECAYS
     from strae_graph.train import TrainConfig, structure_names
 
     d = TrainConfig()
+    unset = argparse.SUPPRESS  # preset options: absent unless given, then the preset decides
     p = sub.add_parser(
         "train",
         help="train a StrAE on a corpus",
@@ -46,17 +58,55 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         choices=structure_names(),
         help="ignored when --corpus is a `strae parse` dataset (the structure comes from it)",
     )
-    p.add_argument("--objective", default=d.objective, choices=OBJECTIVES)
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=list(PRESETS),
+        help="a named set of defaults for the options marked 'preset' (options given "
+        "explicitly override it); paper: the paper's reference setting (SPEC.md)",
+    )
+    p.add_argument("--objective", default=unset, choices=OBJECTIVES, help=_preset_help("objective"))
     p.add_argument("--out", default=d.out, help="run directory")
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size, help="sentences per step")
+    p.add_argument("--epochs", type=int, default=unset, help=_preset_help("epochs"))
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=unset,
+        help=_preset_help("batch_size", "sentences per step"),
+    )
     p.add_argument(
         "--lr",
         type=float,
-        default=None,
-        help="learning rate (default: 1e-4 contrastive, 1e-3 ce/both)",
+        default=unset,
+        help=_preset_help("lr", "peak learning rate (None: 1e-4 contrastive, 1e-3 ce/both)"),
     )
-    p.add_argument("--clip", type=float, default=d.clip, help="gradient-norm clip")
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=unset,
+        help=_preset_help(
+            "warmup_steps", "linear warm-up of the learning rate from 0 over N steps"
+        ),
+    )
+    p.add_argument(
+        "--lr-decay",
+        default=unset,
+        choices=LR_DECAYS,
+        help=_preset_help(
+            "lr_decay",
+            "after the warm-up, decay the learning rate to --min-lr-ratio x --lr over the "
+            "run's epochs x batches steps (step-based: --minutes does not change it)",
+        ),
+    )
+    p.add_argument(
+        "--min-lr-ratio",
+        type=float,
+        default=unset,
+        help=_preset_help("min_lr_ratio", "final learning rate / --lr, in [0, 1]"),
+    )
+    p.add_argument(
+        "--clip", type=float, default=unset, help=_preset_help("clip", "gradient-norm clip")
+    )
     p.add_argument(
         "--max-sentences",
         type=int,
@@ -74,42 +124,95 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-vocab", type=int, default=d.max_vocab)
     p.add_argument(
         "--vocab",
-        default=d.vocab,
+        default=unset,
         choices=["word", "bpe"],
-        help="leaves: words, or BPE pieces learned from the training sentences (trees are "
-        "still decided over words; a word's pieces get a balanced subtree); --min-count "
-        "and --max-vocab apply to word runs only",
+        help=_preset_help(
+            "vocab",
+            "leaves: words, or BPE pieces learned from the training sentences (trees are "
+            "still decided over words; a word's pieces get a balanced subtree); --min-count "
+            "and --max-vocab apply to word runs only",
+        ),
     )
-    p.add_argument("--bpe-size", type=int, default=d.bpe_size, help="--vocab bpe: pieces")
-    p.add_argument("--channels", "-K", type=int, default=d.channels, help="K")
-    p.add_argument("--channel-size", "-U", type=int, default=d.channel_size, help="U")
-    p.add_argument("--untied", action="store_true", help="untied Lambda (Linear E -> V)")
-    p.add_argument("--activation", default=d.activation, choices=["none", "tanh", "relu", "gelu"])
+    p.add_argument(
+        "--bpe-size", type=int, default=unset, help=_preset_help("bpe_size", "--vocab bpe: pieces")
+    )
+    p.add_argument("--channels", "-K", type=int, default=unset, help=_preset_help("channels", "K"))
+    p.add_argument(
+        "--channel-size", "-U", type=int, default=unset, help=_preset_help("channel_size", "U")
+    )
+    p.add_argument(
+        "--untied",
+        dest="tied",
+        action="store_false",
+        default=unset,
+        help=_preset_help("tied", "untied Lambda (Linear E -> V)", label="tied"),
+    )
+    p.add_argument(
+        "--activation",
+        default=unset,
+        choices=["none", "tanh", "relu", "gelu"],
+        help=_preset_help("activation"),
+    )
     p.add_argument(
         "--compose",
-        default=d.compose,
+        default=unset,
         metavar="{linear,diagonal}",
-        help="compose/decompose functions: linear (Linear 2U->U, U->2U per channel) or "
-        "diagonal (Banyan: element-wise gates and biases, 7U parameters)",
+        help=_preset_help(
+            "compose",
+            "compose/decompose functions: linear (Linear 2U->U, U->2U per channel) or "
+            "diagonal (Banyan: element-wise gates and biases, 7U parameters)",
+        ),
     )
     p.add_argument(
         "--entangle",
-        action="store_true",
-        help="entangled trees: identical spans of a batch are one node with several parents "
-        "(a DAG; down = mean of the halves from all parents); not under torchrun",
+        action=argparse.BooleanOptionalAction,
+        default=unset,
+        help=_preset_help(
+            "entangle",
+            "entangled trees: identical spans of a batch are one node with several parents "
+            "(a DAG; down = mean of the halves from all parents); not under torchrun",
+        ),
     )
     t = p.add_mutually_exclusive_group()
     t.add_argument(
-        "--temperature", type=float, default=None, help="paper convention: logits = cos / tau"
+        "--temperature",
+        type=float,
+        default=unset,
+        help=_preset_help("temperature", "paper convention: logits = cos / tau"),
     )
     t.add_argument(
         "--log-scale",
         type=float,
-        default=None,
-        help="reference-code convention: logits = cos * exp(a) (default a = 0.2)",
+        default=unset,
+        help=_preset_help(
+            "log_scale", "reference-code convention: logits = cos * exp(a) (None: a = 0.2)"
+        ),
     )
-    p.add_argument("--dropout", type=float, default=d.dropout, help="on compose/decompose")
-    p.add_argument("--input-dropout", type=float, default=d.input_dropout, help="on leaves")
+    p.add_argument(
+        "--learn-temperature",
+        action=argparse.BooleanOptionalAction,
+        default=unset,
+        help=_preset_help(
+            "learn_temperature",
+            "learn the logit scale (stored as its log, CLIP-style), starting from "
+            "--temperature / --log-scale, kept in [1, 100]",
+        ),
+    )
+    p.add_argument(
+        "--dropout", type=float, default=unset, help=_preset_help("dropout", "on compose/decompose")
+    )
+    p.add_argument(
+        "--input-dropout",
+        type=float,
+        default=unset,
+        help=_preset_help("input_dropout", "on leaves"),
+    )
+    p.add_argument(
+        "--init-range",
+        type=float,
+        default=unset,
+        help=_preset_help("init_range", "embeddings start Uniform(-r, r)"),
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, ...")
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metric lines")
@@ -133,6 +236,33 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="a NaN/inf loss or gradient: stop (saving the model from before the batch), "
         "or skip the batch and count it",
     )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        metavar="M",
+        help="time budget: stop cleanly (dev loss, checkpoint) once this many minutes of "
+        "training time have passed (checked after each step; kept in the checkpoint, so "
+        "--resume continues with the rest; may be changed on --resume). The learning-rate "
+        "schedule stays step-based",
+    )
+    p.add_argument(
+        "--eval-every-minutes",
+        type=float,
+        default=None,
+        metavar="X",
+        help="learning curve: every X minutes of training time (not counting the evaluation) "
+        "and at the end, score the model on --curve-tasks and append a line to OUT/curve.jsonl",
+    )
+    p.add_argument(
+        "--curve-tasks",
+        nargs="+",
+        choices=CURVE_TASKS,
+        default=unset,
+        metavar="TASK",
+        help=f"tasks of the learning curve, of {', '.join(CURVE_TASKS)} "
+        f"(default: {' '.join(DEFAULT_CURVE_TASKS)})",
+    )
     r = p.add_mutually_exclusive_group()
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     r.add_argument(
@@ -142,35 +272,29 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_train)
 
 
-def _run_train(args: argparse.Namespace) -> int:
-    from strae_graph.train import TrainConfig, train
+def _train_config(args: argparse.Namespace):
+    """The TrainConfig of ``strae train ARGS``: the preset, overridden by the
+    preset options given explicitly, and every other option."""
+    from strae_graph.presets import PRESET_KEYS, resolve
+    from strae_graph.train import TrainConfig
 
-    cfg = TrainConfig(
+    curve_tasks = getattr(args, "curve_tasks", None)
+    if curve_tasks is not None and args.eval_every_minutes is None:
+        raise UserError("--curve-tasks needs --eval-every-minutes")
+    given = {k: getattr(args, k) for k in PRESET_KEYS if hasattr(args, k)}
+    if args.eval_every_minutes is not None and curve_tasks is None:
+        from eval.curve import DEFAULT_CURVE_TASKS
+
+        curve_tasks = DEFAULT_CURVE_TASKS
+    return TrainConfig(
         corpus=args.corpus,
         out=args.out,
         structure=args.structure,
-        objective=args.objective,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        clip=args.clip,
         max_sentences=args.max_sentences or None,
         dev_sentences=args.dev_sentences,
         max_length=args.max_length,
         min_count=args.min_count,
         max_vocab=args.max_vocab,
-        vocab=args.vocab,
-        bpe_size=args.bpe_size,
-        channels=args.channels,
-        channel_size=args.channel_size,
-        tied=not args.untied,
-        activation=args.activation,
-        entangle=args.entangle,
-        temperature=args.temperature,
-        log_scale=args.log_scale,
-        dropout=args.dropout,
-        input_dropout=args.input_dropout,
-        compose=args.compose,
         seed=args.seed,
         device=args.device,
         log_every=args.log_every,
@@ -178,7 +302,18 @@ def _run_train(args: argparse.Namespace) -> int:
         on_error=args.on_error,
         on_nan=args.on_nan,
         progress=not args.no_progress,
+        minutes=args.minutes,
+        eval_every_minutes=args.eval_every_minutes,
+        curve_tasks=tuple(curve_tasks or ()),
+        preset=args.preset,
+        **resolve(args.preset, given),
     )
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from strae_graph.train import train
+
+    cfg = _train_config(args)
     last = Path(cfg.out) / "last.pt"
     if not args.resume and not args.overwrite and last.exists():
         raise UserError(
@@ -187,8 +322,13 @@ def _run_train(args: argparse.Namespace) -> int:
         )
     print(f"strae train: {cfg.structure} trees, {cfg.objective} objective, "
           f"corpus {cfg.corpus}, run directory {cfg.out}")  # fmt: skip
+    on_eval = None
+    if cfg.eval_every_minutes is not None:  # eval sits above the core: built here
+        from eval.curve import CurveEvaluator
+
+        on_eval = CurveEvaluator(cfg.curve_tasks, structure=cfg.structure, seed=cfg.seed).load()
     t0 = time.perf_counter()
-    res = train(cfg, resume=args.resume)
+    res = train(cfg, resume=args.resume, on_eval=on_eval)
     wall = time.perf_counter() - t0
     print(json.dumps({**res.__dict__, "wall_s": round(wall, 1)}, indent=2))
     return 130 if res.interrupted else 0

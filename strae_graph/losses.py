@@ -26,7 +26,11 @@ def logit_scale(temperature: float | None = None, log_scale: float | None = None
     return math.exp(0.2 if log_scale is None else log_scale)
 
 
-def contrastive_loss_dense(up: torch.Tensor, down: torch.Tensor, scale: float) -> torch.Tensor:
+#: a logit scale: a number, or a (0-dim) tensor when it is learned
+Scale = float | torch.Tensor
+
+
+def contrastive_loss_dense(up: torch.Tensor, down: torch.Tensor, scale: Scale) -> torch.Tensor:
     """Reference formula: ``S = scale * cos(up_i, down_j)`` (N x N); loss is the
     mean of row-wise and column-wise cross-entropy with the diagonal as targets."""
     u = F.normalize(up, dim=-1)
@@ -94,13 +98,22 @@ class _BlockedInfoNCE(torch.autograd.Function):
     columns' terms), and backward returns the gradient of the *global* loss
     through this process's rows of S: summed over processes, these are exactly
     the single-process gradients.
+
+    ``scale`` may be a tensor (a learned logit scale); its gradient is then
+    ``sum_ij dL/dlogit_ij * cos_ij``.  The logits are ``(scale * u) @ d.T``, so
+    that sum equals ``<u, dL/du> / scale``: no extra pass over the matrix, and
+    each row shard returns its rows' share of the global gradient.
     """
 
     @staticmethod
     def forward(ctx, u, d, scale, block, cache, offset=0, reduce=None):  # type: ignore[override]
+        if isinstance(scale, torch.Tensor):  # learned: its gradient goes back in its dtype
+            ctx.scale_meta = (scale.dtype, scale.shape)
+            scale = scale.detach()
+        scale = float(scale)
         rows, n = u.shape[0], d.shape[0]
         fixed = scale <= FIXED_SHIFT_MAX_SCALE and u.dtype in (torch.float32, torch.float64)
-        keep = fixed and rows * n * u.element_size() <= cache and any(ctx.needs_input_grad[:2])
+        keep = fixed and rows * n * u.element_size() <= cache and any(ctx.needs_input_grad[:3])
         if fixed:
             shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
             row_sum = torch.empty(rows, dtype=u.dtype, device=u.device)
@@ -177,7 +190,11 @@ class _BlockedInfoNCE(torch.autograd.Function):
         # the diagonal's -2 [i == j] term
         grad_u -= (2 * coef * scale) * d[offset : offset + rows]
         grad_d[offset : offset + rows] -= (2 * coef * scale) * u
-        return grad_u, grad_d, None, None, None, None, None
+        grad_scale = None
+        if ctx.needs_input_grad[2]:
+            dtype, shape = ctx.scale_meta
+            grad_scale = ((u * grad_u).sum() / scale).to(dtype).reshape(shape)
+        return grad_u, grad_d, grad_scale, None, None, None, None
 
 
 def _scale_rows_cols(g: torch.Tensor, a: torch.Tensor, b: torch.Tensor, rows: int = 32) -> None:
@@ -193,7 +210,7 @@ def _scale_rows_cols(g: torch.Tensor, a: torch.Tensor, b: torch.Tensor, rows: in
 def contrastive_loss(
     up: torch.Tensor,
     down: torch.Tensor,
-    scale: float,
+    scale: Scale,
     block_size: int = 2048,
     cache_bytes: int | None = None,
 ) -> torch.Tensor:
@@ -203,6 +220,7 @@ def contrastive_loss(
     :func:`contrastive_loss_dense`, but memory is O(block_size x N), not O(N^2),
     except that the N x N matrix is kept from forward to backward when it fits
     in ``cache_bytes`` (default :data:`CACHE_BYTES`; 0 never keeps it).
+    ``scale``: a number, or a tensor to learn it (it then gets a gradient).
     """
     if up.shape != down.shape or up.dim() != 2:
         raise ValueError(
@@ -223,7 +241,7 @@ def contrastive_loss_shard(
     up_rows: torch.Tensor,
     down_all: torch.Tensor,
     offset: int,
-    scale: float,
+    scale: Scale,
     reduce: ColumnReduce,
     block_size: int = 2048,
     cache_bytes: int | None = None,

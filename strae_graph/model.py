@@ -7,6 +7,7 @@ with the same weights (SPEC.md, "The model, precisely").
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -17,12 +18,26 @@ from torch import nn
 from strae_graph._dgl import dgl
 from strae_graph.functions import DiagonalCompose, DiagonalDecompose
 from strae_graph.graph import Frontiers
-from strae_graph.losses import contrastive_loss, logit_scale
+from strae_graph.losses import Scale, contrastive_loss, logit_scale
 
 Objective = Literal["contrastive", "ce", "both"]
 OBJECTIVES: tuple[str, ...] = ("contrastive", "ce", "both")
 COMPOSE_FUNCTIONS: tuple[str, ...] = ("linear", "diagonal")  # see make_functions
 ACTIVATIONS = {"none": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+#: a learned logit scale stays in this range (CLIP clamps at 100)
+SCALE_RANGE = (1.0, 100.0)
+
+
+def initial_learned_scale(temperature: float | None, log_scale: float | None) -> float:
+    """The starting value of a learned logit scale; ValueError outside SCALE_RANGE."""
+    s = logit_scale(temperature, log_scale)
+    lo, hi = SCALE_RANGE
+    if not lo <= s <= hi:
+        raise ValueError(
+            f"a learned logit scale starts from 1 / temperature or exp(log_scale), here "
+            f"{s:.4g}, which must lie in [{lo:g}, {hi:g}] (temperature in [0.01, 1])"
+        )
+    return s
 
 
 @dataclass
@@ -40,6 +55,7 @@ class StrAEConfig:
     init_range: float = 0.1
     temperature: float | None = None  # paper convention: S / tau
     log_scale: float | None = None  # reference convention: S * exp(log_scale); default 0.2
+    learn_temperature: bool = False  # the logit scale is a parameter (see StrAE.scale)
     block_size: int = 2048  # rows of the similarity matrix held at once
     compose: str = "linear"  # compose / decompose functions: linear, or Banyan's diagonal
 
@@ -60,6 +76,10 @@ class StrAEConfig:
         if self.vocab_size < 1 or self.channels < 1 or self.channel_size < 1:
             raise ValueError("vocab_size, channels and channel_size must be positive")
         logit_scale(self.temperature, self.log_scale)  # validates
+        if self.learn_temperature:
+            initial_learned_scale(self.temperature, self.log_scale)
+        if not (math.isfinite(self.init_range) and self.init_range > 0):
+            raise ValueError(f"init_range must be a positive number, got {self.init_range}")
 
     @property
     def embedding_size(self) -> int:
@@ -135,7 +155,29 @@ class StrAE(nn.Module):
         self.output: nn.Linear | None = None  # untied Lambda
         if not config.tied:
             self.output = nn.Linear(k * u, config.vocab_size)
-        self.scale = logit_scale(config.temperature, config.log_scale)
+        self.fixed_scale = logit_scale(config.temperature, config.log_scale)
+        #: learned logit scale, stored as its logarithm (state-dict key ``log_logit_scale``)
+        self.log_logit_scale: nn.Parameter | None
+        if config.learn_temperature:
+            start = initial_learned_scale(config.temperature, config.log_scale)
+            self.log_logit_scale = nn.Parameter(torch.tensor(math.log(start)))
+        else:
+            self.log_logit_scale = None
+
+    @property
+    def scale(self) -> Scale:
+        """The multiplier of the cosines: a number, or with ``learn_temperature`` a
+        0-dim tensor ``exp(clamp(log_logit_scale))`` inside SCALE_RANGE (the clamp
+        is in the forward pass: the gradient is zero outside the range)."""
+        if self.log_logit_scale is None:
+            return self.fixed_scale
+        lo, hi = SCALE_RANGE
+        return self.log_logit_scale.clamp(math.log(lo), math.log(hi)).exp()
+
+    def scale_value(self) -> float:
+        """The current logit scale as a number (for logs)."""
+        s = self.scale
+        return float(s.detach()) if isinstance(s, torch.Tensor) else s
 
     # -- Lambda ---------------------------------------------------------------
     @property

@@ -10,6 +10,7 @@ A run directory holds:
   metrics.jsonl  one JSON object per logged step and per epoch (deterministic
                  for a given command and seed)
   timing.jsonl   throughput and memory per logged step (varies run to run)
+  curve.jsonl    with --eval-every-minutes: scores over training time
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from strae_graph.budget import LearningCurve, OnEval, TrainClock, budget_spent, validate_minutes
 from strae_graph.checkpoint import (
     CheckpointError,
     atomic_write_bytes,
@@ -48,6 +50,14 @@ from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
 from strae_graph.prefetch import Prefetcher
+from strae_graph.presets import DEFAULT, PRESETS
+from strae_graph.schedule_lr import (
+    current_lr,
+    make_scheduler,
+    restore_scheduler,
+    resume_problem,
+    validate_schedule,
+)
 from strae_graph.subwords import (
     TOKENIZER_FILE,
     VOCAB_KINDS,
@@ -63,33 +73,37 @@ CHECKPOINT_FORMAT = 1
 
 @dataclass
 class TrainConfig:
-    """Everything a training run depends on (recorded in config.json)."""
+    """Everything a training run depends on (recorded in config.json).
+
+    The defaults of the preset options are ``strae_graph.presets.DEFAULT``;
+    ``presets.preset_config(name, ...)`` builds a config from another preset.
+    """
 
     corpus: str = str(DEFAULT_CORPUS)
     out: str = "runs/default"
     structure: str = "balanced"
-    objective: str = "contrastive"
-    epochs: int = 1
-    batch_size: int = 512
-    lr: float | None = None  # None: 1e-4 for contrastive, 1e-3 for ce / both
-    clip: float = 1.0
+    objective: str = DEFAULT["objective"]
+    epochs: int = DEFAULT["epochs"]
+    batch_size: int = DEFAULT["batch_size"]
+    lr: float | None = DEFAULT["lr"]  # None: 1e-4 for contrastive, 1e-3 for ce / both
+    clip: float = DEFAULT["clip"]
     max_sentences: int | None = 100_000
     dev_sentences: int = 1000
     max_length: int = 200
     min_count: int = 5
     max_vocab: int | None = 25_000
-    vocab: str = "word"  # leaves: "word", or "bpe" pieces (strae_graph.subwords)
-    bpe_size: int = 25_000  # --vocab bpe: pieces in the BPE vocabulary
-    channels: int = 10
-    channel_size: int = 10
-    tied: bool = True
-    activation: str = "none"
-    entangle: bool = False  # identical spans of a batch are one node (a DAG; SPEC.md)
-    temperature: float | None = None
-    log_scale: float | None = None
-    dropout: float = 0.1  # on compose / decompose outputs
-    input_dropout: float = 0.2  # on leaf embeddings
-    compose: str = "linear"  # compose / decompose functions: linear or diagonal (Banyan)
+    vocab: str = DEFAULT["vocab"]  # leaves: "word", or "bpe" pieces (strae_graph.subwords)
+    bpe_size: int = DEFAULT["bpe_size"]  # --vocab bpe: pieces in the BPE vocabulary
+    channels: int = DEFAULT["channels"]
+    channel_size: int = DEFAULT["channel_size"]
+    tied: bool = DEFAULT["tied"]
+    activation: str = DEFAULT["activation"]
+    temperature: float | None = DEFAULT["temperature"]
+    log_scale: float | None = DEFAULT["log_scale"]
+    dropout: float = DEFAULT["dropout"]  # on compose / decompose outputs
+    input_dropout: float = DEFAULT["input_dropout"]  # on leaf embeddings
+    compose: str = DEFAULT["compose"]  # compose / decompose: linear or diagonal (Banyan)
+    entangle: bool = DEFAULT["entangle"]  # identical spans of a batch are one node (DAG)
     seed: int = 0
     device: str = "cpu"
     log_every: int = 10
@@ -97,6 +111,16 @@ class TrainConfig:
     on_error: str = "skip"
     on_nan: str = "stop"  # a non-finite loss or gradient: stop, or skip the batch
     progress: bool = True
+    # --- levers (strae_graph.presets holds the defaults of the preset options) ---
+    init_range: float = DEFAULT["init_range"]  # embeddings ~ Uniform(-r, r)
+    learn_temperature: bool = DEFAULT["learn_temperature"]  # logit scale as a parameter
+    warmup_steps: int = DEFAULT["warmup_steps"]  # strae_graph.schedule_lr
+    lr_decay: str = DEFAULT["lr_decay"]
+    min_lr_ratio: float = DEFAULT["min_lr_ratio"]
+    minutes: float | None = None  # time budget (strae_graph.budget); may change on resume
+    eval_every_minutes: float | None = None  # learning curve; may change on resume
+    curve_tasks: tuple[str, ...] = ()  # for the CLI's curve evaluator (eval.curve)
+    preset: str = "default"  # the preset's name, recorded (presets.preset_config applies it)
 
     def __post_init__(self) -> None:
         from parsers.parsed_corpus import is_parsed_corpus, read_meta
@@ -149,6 +173,17 @@ def validate_train_config(cfg: TrainConfig) -> None:
         v = getattr(cfg, name)
         if v is not None and not (math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive number, got {v}")
+    if cfg.preset not in PRESETS:
+        raise ValueError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
+    if not (math.isfinite(cfg.init_range) and cfg.init_range > 0):
+        raise ValueError(f"init_range must be a positive number, got {cfg.init_range}")
+    if cfg.learn_temperature:
+        from strae_graph.model import initial_learned_scale
+
+        initial_learned_scale(cfg.temperature, cfg.log_scale)
+    validate_schedule(cfg)
+    validate_minutes("minutes", cfg.minutes)
+    validate_minutes("eval_every_minutes", cfg.eval_every_minutes)
     try:
         device = torch.device(cfg.device)
     except RuntimeError as e:
@@ -327,6 +362,8 @@ class TrainResult:
     train_tokens: int
     vocab_size: int
     skipped: dict[str, int] = field(default_factory=dict)
+    stopped_on_budget: bool = False  # --minutes ran out before --epochs were done
+    minutes_trained: float = 0.0  # training time of the run so far (strae_graph.budget)
 
 
 def evaluate_loss(
@@ -368,28 +405,38 @@ def _config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData)
     }
 
 
+#: settings a resumed run must share with its checkpoint (epochs, minutes,
+#: eval_every_minutes, log/checkpoint intervals, ... may change)
 _COMPARED = (
     "corpus", "structure", "objective", "batch_size", "max_sentences", "dev_sentences",
     "max_length", "min_count", "max_vocab", "channels", "channel_size", "tied", "activation",
     "temperature", "log_scale", "seed", "lr", "clip", "compose",
     "vocab", "bpe_size",
+    "init_range", "learn_temperature", "warmup_steps", "lr_decay", "min_lr_ratio",
 )  # fmt: skip
 _COMPARED += ("entangle",)
 
 
 def train(
-    cfg: TrainConfig, resume: bool = False, log: Callable[[str], None] = print
+    cfg: TrainConfig,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    on_eval: OnEval | None = None,
 ) -> TrainResult:
     """Train a StrAE as ``cfg`` says; with ``resume``, continue from RUN_DIR/last.pt.
 
     One process at a time may train into a run directory (a lock file).
     Under torchrun: data-parallel over the processes (strae_graph.distributed).
+    ``on_eval``: the learning-curve evaluator (strae_graph.budget), needed by
+    ``cfg.eval_every_minutes``.
     """
     if cfg.entangle and under_torchrun():
         raise ValueError(
             "--entangle does not run under torchrun (each process would entangle only its "
             "own shard of the batch); train it in one process"
         )
+    if cfg.eval_every_minutes is not None and on_eval is None:
+        raise ValueError("eval_every_minutes needs an on_eval callback (strae train builds one)")
     ctx = DistContext.setup(cfg.device)
     if ctx.enabled and cfg.structure == SELF:
         raise ValueError(
@@ -404,7 +451,7 @@ def train(
         raise CheckpointError(f"--resume: no run directory {out}")
     out.mkdir(parents=True, exist_ok=True)
     with run_lock(out) if ctx.is_main else contextlib.nullcontext():
-        return _train(cfg, resume, log, ctx)
+        return _train(cfg, resume, log, ctx, on_eval)
 
 
 def _resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dict | None:
@@ -423,10 +470,11 @@ def _resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> di
         raise CheckpointError(f"{last_path}: not a resumable checkpoint (no {', '.join(missing)})")
     saved = state.get("train_config", {})
     diff = [k for k in _COMPARED if k in saved and saved[k] != getattr(cfg, k)]
-    if diff:
-        pairs = ", ".join(f"{k}: saved {saved[k]!r}, now {getattr(cfg, k)!r}" for k in diff)
+    pairs = [f"{k}: saved {saved[k]!r}, now {getattr(cfg, k)!r}" for k in diff]
+    pairs += [p for p in [resume_problem(saved, cfg)] if p]
+    if pairs:
         raise CheckpointError(
-            f"{last_path}: cannot resume with a different configuration ({pairs})"
+            f"{last_path}: cannot resume with a different configuration ({', '.join(pairs)})"
         )
     saved_sha = state.get("data", {}).get("corpus_sha256")
     if saved_sha and Path(cfg.corpus).is_file() and file_sha256(cfg.corpus) != saved_sha:
@@ -450,7 +498,11 @@ def _params_finite(model: torch.nn.Module) -> bool:
 
 
 def _train(
-    cfg: TrainConfig, resume: bool, log: Callable[[str], None], ctx: DistContext
+    cfg: TrainConfig,
+    resume: bool,
+    log: Callable[[str], None],
+    ctx: DistContext,
+    on_eval: OnEval | None = None,
 ) -> TrainResult:
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
@@ -499,10 +551,15 @@ def _train(
         dropout=cfg.dropout,
         input_dropout=cfg.input_dropout,
         compose=cfg.compose,
+        init_range=cfg.init_range,
+        learn_temperature=cfg.learn_temperature,
     )
     model = StrAE(model_cfg).to(cfg.device)
     ctx.broadcast_parameters(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+    n_batches = math.ceil(len(data.train) / cfg.batch_size)
+    scheduler = make_scheduler(optimizer, cfg, n_batches)
+    train_seconds, tokens_seen, curve_step = 0.0, 0, None
 
     epoch, next_batch, step = 0, 0, 0
     best_dev, last_dev = math.inf, math.nan
@@ -514,18 +571,22 @@ def _train(
         try:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            restore_scheduler(scheduler, state.get("scheduler"), state["step"])
             restore_rng(state["rng"])
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{last_path}: does not fit this model: {e}") from None
         epoch, next_batch, step = state["epoch"], state["next_batch"], state["step"]
         best_dev, last_dev = state["best_dev"], state["last_dev"]
         nan_batches = int(state.get("nan_batches", 0))
+        train_seconds, tokens_seen = state.get("train_seconds", 0.0), state.get("tokens_seen", 0)
+        curve_step = state.get("curve_step")
+        _truncate(ctx.output_path(out / "curve.jsonl"), state.get("curve_bytes", 0))
         if not _truncate(ctx.output_path(out / "metrics.jsonl"), state["metrics_bytes"]):
             log(f"warning: {out / 'metrics.jsonl'} is shorter than when {last_path} was "
                 "written; earlier metric lines are missing")  # fmt: skip
         log(f"resumed from {last_path}: epoch {epoch + 1}, batch {next_batch}, step {step}")
     elif ctx.is_main:
-        for name in ("metrics.jsonl", "timing.jsonl"):
+        for name in ("metrics.jsonl", "timing.jsonl", "curve.jsonl"):
             (out / name).unlink(missing_ok=True)
         atomic_write_bytes(out / "vocab.json", data.vocab.to_json().encode())
         if data.subwords is not None:
@@ -556,15 +617,28 @@ def _train(
                 "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
                 "nan_batches": nan_batches,
                 "data": {"corpus_sha256": corpus_sha},
+                "scheduler": scheduler.state_dict(),
+                "train_seconds": clock.seconds(),
+                "tokens_seen": tokens_seen,
+                "curve_bytes": curve.size() if curve else 0,
+                "curve_step": curve.last_step if curve else None,
             },
             path,
         )
 
     ctx.seed_dropout(cfg.seed, step)
-    n_batches = math.ceil(len(data.train) / cfg.batch_size)
     tokens_done, seconds = 0, 0.0
-    interrupted = False
+    interrupted = out_of_time = False
     model.train()
+    clock = TrainClock(train_seconds)
+    curve = None
+    if cfg.eval_every_minutes is not None and on_eval is not None and ctx.is_main:
+        curve = LearningCurve(out / "curve.jsonl", cfg.eval_every_minutes, on_eval,
+                              clock.minutes(), curve_step)  # fmt: skip
+
+    def time_is_up() -> bool:  # rank 0 decides, so that every process stops together
+        return cfg.minutes is not None and bool(ctx.from_main(budget_spent(clock, cfg.minutes)))
+
     with (
         StopRequest() as stop,
         contextlib.ExitStack() as threads,  # prefetchers joined even on a 2nd Ctrl-C
@@ -572,6 +646,9 @@ def _train(
         open(ctx.output_path(out / "timing.jsonl"), "a") as tfile,
     ):
         while epoch < cfg.epochs and not interrupted:
+            if step > 0 and time_is_up():  # spent in the last epoch's end, or before --resume
+                out_of_time = True
+                break
             if stop.requested:  # arrived during the dev evaluation / epoch checkpoint
                 interrupted = True
                 log(f"{stop.name}: stopped at the start of epoch {epoch + 1}; {last_path} "
@@ -628,25 +705,32 @@ def _train(
                         f"{bad} at {where} (step {step + 1}); no update was made. "
                         + _save_before_bad_batch(checkpoint, model, last_path, stop, rng_at_batch)
                     )
+                lr = current_lr(optimizer)
                 optimizer.step()
                 if cfg.entangle:
                     node_ratios.append(len(output.up) / sum(2 * len(leaves(t)) - 1 for t in trees))
+                scheduler.step()
                 dt = time.perf_counter() - ts
                 step += 1
                 next_batch += 1
                 tokens_done += n_tok
+                tokens_seen += n_tok
                 seconds += dt
                 bar.update(1)
                 bar.set_postfix(loss=f"{output.loss.item():.4f}", tok_s=f"{n_tok / dt:,.0f}")
                 if step % cfg.log_every == 0 or next_batch == n_batches:
                     rec = {"step": step, "epoch": epoch + 1, "batch": next_batch,
-                           "loss": output.loss.item(), **output.parts}  # fmt: skip
+                           "loss": output.loss.item(), **output.parts, "lr": lr}  # fmt: skip
+                    if cfg.learn_temperature:
+                        rec["scale"] = model.scale_value()
                     mfile.write(json.dumps(rec) + "\n")
                     mfile.flush()
                     tfile.write(json.dumps({"step": step, "seconds": dt, "tokens": n_tok,
                                             "tokens_per_s": n_tok / dt,
                                             "peak_rss_mb": peak_rss_mb()}) + "\n")  # fmt: skip
                     tfile.flush()
+                if curve is not None and curve.due(clock):  # before a Ctrl-C is looked at
+                    curve.evaluate(model, data.vocab, clock, step, tokens_seen)
                 stop.signal = ctx.agree_signal(stop.signal)
                 if stop.requested:
                     break
@@ -654,6 +738,9 @@ def _train(
                     mfile.flush()
                     with stop.deferred():
                         checkpoint(last_path)
+                if time_is_up():
+                    out_of_time = True
+                    break
             bar.close()
             ahead.close()
             if stop.requested:
@@ -664,6 +751,7 @@ def _train(
                     f"continue with --resume")  # fmt: skip
                 interrupted = True
                 break
+            finished = next_batch == n_batches  # else: out of time in mid-epoch
             dev = evaluate_loss(model, data.dev, data.vocab, cfg) if ctx.is_main else math.nan
             last_dev = ctx.from_main(dev)
             rec = {"epoch": epoch + 1, "step": step, "dev_loss": last_dev}
@@ -672,10 +760,13 @@ def _train(
                 rec["node_ratio"] = float(np.mean(node_ratios))
                 saved_nodes = (f"; entangled batches hold {rec['node_ratio']:.1%} of the plain "
                                f"nodes (mean of {len(node_ratios)} batches)")  # fmt: skip
+            if not finished:
+                rec["stopped_on_budget"] = True
             mfile.write(json.dumps(rec) + "\n")
             mfile.flush()
-            epoch += 1
-            next_batch = 0
+            if finished:
+                epoch += 1
+                next_batch = 0
             improved = last_dev < best_dev or (not data.dev and not best_path.exists())
             if improved:
                 best_dev = last_dev
@@ -683,10 +774,17 @@ def _train(
                 checkpoint(last_path)
                 if improved:
                     checkpoint(best_path)
-            log(
-                f"epoch {epoch}: dev loss {last_dev:.4f} (best {best_dev:.4f}); saved {last_path}"
-                + saved_nodes
-            )
+            where = f"epoch {epoch}" if finished else f"epoch {epoch + 1}, batch {next_batch}"
+            log(f"{where}: dev loss {last_dev:.4f} (best {best_dev:.4f}); saved {last_path}"
+                + saved_nodes)
+            if out_of_time:
+                break
+    stopped_on_budget = out_of_time and epoch < cfg.epochs
+    if stopped_on_budget:
+        log(f"stopped on the time budget: {clock.minutes():.4g} of {cfg.minutes:g} minutes "
+            "trained; continue with --resume and a larger --minutes")  # fmt: skip
+    if curve is not None and not interrupted:
+        curve.finish(model, data.vocab, clock, step, tokens_seen)
 
     result = TrainResult(
         run_dir=str(out),
@@ -700,6 +798,8 @@ def _train(
         train_sentences=len(data.train),
         train_tokens=n_train_tokens,
         vocab_size=len(data.vocab),
+        stopped_on_budget=stopped_on_budget,
+        minutes_trained=round(clock.minutes(), 4),
         skipped={
             "empty_lines": data.stats.empty,
             "too_long_lines": data.stats.too_long,
