@@ -81,18 +81,25 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     _add_eval_options(p)
     p.set_defaults(func=_run_eval)
 
+    from eval.compare import DEFAULT_CONTRASTS
+    from strae_graph.cli import MINUTES_HELP, add_preset_options
     from strae_graph.model import OBJECTIVES
-    from strae_graph.train import TrainConfig
+    from strae_graph.presets import PRESETS
+    from strae_graph.train import TrainConfig, structure_names
 
     d = TrainConfig()
     p = sub.add_parser(
         "compare",
         help="structure-comparison study: train and evaluate structures x objectives x seeds",
         description="Train one StrAE per structure x objective x seed on the same corpus slice, "
-        "vocabulary and budget, evaluate each (with the mean-of-leaves baseline, and word2vec "
-        "with --word2vec), and write OUT/results.csv, OUT/summary.csv, OUT/results.md and "
-        "OUT/results.png. Re-running resumes: finished runs are neither retrained nor "
-        "re-evaluated; an interrupted run continues from its last checkpoint.",
+        "vocabulary, recipe and budget (epochs and/or --minutes), evaluate each (with the "
+        "mean-of-leaves baseline, and word2vec with --word2vec), score every structure's "
+        "bracket F1 on the held-out PTB sample, and write OUT/results.csv, summary.csv, "
+        "contrasts.csv (paired differences with bootstrap intervals), results.md, results.png "
+        "and f1_vs_score.png. The recipe is strae train's: --preset and its options, which "
+        "a study holds fixed. Re-running resumes: finished runs are neither retrained nor "
+        "re-evaluated; an interrupted run continues from its last checkpoint; a changed recipe "
+        "or budget is refused.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--out", required=True, help="study directory")
@@ -100,34 +107,62 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         "--structures",
         nargs="+",
         default=["balanced", "right", "left"],
-        help="structure names as strae train takes them",
+        metavar="STRUCTURE",
+        help=f"structures: any strae train takes ({', '.join(structure_names())}); "
+        "LABEL=DATASET (a `strae parse` dataset, e.g. gold trees); gold=TREE_FILE "
+        "(bracketed trees, converted into OUT/parsed/gold); benepar=MODEL or "
+        "benepar-TAG=MODEL (a benepar model path: the corpus slice is parsed with it)",
     )
     p.add_argument("--objectives", nargs="+", default=["contrastive", "ce"], choices=OBJECTIVES)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--corpus", default=d.corpus)
-    p.add_argument("--max-sentences", type=int, default=20_000)
-    p.add_argument("--dev-sentences", type=int, default=d.dev_sentences)
-    p.add_argument("--epochs", type=int, default=d.epochs)
     p.add_argument(
-        "--batch-size",
-        dest="train_batch_size",
-        type=int,
-        default=128,
-        help="training sentences per step",
+        "--preset",
+        default="default",
+        choices=list(PRESETS),
+        help="strae train's named set of defaults for the options marked 'preset'",
     )
+    p.add_argument("--corpus", default=d.corpus)
+    p.add_argument("--max-sentences", type=int, default=20_000, help="training sentences (0 = all)")
+    p.add_argument("--dev-sentences", type=int, default=d.dev_sentences)
+    p.add_argument("--max-length", type=int, default=d.max_length)
     p.add_argument("--min-count", type=int, default=d.min_count)
     p.add_argument("--max-vocab", type=int, default=d.max_vocab)
+    p.add_argument("--minutes", type=float, default=None, metavar="M",
+                   help=MINUTES_HELP + "; per run, part of the study's budget")  # fmt: skip
+    add_preset_options(p)
     p.add_argument(
         "--lr-contrastive",
         type=float,
         default=None,
-        help="learning rate of contrastive runs (default: strae train's)",
+        help="learning rate of contrastive runs (default: the recipe's, --lr or the preset's)",
     )
     p.add_argument(
         "--lr-ce",
         type=float,
         default=None,
-        help="learning rate of ce / both runs (default: strae train's)",
+        help="learning rate of ce / both runs (default: the recipe's, --lr or the preset's)",
+    )
+    p.add_argument(
+        "--eval-structure",
+        action="append",
+        default=[],
+        metavar="LABEL=STRUCTURE",
+        help="parse the test sentences of LABEL's runs with STRUCTURE (a name, or "
+        "benepar=MODEL); gold runs need one (default: gold=spacy)",
+    )
+    p.add_argument(
+        "--contrast",
+        action="append",
+        default=None,
+        metavar="A:B",
+        help="paired contrast A - B to report (repeatable; default: those of "
+        f"{', '.join(a + ':' + b for a, b in DEFAULT_CONTRASTS)} whose structures are present)",
+    )
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples")
+    p.add_argument(
+        "--no-parse-f1",
+        action="store_true",
+        help="skip the bracket F1 of the structures on the PTB sample",
     )
     _add_eval_options(p)
     p.set_defaults(func=_run_compare)
@@ -188,29 +223,44 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _contrast(text: str) -> tuple[str, str]:
+    a, sep, b = text.partition(":")
+    if not (sep and a and b):
+        raise ValueError(f"--contrast {text!r}: give A:B (two structure labels)")
+    return a, b
+
+
 def _run_compare(args: argparse.Namespace) -> int:
     from eval.compare import StudyConfig, run_study
+    from eval.study_specs import parse_eval_structures
+    from strae_graph.presets import PRESET_KEYS
 
     cfg = StudyConfig(
         out=args.out,
         structures=tuple(args.structures),
         objectives=tuple(args.objectives),
         seeds=tuple(args.seeds),
+        preset=args.preset,
         train={
             "corpus": args.corpus,
             "max_sentences": args.max_sentences or None,
             "dev_sentences": args.dev_sentences,
-            "epochs": args.epochs,
-            "batch_size": args.train_batch_size,
+            "max_length": args.max_length,
             "min_count": args.min_count,
             "max_vocab": args.max_vocab,
             "device": args.device,
+            "minutes": args.minutes,
+            **{k: getattr(args, k) for k in PRESET_KEYS if hasattr(args, k)},
         },
         lr={"contrastive": args.lr_contrastive, "ce": args.lr_ce, "both": args.lr_ce},
         eval=_eval_config(args, files=False),
         mean_baseline=not args.no_mean_baseline,
         word2vec=args.word2vec,
         batch_size=args.embed_batch_size,
+        eval_structures=parse_eval_structures(args.eval_structure),
+        contrasts=None if args.contrast is None else tuple(_contrast(c) for c in args.contrast),
+        parse_f1=not args.no_parse_f1,
+        resamples=args.resamples,
     )
     t0 = time.perf_counter()
     study = run_study(cfg, log=_log)

@@ -1,25 +1,32 @@
 """The structure-comparison study: structures x objectives x seeds, one corpus
-slice, one vocabulary, one budget; every run evaluated by the same code.
+slice, one vocabulary, one recipe, one budget (epochs and/or minutes); every
+run evaluated by the same code.
 
 Layout of the study directory OUT:
-  study.json                      the study configuration
-  runs/STRUCTURE-OBJECTIVE-sSEED/ one ``strae train`` run directory each, plus
+  study.json                      the study configuration (and its recipe, checked on resume)
+  parsed/LABEL/                   datasets the study builds (gold=TREES, benepar=MODEL)
+  runs/LABEL-OBJECTIVE-sSEED/     one ``strae train`` run directory each, plus
       train_result.json           written when training finished (resume marker)
       eval.json                   its evaluation (reused when the eval settings match)
+      eval_items.npz              per-item cosines / probe correctness (paired statistics)
   baselines/word2vec-sSEED/       word2vec on the same slice (with --word2vec)
+  parse_f1.json                   cached bracket F1 on the held-out PTB sample
   results.csv                     one row per run x system x task
   summary.csv                     mean and std over seeds per system x structure x objective x task
-  results.md                      the summary as a Markdown table
-  results.png                     one panel per task, structures side by side, error bars
+  contrasts.csv                   paired differences between structures (eval.stats)
+  results.md                      the summary and the contrasts as Markdown tables
+  results.png                     one panel per task: bars (mean ± std) and the seeds' points
+  f1_vs_score.png                 score against bracket F1, one panel per task
 
-A structure is only a name handed to :func:`strae_graph.train.train` (which
-parses with :func:`parsers.parse_sentences`) and to the evaluation, so every
-structure the parsers package knows works here.
+Structures are named as :mod:`eval.study_specs` describes (everything ``strae
+train`` takes, plus datasets, gold trees and benepar model paths).  The
+training configuration of every run comes from the presets of ``strae train``
+(:func:`strae_graph.presets.preset_config`): the study names a preset and the
+options it overrides, never its own defaults.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Callable
@@ -28,60 +35,99 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from eval import compare_report as report
+from eval.compare_report import result_rows, summarize, summary_markdown  # noqa: F401 (API)
 from eval.encoders import Word2VecEncoder, gensim_available, train_word2vec, training_sentences
 from eval.evaluate import EvalConfig, evaluate
-from eval.metrics import mean_std
 from eval.runs import RunEvaluation, evaluate_run
+from eval.study_specs import StructureSpec, build_dataset, eval_parse, parse_spec
 from strae_graph.checkpoint import CheckpointError
+from strae_graph.presets import PRESETS, preset_config
 from strae_graph.train import _COMPARED, TrainConfig, train
+
+#: the contrasts reported when both structures are in the study (A - B)
+DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
+    ("spacy", "balanced"), ("spacy", "right"), ("self", "spacy"), ("self", "balanced"),
+    ("balanced", "right"),
+)  # fmt: skip
+#: what a finished run must share with the study re-running it: the resume
+#: checks of `strae train` plus the budget (epochs, minutes)
+STUDY_COMPARED = (*_COMPARED, "epochs", "minutes", "preset")
+#: per-run settings, not part of the study's recipe
+_PER_RUN = {"structure", "objective", "seed", "out", "progress", "corpus"}
 
 
 @dataclass
 class StudyConfig:
     out: str
-    structures: tuple[str, ...] = ("balanced", "right", "left")
+    structures: tuple[str, ...] = ("balanced", "right", "left")  # see eval.study_specs
     objectives: tuple[str, ...] = ("contrastive", "ce")
     seeds: tuple[int, ...] = (0, 1, 2)
-    train: dict = field(default_factory=dict)  # TrainConfig fields shared by every run
-    lr: dict = field(default_factory=dict)  # objective -> learning rate (None: the default)
+    train: dict = field(default_factory=dict)  # TrainConfig fields given (over the preset)
+    lr: dict = field(default_factory=dict)  # objective -> learning rate (None: the recipe's)
     eval: EvalConfig = field(default_factory=EvalConfig)
     mean_baseline: bool = True
     word2vec: bool = False
     batch_size: int = 256  # sentences per embedding batch
+    preset: str = "default"  # strae train --preset: the recipe's defaults
+    eval_structures: dict = field(default_factory=dict)  # LABEL -> structure for test sentences
+    contrasts: tuple[tuple[str, str], ...] | None = None  # None: DEFAULT_CONTRASTS present
+    parse_f1: bool = True  # bracket F1 of every structure on the held-out PTB sample
+    resamples: int = 1000  # bootstrap resamples
 
     def __post_init__(self) -> None:
-        from parsers import STRUCTURES
-
-        unknown = [s for s in self.structures if s not in STRUCTURES]
-        if unknown:
-            raise ValueError(
-                f"unknown structure(s) {unknown}; the parsers package knows {', '.join(STRUCTURES)}"
-            )
+        self.specs()  # every structure entry is understood
         if not (self.structures and self.objectives and self.seeds):
             raise ValueError("a study needs at least one structure, objective and seed")
+        labels = [s.label for s in self.specs()]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"structure labels repeat: {labels}")
         bad = set(self.train) - set(TrainConfig.__dataclass_fields__)
         if bad:
             raise ValueError(f"unknown training option(s) {sorted(bad)}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        self.train_config(self.specs()[0], self.objectives[0], self.seeds[0])  # validates
 
-    def train_config(self, structure: str, objective: str, seed: int) -> TrainConfig:
-        return TrainConfig(
-            **{
-                **self.train,
-                "structure": structure,
-                "objective": objective,
-                "seed": seed,
-                "lr": self.lr.get(objective),
-                "out": str(self.run_dir(structure, objective, seed)),
-                "progress": self.eval.progress,
-            }
-        )
+    def specs(self) -> list[StructureSpec]:
+        return [parse_spec(s, self.out) for s in self.structures]
 
-    def run_dir(self, structure: str, objective: str, seed: int) -> Path:
-        return Path(self.out) / "runs" / f"{structure}-{objective}-s{seed}"
+    def train_config(self, spec: StructureSpec, objective: str, seed: int) -> TrainConfig:
+        options = {
+            **self.train,
+            "structure": spec.structure,
+            "objective": objective,
+            "seed": seed,
+            "out": str(self.run_dir(spec.label, objective, seed)),
+            "progress": self.eval.progress,
+        }
+        if spec.dataset is not None:
+            options["corpus"] = spec.dataset
+            if spec.needs_build and not Path(spec.dataset).exists():
+                options["corpus"] = self.train.get("corpus", TrainConfig.corpus)  # not built yet
+                options["structure"] = "balanced"  # (validation only)
+        if self.lr.get(objective) is not None:
+            options["lr"] = self.lr[objective]
+        return preset_config(self.preset, **options)
+
+    def run_dir(self, label: str, objective: str, seed: int) -> Path:
+        return Path(self.out) / "runs" / f"{label}-{objective}-s{seed}"
+
+    def recipe(self) -> dict:
+        """Per objective, the training settings every run of the study shares
+        (resolved through the preset): what a resumed study must not change."""
+        spec = StructureSpec("balanced", "balanced")
+        out = {}
+        for obj in self.objectives:
+            d = asdict(self.train_config(spec, obj, self.seeds[0]))
+            out[obj] = {k: d[k] for k in STUDY_COMPARED if k not in _PER_RUN}
+            out[obj]["corpus"] = d["corpus"]
+        return json.loads(json.dumps(out))
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["eval"] = self.eval.to_dict()
+        d["recipe"] = self.recipe()
         return d
 
 
@@ -89,10 +135,12 @@ class StudyConfig:
 class Study:
     runs: list[RunEvaluation]
     rows: list[dict]  # one per run x system x task
-    summary: list[dict]  # mean / std over seeds
+    summary: list[dict]  # mean / std over seeds (and parse F1)
     markdown: str
     trained: int
     reused: int
+    contrasts: list[dict] = field(default_factory=list)
+    parse_f1: dict = field(default_factory=dict)  # (label, objective) -> F1 summary
 
 
 def _eval_key(cfg: dict) -> dict:
@@ -102,7 +150,29 @@ def _eval_key(cfg: dict) -> dict:
 
 def _same_training(saved: dict, cfg: TrainConfig) -> list[str]:
     now = asdict(cfg)
-    return [k for k in _COMPARED if k in saved and saved[k] != now[k]]
+    return [k for k in STUDY_COMPARED if k in saved and saved[k] != now[k]]
+
+
+def _check_recipe(cfg: StudyConfig) -> None:
+    """Refuse to resume a study whose recipe or budget (epochs, minutes, ...) changed."""
+    path = Path(cfg.out) / "study.json"
+    if not path.exists():
+        return
+    saved = json.loads(path.read_text()).get("recipe", {})
+    now = cfg.recipe()
+    diff = [
+        f"{obj} {k}: {saved[obj][k]!r} there, {v!r} now"
+        for obj, rec in now.items()
+        if obj in saved
+        for k, v in rec.items()
+        if k in saved[obj] and saved[obj][k] != v
+    ]
+    if diff:
+        raise CheckpointError(
+            f"{cfg.out}: the study was run with a different configuration (recipe or budget: "
+            f"{'; '.join(diff)}); "
+            "use another --out"
+        )
 
 
 def _train_once(cfg: TrainConfig, log: Callable[[str], None], train_fn) -> bool:
@@ -129,31 +199,40 @@ def _train_once(cfg: TrainConfig, log: Callable[[str], None], train_fn) -> bool:
     return True
 
 
-def _evaluate_once(cfg: StudyConfig, run: Path, log) -> RunEvaluation:
+ITEMS_FILE = "eval_items.npz"
+
+
+def _evaluate_once(cfg: StudyConfig, spec: StructureSpec, run: Path, log) -> RunEvaluation:
     path = run / "eval.json"
-    want = {"eval": _eval_key(cfg.eval.to_dict()), "mean_baseline": cfg.mean_baseline}
-    if path.exists():
+    structure, options = eval_parse(spec, cfg.eval_structures)
+    want = {"eval": _eval_key(cfg.eval.to_dict()), "mean_baseline": cfg.mean_baseline,
+            "structure": structure, "options": options, "items": ITEMS_FILE}  # fmt: skip
+    if path.exists() and (run / ITEMS_FILE).exists():
         saved = json.loads(path.read_text())
         if saved.get("study_eval") == want:
             return RunEvaluation.from_dict(saved["evaluation"])
     res = evaluate_run(
         run,
         cfg.eval,
+        structure=structure,
         mean_baseline=cfg.mean_baseline,
         batch_size=cfg.batch_size,
         device=cfg.train.get("device", "cpu"),
         log=log,
+        structure_options=options or None,
     )
+    res.save_items(run / ITEMS_FILE)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"study_eval": want, "evaluation": res.to_dict()}, indent=2))
     os.replace(tmp, path)
     return res
 
 
-def _word2vec_once(cfg: StudyConfig, seed: int, dim: int, log) -> RunEvaluation:
+def _word2vec_once(cfg: StudyConfig, seed: int, log) -> RunEvaluation:
     base = Path(cfg.out) / "baselines" / f"word2vec-s{seed}"
     path = base / "eval.json"
-    tcfg = cfg.train_config(cfg.structures[0], cfg.objectives[0], seed)
+    tcfg = cfg.train_config(StructureSpec("balanced", "balanced"), cfg.objectives[0], seed)
+    dim = tcfg.channels * tcfg.channel_size
     want = {
         "eval": _eval_key(cfg.eval.to_dict()),
         "train": {
@@ -186,204 +265,66 @@ def _word2vec_once(cfg: StudyConfig, seed: int, dim: int, log) -> RunEvaluation:
     return res
 
 
+def _note_unpaired(spec: StructureSpec, corpus: str, log) -> None:
+    """Say so when a dataset's sentences are not the study's corpus (e.g. gold
+    treebank trees): its runs share seeds but not data with the others."""
+    if spec.dataset is None:
+        return
+    from parsers.parsed_corpus import read_meta
+
+    source = read_meta(spec.dataset).get("input")
+    if source and Path(corpus).exists() and Path(source).resolve() != Path(corpus).resolve():
+        log(f"note: {spec.label} trains on the sentences of {source}, not of --corpus {corpus}: "
+            "its contrasts pair seeds, not data")  # fmt: skip
+
+
 def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=train) -> Study:
     """Train (or reuse) and evaluate every run of the study, then write the tables
-    and the plot.  ``train_fn`` is :func:`strae_graph.train.train` (replaceable in tests)."""
+    and the plots.  ``train_fn`` is :func:`strae_graph.train.train` (replaceable in tests)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_recipe(cfg)
     (out / "study.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    grid = [(s, o, seed) for seed in cfg.seeds for s in cfg.structures for o in cfg.objectives]
+    specs = cfg.specs()
+    base = cfg.train_config(StructureSpec("balanced", "balanced"), cfg.objectives[0], cfg.seeds[0])
+    n_sentences = None if base.max_sentences is None else base.max_sentences + base.dev_sentences
+    for spec in specs:
+        build_dataset(spec, base.corpus, n_sentences, base.max_length, cfg.eval.progress, log)
+        _note_unpaired(spec, base.corpus, log)
+    grid = [(sp, o, seed) for seed in cfg.seeds for sp in specs for o in cfg.objectives]
     runs: list[RunEvaluation] = []
+    labels: dict[str, str] = {}
+    done: list[tuple[StructureSpec, str, int, Path]] = []
     trained = reused = 0
     bar = tqdm(grid, desc="study", unit="run", disable=not cfg.eval.progress)
-    for s, o, seed in bar:
-        bar.set_postfix_str(f"{s}/{o}/seed {seed}")
-        tcfg = cfg.train_config(s, o, seed)
+    for spec, o, seed in bar:
+        bar.set_postfix_str(f"{spec.label}/{o}/seed {seed}")
+        tcfg = cfg.train_config(spec, o, seed)
         if _train_once(tcfg, log, train_fn):
             trained += 1
         else:
             reused += 1
-        runs.append(_evaluate_once(cfg, Path(tcfg.out), log))
+        runs.append(_evaluate_once(cfg, spec, Path(tcfg.out), log))
+        labels[str(tcfg.out)] = spec.label
+        done.append((spec, o, seed, Path(tcfg.out)))
     bar.close()
     if cfg.word2vec:
         if gensim_available():
-            dim = tcfg.channels * tcfg.channel_size
-            runs += [_word2vec_once(cfg, seed, dim, log) for seed in cfg.seeds]
+            runs += [_word2vec_once(cfg, seed, log) for seed in cfg.seeds]
         else:
             log(
                 "word2vec baseline skipped: gensim is not installed "
                 "(pip install 'strae-graph[word2vec]')"
             )
-    rows = result_rows(runs)
-    summary = summarize(rows)
-    markdown = summary_markdown(summary, cfg)
-    write_csv(out / "results.csv", rows)
-    write_csv(out / "summary.csv", summary)
-    (out / "results.md").write_text(markdown + "\n")
-    plot_summary(summary, out / "results.png")
-    log(
-        f"wrote {out / 'results.csv'}, {out / 'summary.csv'}, {out / 'results.md'}, "
-        f"{out / 'results.png'} ({trained} trained, {reused} reused)"
-    )
-    return Study(runs, rows, summary, markdown, trained, reused)
+    f1 = {}
+    if cfg.parse_f1:
+        from eval.parse_quality import study_f1
 
-
-# --- tables -------------------------------------------------------------------------
-def result_rows(runs: list[RunEvaluation]) -> list[dict]:
-    rows = []
-    for run in runs:
-        for system, results in run.systems.items():
-            for r in results:
-                rows.append(
-                    {
-                        "system": system,
-                        "structure": run.trained_structure,
-                        "objective": run.objective,
-                        "seed": run.seed,
-                        "task": r.task,
-                        "metric": r.metric,
-                        "score": r.score,
-                        "coverage": r.coverage,
-                        "n": r.n,
-                        "run_dir": run.run_dir,
-                    }
-                )
-    return rows
-
-
-def summarize(rows: list[dict]) -> list[dict]:
-    """Mean and std (ddof 1) over seeds per system x structure x objective x task."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["system"], r["structure"], r["objective"], r["task"]), []).append(r)
-    out = []
-    for (system, structure, objective, task), rs in groups.items():
-        scores = [r["score"] for r in rs if r["score"] == r["score"]]
-        mean, std = mean_std(scores)
-        out.append(
-            {
-                "system": system,
-                "structure": structure,
-                "objective": objective,
-                "task": task,
-                "metric": rs[0]["metric"],
-                "mean": mean,
-                "std": std,
-                "seeds": len(scores),
-                "coverage": sum(r["coverage"] for r in rs) / len(rs),
-                "n": rs[0]["n"],
-            }
-        )
-    return out
-
-
-def _label(system: str, structure: str, objective: str) -> str:
-    return system if structure == "-" else f"{system} {structure} / {objective}"
-
-
-def summary_markdown(summary: list[dict], cfg: StudyConfig | None = None) -> str:
-    """Rows: system x structure x objective; columns: tasks; cells mean ± std."""
-    tasks: list[str] = []
-    keys: list[tuple[str, str, str]] = []
-    cell: dict[tuple, dict] = {}
-    order = {"strae": 0, "mean-leaves": 1, "word2vec": 2}
-    for r in summary:
-        if r["task"] not in tasks:
-            tasks.append(r["task"])
-        key = (r["system"], r["structure"], r["objective"])
-        if key not in keys:
-            keys.append(key)
-        cell[(*key, r["task"])] = r
-    keys.sort(key=lambda k: order.get(k[0], 9))
-    lines = ["| system | " + " | ".join(tasks) + " |", "|---|" + "---|" * len(tasks)]
-    for k in keys:
-        cells = []
-        for t in tasks:
-            r = cell.get((*k, t))
-            if r is None or r["mean"] != r["mean"]:
-                cells.append("-")
-            else:
-                c = f"{r['mean']:.3f} ± {r['std']:.3f}"
-                if r["coverage"] < 0.9995:
-                    c += f" ({100 * r['coverage']:.0f}%)"
-                cells.append(c)
-        lines.append(f"| {_label(*k)} | " + " | ".join(cells) + " |")
-    seeds = max((r["seeds"] for r in summary), default=0)
-    lines.append("")
-    lines.append(
-        f"Mean ± std over {seeds} seed(s); Spearman for word/sentence similarity, dev "
-        "accuracy for probes; (x%) = coverage where below 100%."
-    )
-    return "\n".join(lines)
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        if rows:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-    os.replace(tmp, path)
-
-
-# --- plot --------------------------------------------------------------------------
-def plot_summary(summary: list[dict], path: Path) -> None:
-    """One panel per task; structures on the x axis; one bar per objective (StrAE
-    solid, mean-of-leaves hatched) with std error bars; word2vec as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tasks = list(dict.fromkeys(r["task"] for r in summary))
-    structures = list(dict.fromkeys(r["structure"] for r in summary if r["structure"] != "-"))
-    objectives = list(dict.fromkeys(r["objective"] for r in summary if r["objective"] != "-"))
-    systems = [s for s in ("strae", "mean-leaves") if any(r["system"] == s for r in summary)]
-    if not tasks:
-        return
-    ncols = min(3, len(tasks))
-    nrows = (len(tasks) + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.4 * nrows), squeeze=False)
-    index = {(r["system"], r["structure"], r["objective"], r["task"]): r for r in summary}
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    n_bars = max(1, len(objectives) * len(systems))
-    width = 0.8 / n_bars
-    for ax, task in zip(axes.flat, tasks):
-        b = 0
-        for si, system in enumerate(systems):
-            for oi, obj in enumerate(objectives):
-                xs, ys, es = [], [], []
-                for x, st in enumerate(structures):
-                    r = index.get((system, st, obj, task))
-                    if r is not None and r["mean"] == r["mean"]:
-                        xs.append(x - 0.4 + width * (b + 0.5))
-                        ys.append(r["mean"])
-                        es.append(r["std"])
-                ax.bar(
-                    xs,
-                    ys,
-                    width,
-                    yerr=es,
-                    capsize=2,
-                    color=colors[oi % len(colors)],
-                    alpha=1.0 if si == 0 else 0.45,
-                    hatch=None if si == 0 else "//",
-                    label=f"{system} {obj}",
-                )
-                b += 1
-        w2v = index.get(("word2vec", "-", "-", task))
-        if w2v is not None and w2v["mean"] == w2v["mean"]:
-            ax.axhline(w2v["mean"], color="k", ls="--", lw=1, label="word2vec")
-        metric = next(r["metric"] for r in summary if r["task"] == task)
-        ax.set_title(f"{task} ({metric})")
-        ax.set_xticks(range(len(structures)))
-        ax.set_xticklabels(structures)
-        ax.axhline(0, color="grey", lw=0.5)
-    for ax in list(axes.flat)[len(tasks) :]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), fontsize=8)
-    fig.tight_layout(rect=(0, 0.06, 1, 1))
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+        f1 = study_f1(done, out, log)
+    present = {s.label for s in specs}
+    pairs = cfg.contrasts if cfg.contrasts is not None else DEFAULT_CONTRASTS
+    pairs = [(a, b) for a, b in pairs if a in present and b in present]
+    if cfg.contrasts is not None and len(pairs) < len(cfg.contrasts):
+        log(f"contrasts left out (a structure is not in the study): "
+            f"{[c for c in cfg.contrasts if tuple(c) not in pairs]}")  # fmt: skip
+    return report.write_report(cfg, runs, labels, f1, pairs, trained, reused, log)

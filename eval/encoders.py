@@ -17,6 +17,7 @@ known word is a NaN row for the mean encoders.  All three use
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,7 +38,12 @@ class Encoder(Protocol):
 
 
 class StrAERoot:
-    """Root up embeddings of a trained StrAE (one code path: :class:`Embedder`)."""
+    """Root up embeddings of a trained StrAE (one code path: :class:`Embedder`).
+
+    ``options``: parser options for ``structure`` (e.g. ``{"model": PATH}`` for a
+    benepar model of one's own); the trees are then built by
+    :func:`parsers.parse_sentences` (kept in memory for the process) instead of
+    the embedder's default-model parse."""
 
     def __init__(
         self,
@@ -46,17 +52,36 @@ class StrAERoot:
         batch_size: int = 256,
         name: str = "strae",
         progress: bool | None = None,
+        options: dict | None = None,
     ):
         self.embedder = embedder
         self.structure = structure
         self.batch_size = batch_size
         self.name = name
         self.progress = progress
+        self.options = dict(options or {})
 
     def embed_words(self, words: Sequence[str]) -> np.ndarray:
         return self.embedder.embed_words(words)
 
+    def _trees(self, sentences: Sequence[str]) -> list:
+        tokens = [tokenize(s) for s in sentences]
+        nonempty = [i for i, t in enumerate(tokens) if t]
+        trees = _parse_with_options(
+            tuple(tuple(tokens[i]) for i in nonempty), self.structure, self.options
+        )
+        if self.embedder.subwords is not None:
+            trees = [self.embedder.subwords.expand(t) for t in trees]
+        out: list = [None] * len(tokens)
+        for i, t in zip(nonempty, trees):
+            out[i] = t
+        return out
+
     def embed_sentences(self, sentences: Sequence[str]) -> np.ndarray:
+        if self.options:
+            return self.embedder.embed_trees(
+                self._trees(sentences), self.batch_size, self.progress
+            )
         return self.embedder.embed_sentences(
             sentences,
             structure=self.structure,
@@ -67,6 +92,22 @@ class StrAERoot:
     def unknown_token_rate(self, sentences: Sequence[str]) -> float:
         toks = [t for s in sentences for t in tokenize(s)]
         return float(np.mean(~self.embedder.known(toks))) if toks else float("nan")
+
+
+_PARSED: dict[tuple, list] = {}
+
+
+def _parse_with_options(tokens: tuple, structure: str | None, options: dict) -> list:
+    """``parse_sentences(tokens, structure, **options)``, remembered per process
+    (a study evaluates the same test sentences once per seed and objective)."""
+    from parsers import parse_sentences
+
+    key = (structure, json.dumps(options, sort_keys=True, default=str), tokens)
+    if key not in _PARSED:
+        if len(_PARSED) > 16:
+            _PARSED.clear()
+        _PARSED[key] = parse_sentences([list(t) for t in tokens], structure, **options)
+    return _PARSED[key]
 
 
 def _mean_of_words(

@@ -29,7 +29,7 @@ from eval.data import (
     load_wordsim,
 )
 from eval.encoders import Encoder
-from eval.metrics import similarity_score
+from eval.metrics import cosine_rows, similarity_score
 from eval.probe import ProbeConfig, pair_features, run_probe
 
 WORDSIM_TASKS = ("simlex", "ws353", "ws353-sim", "ws353-rel")
@@ -76,9 +76,14 @@ class TaskResult:
     n: int
     coverage: float
     details: dict = field(default_factory=dict)
+    #: per-item arrays for paired statistics (eval.stats), not in to_dict: "cos"
+    #: and "gold" (n,) for similarity tasks, "correct" (probe seeds, n_dev) for probes
+    items: dict[str, np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        del d["items"]
+        return d
 
 
 def eval_wordsim(encoder: Encoder, pairs: WordPairs) -> TaskResult:
@@ -94,7 +99,12 @@ def eval_wordsim(encoder: Encoder, pairs: WordPairs) -> TaskResult:
         s.n_pairs,
         s.coverage,
         {"spearman_all": s.spearman_all, "n_covered": s.n_covered},
+        _similarity_items(a, b, pairs.scores),
     )
+
+
+def _similarity_items(a: np.ndarray, b: np.ndarray, gold) -> dict[str, np.ndarray]:
+    return {"cos": cosine_rows(a, b), "gold": np.asarray(gold, dtype=np.float64)}
 
 
 def _unknown_rate(encoder: Encoder, sentences: Sequence[str]) -> float | None:
@@ -116,6 +126,7 @@ def eval_sts(encoder: Encoder, pairs: SentencePairs) -> TaskResult:
         s.n_pairs,
         s.coverage,
         {"spearman_all": s.spearman_all, "n_covered": s.n_covered, "unknown_token_rate": unk},
+        _similarity_items(a, b, pairs.scores),
     )
 
 
@@ -164,6 +175,7 @@ def eval_probe(
             "n_dev_missing": r.n_dev_missing,
             "majority": r.majority,
         },
+        {"correct": np.stack(r.correct).astype(np.bool_)} if r.correct else None,
     )
 
 

@@ -48,6 +48,7 @@ class ProbeResult:
     n_train_missing: int
     n_dev_missing: int
     majority: float  # dev accuracy of always predicting the commonest training class
+    correct: list[np.ndarray] = field(default_factory=list)  # per seed: (n_dev,) bool
     mean: float = field(init=False)
     std: float = field(init=False)
 
@@ -81,7 +82,7 @@ def run_probe(
     miss_dev = np.isnan(x_dev).any(axis=1)
     x_train = np.nan_to_num(x_train, nan=0.0)
     x_dev = np.nan_to_num(x_dev, nan=0.0)
-    accuracies, chosen = [], []
+    accuracies, chosen, correct = [], [], []
     for seed in cfg.seeds:
         rng = np.random.default_rng(seed)
         idx = rng.permutation(len(y_train))
@@ -97,7 +98,9 @@ def run_probe(
                 if acc > best_acc:
                     best_C, best_acc = C, acc
         scaler, clf = _fit(x_train[idx], y_train[idx], best_C, cfg, seed)
-        accuracies.append(float((clf.predict(scaler.transform(x_dev)) == y_dev).mean()))
+        hit = clf.predict(scaler.transform(x_dev)) == y_dev
+        correct.append(hit)
+        accuracies.append(float(hit.mean()))
         chosen.append(best_C)
     counts = np.bincount(y_train)
     return ProbeResult(
@@ -108,4 +111,5 @@ def run_probe(
         n_train_missing=int(miss_train.sum()),
         n_dev_missing=int(miss_dev.sum()),
         majority=float((y_dev == counts.argmax()).mean()),
+        correct=correct,
     )

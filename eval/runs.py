@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from eval.encoders import (
     MeanOfLeaves,
     StrAERoot,
@@ -53,6 +55,32 @@ class RunEvaluation:
         tmp.write_text(json.dumps(self.to_dict(), indent=2))
         os.replace(tmp, path)
 
+    def save_items(self, path: str | os.PathLike[str]) -> int:
+        """Write the per-item arrays of every result (cosines, gold scores, probe
+        correctness; :attr:`TaskResult.items`) as one ``.npz``, keyed
+        ``SYSTEM/TASK/NAME``; returns the number of arrays written."""
+        arrays = {
+            f"{system}/{r.task}/{name}": value
+            for system, rs in self.systems.items()
+            for r in rs
+            for name, value in (r.items or {}).items()
+        }
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(str(path) + ".tmp.npz")
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+        return len(arrays)
+
+
+def load_items(path: str | os.PathLike[str]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
+    """What :meth:`RunEvaluation.save_items` wrote: (system, task) -> {name: array}."""
+    out: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+    with np.load(path) as z:
+        for key in z.files:
+            system, task, name = key.rsplit("/", 2)
+            out.setdefault((system, task), {})[name] = z[key]
+    return out
+
 
 def word2vec_for_run(embedder: Embedder, log=print):
     """gensim word2vec on the run's own training slice (E-dimensional, the run's
@@ -79,17 +107,20 @@ def evaluate_run(
     device: str = "cpu",
     batch_size: int = 256,
     log=print,
+    structure_options: dict | None = None,
 ) -> RunEvaluation:
     """Evaluate RUN_DIR's StrAE (sentences parsed with ``structure``, default the
     run's), the mean-of-leaves baseline and, when asked and gensim is present,
-    word2vec trained on the same corpus slice."""
+    word2vec trained on the same corpus slice.  ``structure_options``: parser
+    options for ``structure`` (e.g. a benepar model path; see :class:`StrAERoot`)."""
     cfg = cfg or EvalConfig()
     t0 = time.perf_counter()
     emb = Embedder.from_run(run_dir, device=device, checkpoint=checkpoint)
     record = json.loads((Path(run_dir) / "config.json").read_text())["train"]
     used = structure or emb.structure
     encoders = [
-        StrAERoot(emb, structure=used, batch_size=batch_size, name="strae", progress=cfg.progress)
+        StrAERoot(emb, structure=used, batch_size=batch_size, name="strae", progress=cfg.progress,
+                  options=structure_options)  # fmt: skip
     ]
     if mean_baseline:
         encoders.append(MeanOfLeaves(emb))

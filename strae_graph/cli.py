@@ -31,42 +31,20 @@ def _preset_help(key: str, text: str = "", label: str = "") -> str:
     return f"{text} (preset{' ' + label if label else ''}: {values})".lstrip()
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
-    from eval.curve import CURVE_TASKS, DEFAULT_CURVE_TASKS
-    from strae_graph.presets import PRESETS
-    from strae_graph.schedule_lr import LR_DECAYS
-    from strae_graph.train import TrainConfig, structure_names
+#: ``--minutes`` of ``strae train`` and ``strae compare``
+MINUTES_HELP = (
+    "time budget: stop cleanly (dev loss, checkpoint) once this many minutes of training "
+    "time have passed (checked after each step; the learning-rate schedule stays step-based)"
+)
 
-    d = TrainConfig()
-    unset = argparse.SUPPRESS  # preset options: absent unless given, then the preset decides
-    p = sub.add_parser(
-        "train",
-        help="train a StrAE on a corpus",
-        description="Train a StrAE. Checkpoints go to --out each epoch (atomically); "
-        "Ctrl-C saves and stops; --resume continues.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    p.add_argument(
-        "--corpus",
-        default=str(DEFAULT_CORPUS),
-        help="text file (optionally .gz), one sentence per line, or a dataset directory "
-        "written by `strae parse` (its trees are used, never re-parsed)",
-    )
-    p.add_argument(
-        "--structure",
-        default=d.structure,
-        choices=structure_names(),
-        help="ignored when --corpus is a `strae parse` dataset (the structure comes from it)",
-    )
-    p.add_argument(
-        "--preset",
-        default="default",
-        choices=list(PRESETS),
-        help="a named set of defaults for the options marked 'preset' (options given "
-        "explicitly override it); paper: the paper's reference setting (SPEC.md)",
-    )
-    p.add_argument("--objective", default=unset, choices=OBJECTIVES, help=_preset_help("objective"))
-    p.add_argument("--out", default=d.out, help="run directory")
+
+def add_preset_options(p: argparse.ArgumentParser) -> None:
+    """The preset options of ``strae train`` except ``--objective`` (absent from
+    the namespace unless given; :func:`strae_graph.presets.resolve` fills in the
+    rest): shared by ``strae train`` and ``strae compare``."""
+    from strae_graph.schedule_lr import LR_DECAYS
+
+    unset = argparse.SUPPRESS
     p.add_argument("--epochs", type=int, default=unset, help=_preset_help("epochs"))
     p.add_argument(
         "--batch-size",
@@ -107,21 +85,6 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--clip", type=float, default=unset, help=_preset_help("clip", "gradient-norm clip")
     )
-    p.add_argument(
-        "--max-sentences",
-        type=int,
-        default=d.max_sentences,
-        help="training sentences to read (0 = all)",
-    )
-    p.add_argument("--dev-sentences", type=int, default=d.dev_sentences)
-    p.add_argument(
-        "--max-length",
-        type=int,
-        default=d.max_length,
-        help="longest sentence in tokens; longer ones are skipped and counted",
-    )
-    p.add_argument("--min-count", type=int, default=d.min_count)
-    p.add_argument("--max-vocab", type=int, default=d.max_vocab)
     p.add_argument(
         "--vocab",
         default=unset,
@@ -213,6 +176,61 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=unset,
         help=_preset_help("init_range", "embeddings start Uniform(-r, r)"),
     )
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    from eval.curve import CURVE_TASKS, DEFAULT_CURVE_TASKS
+    from strae_graph.presets import PRESETS
+    from strae_graph.train import TrainConfig, structure_names
+
+    d = TrainConfig()
+    unset = argparse.SUPPRESS  # preset options: absent unless given, then the preset decides
+    p = sub.add_parser(
+        "train",
+        help="train a StrAE on a corpus",
+        description="Train a StrAE. Checkpoints go to --out each epoch (atomically); "
+        "Ctrl-C saves and stops; --resume continues.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--corpus",
+        default=str(DEFAULT_CORPUS),
+        help="text file (optionally .gz), one sentence per line, or a dataset directory "
+        "written by `strae parse` (its trees are used, never re-parsed)",
+    )
+    p.add_argument(
+        "--structure",
+        default=d.structure,
+        choices=structure_names(),
+        help="ignored when --corpus is a `strae parse` dataset (the structure comes from it)",
+    )
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=list(PRESETS),
+        help="a named set of defaults for the options marked 'preset' (options given "
+        "explicitly override it); paper: the paper's reference setting (SPEC.md)",
+    )
+    p.add_argument(
+        "--objective", default=unset, choices=OBJECTIVES, help=_preset_help("objective")
+    )
+    p.add_argument("--out", default=d.out, help="run directory")
+    p.add_argument(
+        "--max-sentences",
+        type=int,
+        default=d.max_sentences,
+        help="training sentences to read (0 = all)",
+    )
+    p.add_argument("--dev-sentences", type=int, default=d.dev_sentences)
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=d.max_length,
+        help="longest sentence in tokens; longer ones are skipped and counted",
+    )
+    p.add_argument("--min-count", type=int, default=d.min_count)
+    p.add_argument("--max-vocab", type=int, default=d.max_vocab)
+    add_preset_options(p)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, ...")
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metric lines")
@@ -241,10 +259,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         type=float,
         default=None,
         metavar="M",
-        help="time budget: stop cleanly (dev loss, checkpoint) once this many minutes of "
-        "training time have passed (checked after each step; kept in the checkpoint, so "
-        "--resume continues with the rest; may be changed on --resume). The learning-rate "
-        "schedule stays step-based",
+        help=MINUTES_HELP + "; kept in the checkpoint, so --resume continues with the rest; "
+        "may be changed on --resume",
     )
     p.add_argument(
         "--eval-every-minutes",

@@ -149,7 +149,10 @@ def validate_train_config(cfg: TrainConfig) -> None:
         choices = ", ".join(COMPOSE_FUNCTIONS)
         raise ValueError(f"unknown compose function {cfg.compose!r}; choose one of {choices}")
     names = structure_names()
-    if cfg.structure not in names:
+    from parsers.parsed_corpus import is_parsed_corpus
+
+    # a `strae parse` dataset brings its trees (gold ones included): its structure stands
+    if cfg.structure not in names and not is_parsed_corpus(cfg.corpus):
         raise ValueError(f"unknown structure {cfg.structure!r}; choose one of {', '.join(names)}")
     if cfg.on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {cfg.on_error!r}")
