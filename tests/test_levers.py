@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import strae_graph.train as train_module
 from strae_graph import StrAE, StrAEConfig
 from strae_graph.checkpoint import CheckpointError, load_checkpoint, load_run, save_checkpoint
 from strae_graph.cli import _train_config, build_parser, main
@@ -164,17 +165,28 @@ def test_budget_stops_early_with_a_loadable_checkpoint(tmp_path):
     assert metrics(run)[-1]["stopped_on_budget"] is True and "dev_loss" in metrics(run)[-1]
 
 
-def test_resume_continues_the_stored_budget(tmp_path):
+def test_resume_continues_the_stored_budget(tmp_path, monkeypatch):
     cfg = tiny_cfg(tmp_path, minutes=1e-9)
     train(cfg, log=quiet)
     again = train(cfg, resume=True, log=quiet)  # the stored time already exceeds the budget
     assert again.stopped_on_budget and again.steps == 1
-    # 0.1 ms of a 1-minute budget left: exactly one more step
+    # 0.1 ms of a 1-minute budget left: the resumed run starts (the budget is not
+    # spent at its first check) and stops after its first step.  The checks are
+    # counted rather than timed, so a loaded machine cannot change the outcome.
     last = tmp_path / "run" / "last.pt"
     state = load_checkpoint(last)
     state["train_seconds"] = 60.0 - 1e-4
     save_checkpoint(state, last)
+    checks: list[float] = []
+
+    def spent_after_first_check(clock, minutes):
+        checks.append(clock.minutes())
+        return minutes is not None and len(checks) > 1
+
+    monkeypatch.setattr(train_module, "budget_spent", spent_after_first_check)
     one_more = train(TrainConfig(**{**cfg.__dict__, "minutes": 1.0}), resume=True, log=quiet)
+    monkeypatch.undo()
+    assert checks[0] >= 1.0 - 1e-4 / 60  # the clock continued from the stored time
     assert one_more.stopped_on_budget and one_more.steps == 2
     assert one_more.minutes_trained >= 1.0
     done = train(TrainConfig(**{**cfg.__dict__, "minutes": None}), resume=True, log=quiet)
