@@ -275,7 +275,7 @@ def contrastive_loss_shard(
 # --- token cross-entropy (Lambda + softmax over the vocabulary) -----------------------
 #: rows of the (rows, V) logits worked on at once by :func:`linear_cross_entropy`:
 #: a block of about this many floats stays in cache between the passes over it
-CE_BLOCK_FLOATS = 1 << 18
+CE_BLOCK_FLOATS = 1 << 22
 
 _CE_WORKSPACE = _Workspace()  # the (n, V) softmax of the last CE forward, reused
 
