@@ -221,10 +221,20 @@ def _optimise(model: StrAE, opt: torch.optim.Optimizer, clip: float = 1.0) -> No
 
 
 def fused_step(model: StrAE, opt: torch.optim.Optimizer, g, fr) -> None:
-    """One training step as train.py does it."""
+    """One training step as train.py does it: forward, the finiteness checks of
+    the loss and the gradient norm (each a synchronisation), backward, clip,
+    Adam over every parameter (the whole V x E table: its gradient is dense
+    for ce / both), and reading the loss."""
     out = model(g, fr)
+    opt.zero_grad(set_to_none=True)
+    if not torch.isfinite(out.loss):
+        raise FloatingPointError(f"bench: loss is {out.loss.item()}")
     out.loss.backward()
-    _optimise(model, opt)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    if not torch.isfinite(norm):
+        raise FloatingPointError(f"bench: gradient norm is {norm.item()}")
+    opt.step()
+    out.loss.item()
 
 
 def segmented_step(model: StrAE, opt: torch.optim.Optimizer, g, fr) -> dict[str, float]:

@@ -184,8 +184,7 @@ class DistContext:
             if n_known == 0:
                 shares["ce"] = down.sum() * 0.0
             else:
-                logits = model.token_logits(down[known])
-                ce = F.cross_entropy(logits, tokens[known], reduction="sum")
+                ce = model.token_cross_entropy(down[known], tokens[known], reduction="sum")
                 shares["ce"] = ce / n_known
         share = sum(shares.values()) if objective != "both" else 0.5 * sum(shares.values())
         values = torch.stack([share.detach(), *(v.detach() for v in shares.values())])

@@ -12,13 +12,12 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from strae_graph._dgl import dgl
 from strae_graph.functions import DiagonalCompose, DiagonalDecompose
 from strae_graph.graph import Frontiers
-from strae_graph.losses import Scale, contrastive_loss, logit_scale
+from strae_graph.losses import Scale, contrastive_loss, linear_cross_entropy, logit_scale
 
 Objective = Literal["contrastive", "ce", "both"]
 OBJECTIVES: tuple[str, ...] = ("contrastive", "ce", "both")
@@ -325,4 +324,12 @@ class StrAE(nn.Module):
         known = tokens != 0
         if not bool(known.any()):
             return leaf_down.sum() * 0.0
-        return F.cross_entropy(self.token_logits(leaf_down[known]), tokens[known])
+        return self.token_cross_entropy(leaf_down[known], tokens[known])
+
+    def token_cross_entropy(
+        self, h: torch.Tensor, tokens: torch.Tensor, reduction: str = "mean"
+    ) -> torch.Tensor:
+        """``F.cross_entropy(self.token_logits(h), tokens)`` (within float rounding),
+        without holding the (n, V) logits (:func:`strae_graph.losses.linear_cross_entropy`)."""
+        bias = None if self.output is None else self.output.bias
+        return linear_cross_entropy(h, self.lambda_weight, tokens, bias, reduction)

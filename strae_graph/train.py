@@ -674,7 +674,7 @@ def _train(
             )
             node_ratios: list[float] = []  # --entangle: distinct / plain nodes per batch
             while next_batch < n_batches:
-                ts = time.perf_counter()
+                ts, cs = time.perf_counter(), time.process_time()
                 trees, (g, fr) = ahead.get(next_batch)
                 n_tok = sum(len(leaves(t)) for t in trees)
                 rng_at_batch = torch.get_rng_state()  # restored if this batch goes NaN
@@ -714,6 +714,7 @@ def _train(
                     node_ratios.append(len(output.up) / sum(2 * len(leaves(t)) - 1 for t in trees))
                 scheduler.step()
                 dt = time.perf_counter() - ts
+                cpu_dt = time.process_time() - cs  # this process, prefetch thread included
                 step += 1
                 next_batch += 1
                 tokens_done += n_tok
@@ -730,6 +731,8 @@ def _train(
                     mfile.flush()
                     tfile.write(json.dumps({"step": step, "seconds": dt, "tokens": n_tok,
                                             "tokens_per_s": n_tok / dt,
+                                            "cpu_seconds": cpu_dt,
+                                            "torch_threads": torch.get_num_threads(),
                                             "peak_rss_mb": peak_rss_mb()}) + "\n")  # fmt: skip
                     tfile.flush()
                 if curve is not None and curve.due(clock):  # before a Ctrl-C is looked at
