@@ -81,6 +81,27 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     _add_eval_options(p)
     p.set_defaults(func=_run_eval)
 
+    p = sub.add_parser(
+        "curve",
+        help="plot learning curves (score against training minutes) of runs",
+        description="Plot RUN_DIR/curve.jsonl (from strae train --eval-every-minutes) of one "
+        "or more runs: one panel per task, score against training minutes, with optional "
+        "reference lines (e.g. word2vec on the same corpus).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="runs, or LABEL=RUN_DIR")
+    p.add_argument("--out", required=True, help="the PNG file to write")
+    p.add_argument("--tasks", nargs="+", default=None, help="default: every task in the curves")
+    p.add_argument(
+        "--reference",
+        action="append",
+        default=[],
+        metavar="LABEL=TASK:VALUE,...",
+        help="a dashed reference line per task, e.g. 'word2vec=simlex:0.235,stsb:0.198' "
+        "(repeatable)",
+    )
+    p.set_defaults(func=_run_curve)
+
     from eval.compare import DEFAULT_CONTRASTS
     from strae_graph.cli import MINUTES_HELP, add_preset_options
     from strae_graph.model import OBJECTIVES
@@ -277,4 +298,23 @@ def _run_compare(args: argparse.Namespace) -> int:
             }
         )
     )
+    return 0
+
+
+def _run_curve(args: argparse.Namespace) -> int:
+    from eval.curve_plot import parse_reference, plot_curves, read_curve
+
+    curves = []
+    for item in args.run_dirs:
+        label, sep, path = item.partition("=")
+        curves.append(read_curve(path, label) if sep and path else read_curve(item))
+    references = dict(parse_reference(r) for r in args.reference)
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise ValueError(f"--out {out}: directory {out.parent} does not exist")
+    plot_curves(curves, out, args.tasks, references)
+    for c in curves:
+        last = {t: round(v[-1], 3) for t, v in c.scores.items()}
+        print(f"{c.label}: {len(c.minutes)} points, last at {c.minutes[-1]:.1f} min: {last}")
+    print(f"wrote {out}")
     return 0
