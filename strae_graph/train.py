@@ -836,8 +836,8 @@ def _train(
             ahead.close()
             if stop.requested:
                 mfile.flush()
-                log(f"{stop.name}: saving {last_path} ...")  # a second Ctrl-C now waits for it
-                with stop.deferred():
+                with stop.deferred():  # from this line on, a second Ctrl-C waits for the save
+                    log(f"{stop.name}: saving {last_path} ...")
                     checkpoint(last_path)
                 log(f"{stop.name}: saved {last_path} at epoch {epoch + 1}, batch {next_batch}; "
                     f"continue with --resume")  # fmt: skip
