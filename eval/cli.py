@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 from eval.evaluate import ALL_TASKS, EvalConfig
 
@@ -208,13 +207,19 @@ def _log(msg: str) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
+    from eval.data import load_sts, load_wordsim
+    from eval.evaluate import MIN_COVERED_PAIRS
     from eval.runs import evaluate_run
+    from strae_graph.corpus import check_input_file, check_output_file
 
-    for f in [*args.wordsim, *args.sts]:
-        if not Path(f).is_file():
-            from strae_graph.corpus import DataError
-
-            raise DataError(f"{f}: no such file")
+    for f in [*args.wordsim, *args.sts]:  # read now: a bad file fails before any work
+        check_input_file(f)
+    for f in args.wordsim:
+        load_wordsim(f)
+    for f in args.sts:
+        load_sts(f)
+    if args.json:
+        check_output_file(args.json)
     cfg = _eval_config(args, files=bool(args.wordsim or args.sts))
     t0 = time.perf_counter()
     res = evaluate_run(
@@ -236,7 +241,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     print(res.table())
     print(
         "\nscore: Spearman (similarity) or dev accuracy (probes, mean ± std over "
-        f"{len(cfg.probe_seeds)} seeds); cov: share of pairs embedded; wall {res.wall_s}s"
+        f"{len(cfg.probe_seeds)} seeds); cov: share of pairs embedded; n/a (too few pairs: "
+        f"N): only N < {MIN_COVERED_PAIRS} pairs covered, too few for a correlation; "
+        f"wall {res.wall_s}s"
     )
     if args.json:
         res.save(args.json)
@@ -303,15 +310,14 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 def _run_curve(args: argparse.Namespace) -> int:
     from eval.curve_plot import parse_reference, plot_curves, read_curve
+    from strae_graph.corpus import check_output_file
 
     curves = []
     for item in args.run_dirs:
         label, sep, path = item.partition("=")
         curves.append(read_curve(path, label) if sep and path else read_curve(item))
     references = dict(parse_reference(r) for r in args.reference)
-    out = Path(args.out)
-    if not out.parent.is_dir():
-        raise ValueError(f"--out {out}: directory {out.parent} does not exist")
+    out = check_output_file(args.out)
     plot_curves(curves, out, args.tasks, references)
     for c in curves:
         last = {t: round(v[-1], 3) for t, v in c.scores.items()}

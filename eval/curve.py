@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from eval.data import SentencePairs, WordPairs, load_named_sts, load_named_wordsim
-from eval.evaluate import STS_TASKS, WORDSIM_TASKS, eval_wordsim
+from eval.evaluate import STS_TASKS, WORDSIM_TASKS, wordsim_score
 from eval.metrics import similarity_score
 from strae_graph.embed import Embedder, as_tokens
 from strae_graph.graph import Frontiers, batch_trees, roots
@@ -80,7 +80,7 @@ class CurveEvaluator:
         with torch.no_grad():
             for task in self.tasks:
                 if task in WORDSIM_TASKS:
-                    scores[task] = eval_wordsim(emb, self._word_pairs(task)).score
+                    scores[task] = wordsim_score(emb, self._word_pairs(task)).spearman
                 else:
                     pairs = self._sts_pairs(task)
                     a, b = self._roots(emb, task, 0), self._roots(emb, task, 1)

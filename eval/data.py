@@ -13,13 +13,14 @@ their own sets (``strae eval --wordsim FILE --sts FILE``); a malformed row is a
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from strae_graph.corpus import DATA_DIR, DataError, open_text
+from strae_graph.corpus import DATA_DIR, DataError, read_lines
 
 
 @dataclass
@@ -67,11 +68,7 @@ class LabelledSet:
 
 def _rows(path: Path, delimiter: str = "\t") -> list[tuple[int, list[str]]]:
     """(line number, fields) of every non-blank line, read with no quoting."""
-    try:
-        with open_text(path) as f:
-            lines = f.read().splitlines()
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not valid UTF-8 ({e.reason})") from None
+    lines = read_lines(path)
     out = []
     for i, fields in enumerate(csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE), 1):
         if any(f.strip() for f in fields):
@@ -90,6 +87,8 @@ def _score(path: Path, lineno: int, s: str) -> float:
     v = _float(s)
     if v is None:
         raise DataError(f"{path}, line {lineno}: score {s!r} is not a number")
+    if not math.isfinite(v):
+        raise DataError(f"{path}, line {lineno}: score {s!r} is not a finite number")
     return v
 
 
@@ -105,12 +104,7 @@ def load_wordsim(path: str | os.PathLike[str], name: str | None = None) -> WordP
     named ``SimLex999``, ``score``, ``Human (mean)``, ... (else the third).
     """
     path = Path(path)
-    try:
-        with open_text(path) as f:
-            text = f.read()
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not valid UTF-8 ({e.reason})") from None
-    lines = [(i, ln) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    lines = [(i, ln) for i, ln in enumerate(read_lines(path), 1) if ln.strip()]
     if not lines:
         raise DataError(f"{path}: no word pairs")
     first = lines[0][1]
@@ -189,7 +183,7 @@ def load_sts(
                     f"got {len(f)} fields"
                 )
             if _float(f[0]) is not None:
-                scores.append(float(f[0]))
+                scores.append(_score(path, i, f[0]))
                 s1.append(f[1])
                 s2.append(f[2])
             else:

@@ -29,8 +29,12 @@ from eval.data import (
     load_wordsim,
 )
 from eval.encoders import Encoder
-from eval.metrics import cosine_rows, similarity_score
+from eval.metrics import SimilarityScore, cosine_rows, similarity_score
 from eval.probe import ProbeConfig, pair_features, run_probe
+
+#: a similarity score over fewer covered pairs is shown as n/a (too few pairs: N):
+#: a Spearman over a handful of pairs says nothing (3 pairs give 0.5 or 1.0)
+MIN_COVERED_PAIRS = 30
 
 WORDSIM_TASKS = ("simlex", "ws353", "ws353-sim", "ws353-rel")
 STS_TASKS = ("stsb", "sick-r")
@@ -86,21 +90,35 @@ class TaskResult:
         return d
 
 
+def _word_vectors(encoder: Encoder, pairs: WordPairs) -> tuple[np.ndarray, np.ndarray]:
+    return encoder.embed_words(pairs.word1), encoder.embed_words(pairs.word2)
+
+
+def wordsim_score(encoder: Encoder, pairs: WordPairs) -> SimilarityScore:
+    """Spearman of the cosine of the word pairs' embeddings (no minimum of pairs)."""
+    a, b = _word_vectors(encoder, pairs)
+    return similarity_score(a, b, pairs.scores)
+
+
+def _similarity_result(
+    name: str, kind: str, s: SimilarityScore, items: dict[str, np.ndarray], **details
+) -> TaskResult:
+    """A word/sentence similarity result: n/a, with the reason in
+    ``details["why_na"]``, below :data:`MIN_COVERED_PAIRS` covered pairs or
+    when the Spearman is undefined."""
+    score, why = s.spearman, s.why_nan
+    if s.n_covered < MIN_COVERED_PAIRS:
+        score, why = float("nan"), f"too few pairs: {s.n_covered}"
+    extra = {"why_na": why} if score != score else {}
+    return TaskResult(name, kind, "spearman", score, None, s.n_pairs, s.coverage,
+                      {"spearman_all": s.spearman_all, "n_covered": s.n_covered, **details,
+                       **extra}, items)  # fmt: skip
+
+
 def eval_wordsim(encoder: Encoder, pairs: WordPairs) -> TaskResult:
-    a = encoder.embed_words(pairs.word1)
-    b = encoder.embed_words(pairs.word2)
+    a, b = _word_vectors(encoder, pairs)
     s = similarity_score(a, b, pairs.scores)
-    return TaskResult(
-        pairs.name,
-        "wordsim",
-        "spearman",
-        s.spearman,
-        None,
-        s.n_pairs,
-        s.coverage,
-        {"spearman_all": s.spearman_all, "n_covered": s.n_covered},
-        _similarity_items(a, b, pairs.scores),
-    )
+    return _similarity_result(pairs.name, "wordsim", s, _similarity_items(a, b, pairs.scores))
 
 
 def _similarity_items(a: np.ndarray, b: np.ndarray, gold) -> dict[str, np.ndarray]:
@@ -117,17 +135,8 @@ def eval_sts(encoder: Encoder, pairs: SentencePairs) -> TaskResult:
     b = encoder.embed_sentences(pairs.sentence2)
     s = similarity_score(a, b, pairs.scores)
     unk = _unknown_rate(encoder, pairs.sentence1 + pairs.sentence2)
-    return TaskResult(
-        pairs.name,
-        "sts",
-        "spearman",
-        s.spearman,
-        None,
-        s.n_pairs,
-        s.coverage,
-        {"spearman_all": s.spearman_all, "n_covered": s.n_covered, "unknown_token_rate": unk},
-        _similarity_items(a, b, pairs.scores),
-    )
+    items = _similarity_items(a, b, pairs.scores)
+    return _similarity_result(pairs.name, "sts", s, items, unknown_token_rate=unk)
 
 
 def _features(encoder: Encoder, data: LabelledSet) -> np.ndarray:
@@ -216,11 +225,12 @@ def evaluate(encoder: Encoder, cfg: EvalConfig | None = None) -> list[TaskResult
 
 
 def format_cell(r: TaskResult | None) -> str:
-    """``0.312``, ``0.312 (cov 95%)``, ``0.781 ± 0.004``."""
+    """``0.312``, ``0.312 (cov 95%)``, ``0.781 ± 0.004``, ``n/a (too few pairs: 3)``."""
     if r is None:
         return "-"
-    if r.score != r.score:  # NaN
-        return "n/a"
+    if r.score is None or r.score != r.score:  # NaN (null once read back from JSON)
+        why = r.details.get("why_na")
+        return f"n/a ({why})" if why else "n/a"
     s = f"{r.score:.3f}"
     if r.std is not None:
         s += f" ± {r.std:.3f}"

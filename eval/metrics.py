@@ -36,9 +36,21 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if len(x) != len(y):
         raise ValueError(f"spearman: {len(x)} vs {len(y)} values")
-    if len(x) < 2 or np.all(x == x[0]) or np.all(y == y[0]):
+    if spearman_problem(x, y):
         return float("nan")
     return float(spearmanr(x, y).statistic)
+
+
+def spearman_problem(x: np.ndarray, y: np.ndarray) -> str | None:
+    """Why :func:`spearman` of predictions ``x`` and gold ``y`` is NaN (None: it is not)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) < 2:
+        return f"{len(x)} pair(s), a correlation needs 2"
+    if np.all(x == x[0]):
+        return "every covered pair has the same cosine"
+    if np.all(y == y[0]):
+        return "every covered pair has the same gold score"
+    return None
 
 
 @dataclass
@@ -49,6 +61,7 @@ class SimilarityScore:
     spearman_all: float  # over all pairs, uncovered ones at cosine 0
     n_pairs: int
     n_covered: int
+    why_nan: str | None = None  # why ``spearman`` is NaN
 
     @property
     def coverage(self) -> float:
@@ -70,6 +83,7 @@ def similarity_score(a: np.ndarray, b: np.ndarray, gold: np.ndarray) -> Similari
         spearman_all=spearman(np.where(covered, cos, 0.0), gold),
         n_pairs=len(gold),
         n_covered=int(covered.sum()),
+        why_nan=spearman_problem(cos[covered], gold[covered]),
     )
 
 

@@ -18,8 +18,19 @@ from eval.encoders import (
     train_word2vec,
     training_sentences,
 )
-from eval.evaluate import EvalConfig, TaskResult, evaluate, results_table
+from eval.evaluate import MIN_COVERED_PAIRS, EvalConfig, TaskResult, evaluate, results_table
 from strae_graph.embed import Embedder
+from strae_graph.jsonsafe import NULL_KEY, dumps
+
+
+def _null_reason(path: str, value: float) -> str | None:
+    """Why a value of the evaluation JSON is null (strae_graph.jsonsafe)."""
+    if path.endswith(".score"):
+        return (f"no score ({value}): see this result's details.why_na (too few covered "
+                f"pairs: fewer than {MIN_COVERED_PAIRS}, or an undefined correlation)")  # fmt: skip
+    if path.endswith(".spearman_all"):
+        return f"{value}: the Spearman over all pairs is undefined (constant values)"
+    return None
 
 
 @dataclass
@@ -46,13 +57,19 @@ class RunEvaluation:
 
     @classmethod
     def from_dict(cls, d: dict) -> RunEvaluation:
-        systems = {n: [TaskResult(**r) for r in rs] for n, rs in d["systems"].items()}
+        def result(r: dict) -> TaskResult:  # null scores (strict JSON) are NaN again
+            r = {k: float("nan") if k in ("score", "coverage") and v is None else v
+                 for k, v in r.items()}  # fmt: skip
+            return TaskResult(**r)
+
+        systems = {n: [result(r) for r in rs] for n, rs in d["systems"].items()}
+        d = {k: v for k, v in d.items() if k != NULL_KEY}
         return cls(**{**d, "systems": systems})
 
     def save(self, path: str | os.PathLike[str]) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(str(path) + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2))
+        tmp.write_text(dumps(self.to_dict(), why=_null_reason, indent=2))
         os.replace(tmp, path)
 
     def save_items(self, path: str | os.PathLike[str]) -> int:

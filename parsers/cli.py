@@ -162,6 +162,10 @@ def _run_parse_eval(args: argparse.Namespace) -> int:
     unknown = [s for s in names if s not in known]
     if unknown:
         raise ValueError(f"unknown structures {unknown}; choose from {', '.join(known)}")
+    if args.json:
+        from strae_graph.corpus import check_output_file
+
+        check_output_file(args.json)
     rows = evaluate_sources(
         names,
         {s: structure_options(args, s) for s in names},
@@ -170,10 +174,25 @@ def _run_parse_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     print(format_table(rows))
+    _check_something_evaluated(args, rows)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)
     return 0
+
+
+def _check_something_evaluated(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
+    """A source that could not run is a note in the table, but an error when
+    nothing was scored or when its model was named explicitly (a missing
+    --benepar-model FILE is a mistake, not a reason to skip)."""
+    from parsers.errors import ParserError
+
+    skipped = [r for r in rows if "note" in r]
+    explicit = [r for r in skipped
+                if r["structure"] == "benepar" and args.benepar_model != "benepar_en3"]  # fmt: skip
+    if explicit or (skipped and len(skipped) == len(rows)):
+        r = (explicit or skipped)[0]
+        raise ParserError(f"{r['structure']}: not evaluated: {r['note']}")
 
 
 # --- draw ------------------------------------------------------------------------
@@ -198,9 +217,10 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:
 def _run_draw(args: argparse.Namespace) -> int:
     from parsers import parse_sentences
     from parsers.gold import unescape
-    from strae_graph.corpus import tokenize
+    from strae_graph.corpus import check_output_file, tokenize
     from strae_graph.tree import Tree
 
+    check_output_file(args.out)
     if args.structure == GOLD:
         tree = Tree.from_brackets(args.sentence, binarize=args.binarize)
         if not args.keep_case:

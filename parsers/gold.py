@@ -23,7 +23,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from strae_graph.corpus import DataError, open_text
+from strae_graph.corpus import DataError, check_input_file, iter_lines
 from strae_graph.tree import (
     Binarize,
     Generic,
@@ -48,20 +48,17 @@ def unescape(token: str) -> str:
 def iter_bracket_strings(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """``(number, bracket string)`` for every tree in ``path``.  The number is
     the line for one-tree-per-line files, the tree's position (1-based) in a zip."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{p}: no such file")
+    p = check_input_file(path)
     if p.suffix == ".zip":
         yield from _iter_zip(p)
         return
-    with open_text(p) as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if "\t" in line:
-                line = line.split("\t", 1)[1]
-            yield lineno, line
+    for lineno, line in iter_lines(p):
+        line = line.strip()
+        if not line:
+            continue
+        if "\t" in line:
+            line = line.split("\t", 1)[1]
+        yield lineno, line
 
 
 def _iter_zip(p: Path) -> Iterator[tuple[int, str]]:

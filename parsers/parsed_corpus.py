@@ -31,7 +31,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from strae_graph.corpus import DataError, ReadStats, read_sentences
+from strae_graph.corpus import DataError, ReadStats, check_input_file, count_lines, read_sentences
 from strae_graph.tree import Tree, TreeError
 
 FORMAT = 1
@@ -203,9 +203,7 @@ def parse_corpus(
     known = (*STRUCTURES, *MODEL_STRUCTURES, GOLD)
     if structure not in known:
         raise ValueError(f"unknown structure {structure!r}; choose one of {', '.join(known)}")
-    src = Path(input_path)
-    if not src.is_file():
-        raise DataError(f"{src}: no such file")
+    src = check_input_file(input_path)
     if num_proc < 1 or shard_size < 1:
         raise ValueError("--num-proc and the shard size must be at least 1")
     out = Path(out)
@@ -227,13 +225,41 @@ def parse_corpus(
     if structure in ("spacy", "benepar"):
         _check_parser_available(structure, options)
 
+    # read the whole input once before anything is written: a corrupt or
+    # truncated file fails here, leaving no OUT.partial/ behind
+    total = _count_lines(src) if max_sentences is None else max_sentences
     partial = Path(str(out) + ".partial")
     if (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fp:
         shutil.rmtree(partial)
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "fingerprint").write_text(fp)
+    try:
+        return _parse_into(src, structure, out, partial, key, fp, t0, total, seed, options,
+                           max_sentences, num_proc, shard_size, progress)  # fmt: skip
+    except (DataError, TreeError):  # bad input: nothing worth resuming from
+        shutil.rmtree(partial, ignore_errors=True)
+        shutil.rmtree(Path(str(out) + ".tmp"), ignore_errors=True)
+        raise
 
-    total = _count_lines(src) if max_sentences is None else max_sentences
+
+def _parse_into(
+    src: Path,
+    structure: str,
+    out: Path,
+    partial: Path,
+    key: dict[str, Any],
+    fp: str,
+    t0: float,
+    total: int | None,
+    seed: int,
+    options: dict[str, Any],
+    max_sentences: int | None,
+    num_proc: int,
+    shard_size: int,
+    progress: bool,
+) -> ParseResult:
+    """The work of :func:`parse_corpus` once its input is checked: shards in
+    ``partial``, then the merged dataset at ``out``."""
     bar = tqdm(total=total, desc=f"parse {structure}", unit="sent", disable=not progress,
                dynamic_ncols=True, smoothing=0.05)  # fmt: skip
     shard_paths: list[str] = []
@@ -331,12 +357,9 @@ def parse_corpus(
 
 def _count_lines(path: Path) -> int | None:
     """Lines of a (gzipped) text file, for the progress bar; None for a zip."""
-    import gzip
-
     if path.suffix == ".zip":
         return None
-    with gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb") as f:
-        return sum(1 for _ in f)
+    return count_lines(path)
 
 
 def _check_parser_available(structure: str, options: dict[str, Any]) -> None:

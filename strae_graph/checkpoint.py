@@ -22,6 +22,7 @@ import io
 import json
 import os
 import random
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # as open() would: mkstemp makes it 0600
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -65,6 +67,13 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def checkpoint_bytes(state: dict[str, Any]) -> bytes:
@@ -112,14 +121,26 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str = "cpu") -> 
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as e:  # noqa: BLE001 - torch raises many kinds on bad files
-        msg = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        why = "corrupt" if verified else "truncated, or not a checkpoint (no integrity trailer)"
+        why = "corrupt" if verified else "truncated, or not a checkpoint: no integrity trailer"
         raise CheckpointError(
-            f"{path}: cannot read checkpoint ({why}): {type(e).__name__}: {msg}"
+            f"{path}: cannot read checkpoint ({why}): {type(e).__name__}: {_sentences(str(e))}"
         ) from None
     if not isinstance(state, dict) or "model" not in state or "format" not in state:
         raise CheckpointError(f"{path}: not a strae-graph checkpoint")
     return state
+
+
+def _sentences(text: str, limit: int = 200) -> str:
+    """The first line of ``text``, cut after the last whole sentence within
+    ``limit`` characters (at least the first sentence), never mid-sentence."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    parts = re.split(r"(?<=[.!?])\s+", line)
+    out = parts[0]
+    for part in parts[1:]:
+        if len(out) + 1 + len(part) > limit:
+            break
+        out += " " + part
+    return out
 
 
 def has_integrity_trailer(path: str | os.PathLike[str]) -> bool:
@@ -348,7 +369,7 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
     import fcntl
 
     lock_path = Path(run_dir) / ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

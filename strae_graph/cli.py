@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -245,7 +244,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=d.on_error,
         choices=["skip", "raise"],
         help="bad corpus lines (empty, not UTF-8, longer than --max-length): skip and "
-        "count, or stop with an error naming the line",
+        "count, or stop with an error naming the line. Not given: skip, but stop when over "
+        "half of the lines are not UTF-8 text (a binary file?)",
     )
     p.add_argument(
         "--on-nan",
@@ -291,8 +291,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 def _train_config(args: argparse.Namespace):
     """The TrainConfig of ``strae train ARGS``: the preset, overridden by the
     preset options given explicitly, and every other option."""
-    from strae_graph.presets import PRESET_KEYS, resolve
-    from strae_graph.train import TrainConfig
+    from strae_graph.presets import PRESET_KEYS
 
     curve_tasks = getattr(args, "curve_tasks", None)
     if curve_tasks is not None and args.eval_every_minutes is None:
@@ -302,6 +301,27 @@ def _train_config(args: argparse.Namespace):
         from eval.curve import DEFAULT_CURVE_TASKS
 
         curve_tasks = DEFAULT_CURVE_TASKS
+    try:
+        return _make_train_config(args, curve_tasks, given)
+    except ValueError as e:  # name the option: "--seed: seed must be at least 0, got -1"
+        raise UserError(_with_option(str(e))) from None
+
+
+def _with_option(message: str) -> str:
+    """``"max_length must be ..."`` -> ``"--max-length: max_length must be ..."``
+    for a message that starts with a TrainConfig field."""
+    from strae_graph.train import train_config_fields
+
+    field = message.partition(" ")[0]
+    if field in train_config_fields():
+        return f"--{field.replace('_', '-')}: {message}"
+    return message
+
+
+def _make_train_config(args: argparse.Namespace, curve_tasks, given: dict):
+    from strae_graph.presets import resolve
+    from strae_graph.train import TrainConfig
+
     return TrainConfig(
         corpus=args.corpus,
         out=args.out,
@@ -327,9 +347,22 @@ def _train_config(args: argparse.Namespace):
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from strae_graph.train import train
+    import signal
+
+    from strae_graph.interrupt import quiet_after_stop
+    from strae_graph.jsonsafe import dumps
+    from strae_graph.train import GOLD, train
 
     cfg = _train_config(args)
+    if cfg.structure == GOLD and cfg.eval_every_minutes is not None:
+        from eval.evaluate import STS_TASKS
+
+        sentences = [t for t in cfg.curve_tasks if t in STS_TASKS]
+        if sentences:
+            raise UserError(
+                f"--curve-tasks {' '.join(sentences)}: a run on gold trees has no parser for "
+                "the evaluation sentences; choose word-similarity tasks"
+            )
     last = Path(cfg.out) / "last.pt"
     if not args.resume and not args.overwrite and last.exists():
         raise UserError(
@@ -344,10 +377,26 @@ def _run_train(args: argparse.Namespace) -> int:
 
         on_eval = CurveEvaluator(cfg.curve_tasks, structure=cfg.structure, seed=cfg.seed).load()
     t0 = time.perf_counter()
-    res = train(cfg, resume=args.resume, on_eval=on_eval)
+    if threading_main():  # a late second Ctrl-C while exiting after a stop: ignored
+        signal.signal(signal.SIGINT, quiet_after_stop)
+    res = train(cfg, resume=args.resume, on_eval=on_eval, log=lambda s: print(s, flush=True))
     wall = time.perf_counter() - t0
-    print(json.dumps({**res.__dict__, "wall_s": round(wall, 1)}, indent=2))
+    print(dumps({**res.__dict__, "wall_s": round(wall, 1)}, why=_summary_null, indent=2))
     return 130 if res.interrupted else 0
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _summary_null(path: str, value: float) -> str | None:
+    """Why a value of the training summary is null (see strae_graph.jsonsafe)."""
+    if path in ("best_dev_loss", "last_dev_loss"):
+        return ("no dev loss: no dev evaluation has run yet (the run stopped before the end of "
+                "its first epoch), or there are no dev sentences")  # fmt: skip
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -383,8 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{e.filename}: " if e.filename else ""
         print(f"strae {args.command}: error: {where}{e.strerror or e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"strae {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        why = f": {e}" if str(e) else ""
+        print(f"strae {args.command}: interrupted{why}", file=sys.stderr)
         return 130
 
 

@@ -7,7 +7,6 @@ punctuation split off (``"Don't stop."`` -> ``["don't", "stop", "."]``).
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import re
 import zlib
@@ -26,8 +25,11 @@ DATA_DIR = Path(
 DEFAULT_CORPUS = DATA_DIR / "corpus" / "wiki_en_10M_sentences.txt.gz"
 
 
-#: what to do with a bad corpus line
+#: what to do with a bad corpus line (None, the default of ``strae train``:
+#: skip, but stop when most lines are not UTF-8 text, see :func:`read_sentences`)
 ON_ERROR: tuple[str, ...] = ("skip", "raise")
+#: more than this share of undecodable lines stops a default (``on_error=None``) read
+MAX_UNDECODABLE_SHARE = 0.5
 
 
 class DataError(ValueError):
@@ -39,45 +41,85 @@ def tokenize(text: str) -> list[str]:
     return _WORD_RE.findall(text.lower())
 
 
-def open_text(path: str | os.PathLike[str]) -> IO[str]:
-    """Open a UTF-8 text file, gzipped or not, with a clear error if it is missing."""
+def check_input_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path when it is an existing, regular file; else a
+    :class:`DataError` saying what it is instead (missing, a directory, ...)."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"{p}: no such file")
     if p.is_dir():
         raise DataError(f"{p}: is a directory, expected a text file")
-    raw: IO[bytes]
+    if not p.is_file():
+        raise DataError(f"{p}: not a regular file")
+    return p
+
+
+def check_output_file(path: str | os.PathLike[str]) -> Path:
+    """An output file a command is about to write: its directory must exist
+    (it is never created for a file; run and dataset directories are) and it
+    must not be a directory itself.  Called before any work is done."""
+    p = Path(path)
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, expected a file name")
+    parent = p.parent
+    if not parent.is_dir():
+        what = "is not a directory" if parent.exists() else "does not exist"
+        raise DataError(f"{p}: directory {parent} {what} (create it first)")
+    return p
+
+
+def _open_binary(path: str | os.PathLike[str]) -> IO[bytes]:
+    """A user file opened for reading bytes, gunzipped when its content is gzip."""
+    p = check_input_file(path)
     try:
-        raw = gzip.open(p, "rb") if _is_gzip(p) else open(p, "rb")  # noqa: SIM115
+        return gzip.open(p, "rb") if _is_gzip(p) else open(p, "rb")  # noqa: SIM115
     except OSError as e:
         raise DataError(f"{p}: cannot open ({e.strerror or e})") from None
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict")
+
+
+def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
+    """``(line_number, raw bytes)`` of every line of a user file, plain or
+    gzipped (recognised by its content): the one reader of every user text
+    file.  A missing, unreadable, directory, corrupt or truncated file is a
+    :class:`DataError` naming it (and the last good line)."""
+    p = Path(path)
+    with _open_binary(p) as f:
+        lineno = 0
+        while True:
+            try:
+                raw = f.readline()
+            except (OSError, EOFError, zlib.error) as e:
+                raise DataError(
+                    f"{p}, after line {lineno}: file is corrupt or truncated ({e})"
+                ) from None
+            if not raw:
+                return
+            lineno += 1
+            yield lineno, raw
 
 
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """``(line_number, text)`` of every line of a UTF-8 file (gzipped or not),
     decoded line by line so that a bad byte is reported at its own line:
     :class:`DataError` for a missing, unreadable, corrupt or undecodable file."""
-    p = Path(path)
-    with open_text(p) as f:
-        raw = f.buffer
-        lineno = 0
-        while True:
-            try:
-                line = raw.readline()
-            except (OSError, EOFError, zlib.error) as e:
-                raise DataError(
-                    f"{p}, after line {lineno}: file is corrupt or truncated ({e})"
-                ) from None
-            if not line:
-                return
-            lineno += 1
-            try:
-                yield lineno, line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(
-                    f"{p}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason})"
-                ) from None
+    for lineno, raw in iter_raw_lines(path):
+        try:
+            yield lineno, raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(
+                f"{path}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason})"
+            ) from None
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """Every line of a UTF-8 user file (gzipped or not) without its line end,
+    with the checks of :func:`iter_lines`."""
+    return [line.rstrip("\r\n") for _, line in iter_lines(path)]
+
+
+def count_lines(path: str | os.PathLike[str]) -> int:
+    """Lines of a user file (reading it whole: a corrupt gzip is found here)."""
+    return sum(1 for _ in iter_raw_lines(path))
 
 
 @dataclass
@@ -100,7 +142,7 @@ def read_sentences(
     path: str | os.PathLike[str],
     max_sentences: int | None = None,
     max_length: int | None = None,
-    on_error: str = "skip",
+    on_error: str | None = "skip",
     stats: ReadStats | None = None,
 ) -> Iterator[tuple[int, list[str]]]:
     """Yield ``(line_number, tokens)`` for each usable line of ``path`` (plain
@@ -109,65 +151,56 @@ def read_sentences(
     Bad lines (empty or whitespace-only, not valid UTF-8, longer than
     ``max_length`` tokens) are skipped and counted in ``stats`` when
     ``on_error == "skip"``, else raise :class:`DataError` naming the file, the
-    line and the problem.  A missing, unreadable or corrupt file is always a
-    :class:`DataError`.
+    line and the problem.  ``on_error=None`` skips like ``"skip"`` but stops
+    with a :class:`DataError` when over half of the lines read are not valid
+    UTF-8 (a binary file, most likely).  A missing, unreadable or corrupt file
+    is always a :class:`DataError`.
     """
-    if on_error not in ON_ERROR:
-        raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+    if on_error is not None and on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be 'skip', 'raise' or None, got {on_error!r}")
     if max_length is not None and max_length < 1:
         raise ValueError(f"max_length must be at least 1, got {max_length}")
     stats = stats if stats is not None else ReadStats()
     p = Path(path)
-    if not p.exists():
-        raise DataError(f"{p}: no such file")
-    if p.is_dir():
-        raise DataError(f"{p}: is a directory, expected a text file")
-    try:
-        f = gzip.open(p, "rb") if _is_gzip(p) else open(p, "rb")  # noqa: SIM115
-    except OSError as e:
-        raise DataError(f"{p}: cannot open ({e.strerror or e})") from None
-    with f:
-        lineno = 0
-        while True:
-            try:
-                raw = f.readline()
-            except (OSError, EOFError, zlib.error) as e:
+    lines = undecodable = 0
+    for lineno, raw in iter_raw_lines(p):
+        stats.lines += 1
+        lines += 1
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            stats.undecodable += 1
+            undecodable += 1
+            if on_error == "raise":
                 raise DataError(
-                    f"{p}, after line {lineno}: file is corrupt or truncated ({e})"
+                    f"{p}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason}); "
+                    "use --on-error skip to skip such lines"
                 ) from None
-            if not raw:
-                break
-            lineno += 1
-            stats.lines += 1
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                stats.undecodable += 1
-                if on_error == "raise":
-                    raise DataError(
-                        f"{p}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason}); "
-                        "use --on-error skip to skip such lines"
-                    ) from None
-                continue
-            tokens = tokenize(line)
-            if not tokens:
-                stats.empty += 1
-                if on_error == "raise":
-                    what = "empty line" if not line.strip("\r\n") else "whitespace-only line"
-                    raise DataError(
-                        f"{p}, line {lineno}: {what}; use --on-error skip to skip such lines"
-                    )
-                continue
-            if max_length is not None and len(tokens) > max_length:
-                stats.too_long += 1
-                if on_error == "raise":
-                    raise DataError(
-                        f"{p}, line {lineno}: sentence of {len(tokens)} tokens is longer "
-                        f"than the maximum {max_length} (--max-length); "
-                        "use --on-error skip to skip such lines"
-                    )
-                continue
-            stats.kept += 1
-            yield lineno, tokens
-            if max_sentences is not None and stats.kept >= max_sentences:
-                break
+            continue
+        tokens = tokenize(line)
+        if not tokens:
+            stats.empty += 1
+            if on_error == "raise":
+                what = "empty line" if not line.strip("\r\n") else "whitespace-only line"
+                raise DataError(
+                    f"{p}, line {lineno}: {what}; use --on-error skip to skip such lines"
+                )
+            continue
+        if max_length is not None and len(tokens) > max_length:
+            stats.too_long += 1
+            if on_error == "raise":
+                raise DataError(
+                    f"{p}, line {lineno}: sentence of {len(tokens)} tokens is longer "
+                    f"than the maximum {max_length} (--max-length); "
+                    "use --on-error skip to skip such lines"
+                )
+            continue
+        stats.kept += 1
+        yield lineno, tokens
+        if max_sentences is not None and stats.kept >= max_sentences:
+            break
+    if on_error is None and undecodable > MAX_UNDECODABLE_SHARE * lines:
+        raise DataError(
+            f"{p}: {undecodable} of {lines} lines are not valid UTF-8 text (a binary file?); "
+            "use --on-error skip to train on the rest anyway"
+        )

@@ -228,6 +228,13 @@ class Embedder:
         tokens = [as_tokens(s) for s in sentences]
         nonempty = [i for i, t in enumerate(tokens) if t]
         structure = structure or self.structure
+        if structure == "gold" and nonempty:
+            where = f"{self.run_dir}: " if self.run_dir is not None else ""
+            raise ValueError(
+                f"{where}trained on gold trees, which only the treebank's own sentences have; "
+                "give a structure to parse other sentences with (--structure balanced, "
+                "benepar, ...)"
+            )
         if structure in MODEL_STRUCTURES:  # "self": the trees this model induces
             from strae_graph.self_strae import parse_with_model
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from strae_graph.corpus import DataError, open_text
+from strae_graph.corpus import check_output_file, read_lines
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
@@ -50,18 +50,18 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
 def _read_lines(path: str) -> list[str]:
     if path == "-":
         return [line.rstrip("\n") for line in sys.stdin]
-    try:
-        with open_text(path) as f:
-            return [line.rstrip("\r\n") for line in f]
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not valid UTF-8 ({e.reason})") from None
+    return read_lines(path)
 
 
 def _run_embed(args: argparse.Namespace) -> int:
     from strae_graph.embed import Embedder
 
-    emb = Embedder.from_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
+    out = Path(args.out)
+    if out.suffix != ".npy":
+        out = out.with_name(out.name + ".npy")
+    check_output_file(out)
     lines = _read_lines(args.input)
+    emb = Embedder.from_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
     if args.words:
         words = [line.strip() for line in lines]
         vectors, mask = emb.embed_words(words, return_mask=True)
@@ -70,10 +70,6 @@ def _run_embed(args: argparse.Namespace) -> int:
         vectors = emb.embed_sentences(lines, structure=args.structure, batch_size=args.batch_size)
         mask = ~np.isnan(vectors).any(axis=1)
         what = "sentences"
-    out = Path(args.out)
-    if out.suffix != ".npy":
-        out = out.with_name(out.name + ".npy")
-    out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, vectors)
     mask_path = out.with_name(out.stem + ".mask.npy")
     np.save(mask_path, mask)
@@ -87,9 +83,8 @@ def _run_embed(args: argparse.Namespace) -> int:
 def _run_export(args: argparse.Namespace) -> int:
     from strae_graph.embed import Embedder
 
+    out = check_output_file(args.out)
     emb = Embedder.from_run(args.run_dir, checkpoint=args.checkpoint)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     n = emb.export_word2vec(out)
     what = "BPE pieces" if emb.subwords is not None else "words"
     print(f"strae export: {n} {what} x {emb.embedding_size} -> {out} (word2vec text format)")

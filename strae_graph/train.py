@@ -108,7 +108,7 @@ class TrainConfig:
     device: str = "cpu"
     log_every: int = 10
     checkpoint_every: int = 0  # steps; 0 = only at the end of each epoch (and on interrupt)
-    on_error: str = "skip"
+    on_error: str | None = None  # None: skip, but stop when most lines are not UTF-8 text
     on_nan: str = "stop"  # a non-finite loss or gradient: stop, or skip the batch
     progress: bool = True
     # --- levers (strae_graph.presets holds the defaults of the preset options) ---
@@ -151,10 +151,16 @@ def validate_train_config(cfg: TrainConfig) -> None:
     names = structure_names()
     from parsers.parsed_corpus import is_parsed_corpus
 
-    # a `strae parse` dataset brings its trees (gold ones included): its structure stands
-    if cfg.structure not in names and not is_parsed_corpus(cfg.corpus):
+    if is_parsed_corpus(cfg.corpus):  # a `strae parse` dataset (gold ones too) brings its trees
+        pass
+    elif cfg.structure == GOLD:
+        raise ValueError(
+            "structure 'gold' comes only with a dataset of gold trees: make one with "
+            "`strae parse TREES --structure gold --out DIR` and train with --corpus DIR"
+        )
+    elif cfg.structure not in names:
         raise ValueError(f"unknown structure {cfg.structure!r}; choose one of {', '.join(names)}")
-    if cfg.on_error not in ON_ERROR:
+    if cfg.on_error is not None and cfg.on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {cfg.on_error!r}")
     if cfg.vocab not in VOCAB_KINDS:
         raise ValueError(f"vocab must be one of {', '.join(VOCAB_KINDS)}, got {cfg.vocab!r}")
@@ -164,7 +170,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ValueError(f"on_nan must be one of {', '.join(ON_NAN)}, got {cfg.on_nan!r}")
     at_least = {"epochs": 1, "batch_size": 1, "max_length": 1, "min_count": 1, "log_every": 1,
                 "channels": 1, "channel_size": 1, "dev_sentences": 0,
-                "checkpoint_every": 0}  # fmt: skip
+                "checkpoint_every": 0, "seed": 0}  # fmt: skip
     for name, low in at_least.items():
         if getattr(cfg, name) < low:
             raise ValueError(f"{name} must be at least {low}, got {getattr(cfg, name)}")
@@ -198,6 +204,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
 # --- structures ------------------------------------------------------------
 #: induced by the model while it trains (strae_graph.self_strae), not by a parser
 SELF = "self"
+#: a treebank's own trees (parsers.gold), trained on from a `strae parse` dataset
+GOLD = "gold"
 
 
 def structure_names() -> list[str]:
@@ -453,9 +461,50 @@ def train(
         raise CheckpointError(f"{out}: exists and is not a directory (--out)")
     if resume and not out.is_dir():
         raise CheckpointError(f"--resume: no run directory {out}")
+    created = [d for d in (out, *out.parents) if not d.exists()]  # removed again on failure
     out.mkdir(parents=True, exist_ok=True)
-    with run_lock(out) if ctx.is_main else contextlib.nullcontext():
-        return _train(cfg, resume, log, ctx, on_eval)
+    saved: dict[str, Any] = {"step": None, "checkpoint_step": None, "stop": None}
+    try:
+        with run_lock(out) if ctx.is_main else contextlib.nullcontext():
+            return _train(cfg, resume, log, ctx, on_eval, saved)
+    except KeyboardInterrupt:
+        if ctx.is_main:
+            _remove_if_unused(created)
+        raise KeyboardInterrupt(_interrupted_note(out / "last.pt", saved)) from None
+    except BaseException:
+        if ctx.is_main:
+            _remove_if_unused(created)
+        raise
+    finally:
+        if ctx.is_main:
+            _remove_if_unused(created, only_if_empty=True)
+
+
+def _remove_if_unused(created: list[Path], only_if_empty: bool = False) -> None:
+    """Remove the run directory (and parents) that this call created when
+    nothing but the lock file was written into it: a run that failed before
+    writing anything leaves nothing behind."""
+    for d in created:  # innermost first
+        with contextlib.suppress(OSError):
+            if not only_if_empty and d == created[0]:
+                (d / ".lock").unlink(missing_ok=True)
+            d.rmdir()  # fails (and stops) on a directory holding anything
+
+
+def _interrupted_note(last_path: Path, saved: dict[str, Any]) -> str:
+    """What a run stopped at once by a (second) Ctrl-C leaves: the sentence
+    the command line prints, naming the checkpoint that stands."""
+    step, at = saved["step"], saved["checkpoint_step"]
+    stop = saved["stop"]
+    how = "by a second Ctrl-C" if stop is not None and stop.requested else "by Ctrl-C"
+    if at is not None and at == step:
+        return f"stopped {how} after saving {last_path} (step {at}); continue with --resume"
+    if last_path.exists():
+        which = f" (step {at})" if at is not None else ""
+        return (f"stopped at once {how}; no checkpoint was written now: the previous "
+                f"checkpoint {last_path}{which} stands (the steps after it are lost); "
+                "continue with --resume")  # fmt: skip
+    return f"stopped at once {how}; no checkpoint was written (this run had none yet)"
 
 
 def _resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dict | None:
@@ -473,24 +522,55 @@ def _resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> di
     if missing:
         raise CheckpointError(f"{last_path}: not a resumable checkpoint (no {', '.join(missing)})")
     saved = state.get("train_config", {})
-    diff = [k for k in _COMPARED if k in saved and saved[k] != getattr(cfg, k)]
+    diff = [k for k in _COMPARED if k != "corpus" and k in saved and saved[k] != getattr(cfg, k)]
     pairs = [f"{k}: saved {saved[k]!r}, now {getattr(cfg, k)!r}" for k in diff]
     pairs += [p for p in [resume_problem(saved, cfg)] if p]
     if pairs:
         raise CheckpointError(
             f"{last_path}: cannot resume with a different configuration ({', '.join(pairs)})"
         )
-    saved_sha = state.get("data", {}).get("corpus_sha256")
-    if saved_sha and Path(cfg.corpus).is_file() and file_sha256(cfg.corpus) != saved_sha:
-        raise CheckpointError(
-            f"{last_path}: the corpus {cfg.corpus} has changed since this checkpoint was "
-            "written (SHA-256 differs); resuming would train on other data"
-        )
+    _check_same_corpus(cfg, saved.get("corpus"), state.get("data", {}).get("corpus_sha256"),
+                       last_path, log)  # fmt: skip
     if isinstance(state["epoch"], int) and state["epoch"] > cfg.epochs:
         raise CheckpointError(
             f"{last_path}: already trained {state['epoch']} epochs, more than --epochs {cfg.epochs}"
         )
     return state
+
+
+def _check_same_corpus(
+    cfg: TrainConfig, saved_path: str | None, saved_sha: str | None, last_path: Path, log
+) -> None:
+    """A resumed run must read the corpus its checkpoint was trained on: the
+    same content (SHA-256) for a file, wherever it now lies (a moved corpus is
+    reported, not refused); the same dataset directory for a `strae parse`
+    dataset (or a copy with the same fingerprint)."""
+    now = Path(cfg.corpus)
+    moved = saved_path is not None and Path(saved_path).resolve() != now.resolve()
+    if saved_sha and now.is_file():
+        if file_sha256(now) != saved_sha:
+            what = (f"is not the corpus {saved_path} it was trained on" if moved
+                    else "has changed since this checkpoint was written")  # fmt: skip
+            raise CheckpointError(
+                f"{last_path}: the corpus {cfg.corpus} {what} (SHA-256 differs); resuming "
+                "would train on other data"
+            )
+    elif moved:
+        from parsers.parsed_corpus import is_parsed_corpus, read_meta
+
+        same = (
+            is_parsed_corpus(now)
+            and is_parsed_corpus(saved_path)
+            and read_meta(now).get("fingerprint") == read_meta(saved_path).get("fingerprint")
+        )
+        if not same:
+            raise CheckpointError(
+                f"{last_path}: cannot resume with a different corpus (saved {saved_path!r}, "
+                f"now {cfg.corpus!r})"
+            )
+    if moved:
+        log(f"note: the corpus moved: {last_path} was trained on {saved_path}, now read from "
+            f"{cfg.corpus} (same content)")  # fmt: skip
 
 
 _RESUME_KEYS = ("model", "optimizer", "vocab", "epoch", "next_batch", "step", "best_dev",
@@ -507,7 +587,11 @@ def _train(
     log: Callable[[str], None],
     ctx: DistContext,
     on_eval: OnEval | None = None,
+    saved: dict[str, Any] | None = None,
 ) -> TrainResult:
+    """``saved``: updated with the current step, the step of the checkpoint on
+    disk and whether a stop was requested (read by :func:`train` on Ctrl-C)."""
+    saved = saved if saved is not None else {}
     out = Path(cfg.out)
     last_path, best_path = out / "last.pt", out / "best.pt"
     state: dict[str, Any] | None = None
@@ -580,6 +664,7 @@ def _train(
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{last_path}: does not fit this model: {e}") from None
         epoch, next_batch, step = state["epoch"], state["next_batch"], state["step"]
+        saved["checkpoint_step"] = step
         best_dev, last_dev = state["best_dev"], state["last_dev"]
         nan_batches = int(state.get("nan_batches", 0))
         train_seconds, tokens_seen = state.get("train_seconds", 0.0), state.get("tokens_seen", 0)
@@ -629,6 +714,8 @@ def _train(
             },
             path,
         )
+        if path == last_path:
+            saved["checkpoint_step"] = step
 
     ctx.seed_dropout(cfg.seed, step)
     tokens_done, seconds = 0, 0.0
@@ -649,6 +736,7 @@ def _train(
         open(ctx.output_path(out / "metrics.jsonl"), "a") as mfile,
         open(ctx.output_path(out / "timing.jsonl"), "a") as tfile,
     ):
+        saved["stop"], saved["step"] = stop, step
         while epoch < cfg.epochs and not interrupted:
             if step > 0 and time_is_up():  # spent in the last epoch's end, or before --resume
                 out_of_time = True
@@ -717,6 +805,7 @@ def _train(
                 dt = time.perf_counter() - ts
                 cpu_dt = time.process_time() - cs  # this process, prefetch thread included
                 step += 1
+                saved["step"] = step
                 next_batch += 1
                 tokens_done += n_tok
                 tokens_seen += n_tok
@@ -752,7 +841,8 @@ def _train(
             ahead.close()
             if stop.requested:
                 mfile.flush()
-                with stop.deferred():
+                with stop.deferred():  # from this line on, a second Ctrl-C waits for the save
+                    log(f"{stop.name}: saving {last_path} ...")
                     checkpoint(last_path)
                 log(f"{stop.name}: saved {last_path} at epoch {epoch + 1}, batch {next_batch}; "
                     f"continue with --resume")  # fmt: skip

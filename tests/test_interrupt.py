@@ -123,16 +123,92 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig
     assert_same_run(reference, run)
 
 
+def start(run: Path) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(command(run), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for_steps(proc: subprocess.Popen, run: Path, steps: int) -> int:
+    deadline = time.monotonic() + 300
+    while steps_logged(run) < steps:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "training did not start in time"
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    return steps_logged(run)
+
+
 @pytest.mark.slow
 def test_double_ctrl_c_leaves_a_valid_checkpoint(reference, tmp_path):
+    """Deterministic: the second Ctrl-C is sent once the process says that it
+    is saving (the line it prints before the checkpoint write), so it lands in
+    the save or after it; either way the checkpoint is whole and the process
+    ends with 130, one line, no traceback."""
     run = tmp_path / "run"
-    rc, _, err = start_and_kill(run, signal.SIGINT, after_steps=12, twice=True)
-    assert rc == 130, err
-    assert "Traceback" not in err
-    final_state(run)  # loads: whole and verified
+    proc = start(run)
+    at = wait_for_steps(proc, run, 12)
+    proc.send_signal(signal.SIGINT)
+    seen = []
+    for line in proc.stdout:  # the marker: printed (flushed) just before the save
+        seen.append(line)
+        if "SIGINT: saving" in line:
+            break
+    else:
+        pytest.fail(f"no 'SIGINT: saving' line: {''.join(seen)}")
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    out = "".join(seen) + out
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err and "Traceback" not in out
+    # saved: by the first Ctrl-C's save, which the second one waited for
+    assert "SIGINT: saved" in out or "after saving" in err, out + err
+    assert "no checkpoint was written" not in err
+    assert final_state(run)["step"] >= at  # loads: whole and verified
     res = run_to_end(run, "--resume")
     assert res.returncode == 0, res.stderr
     assert_same_run(reference, run)
+
+
+@pytest.mark.slow
+def test_two_ctrl_c_at_once_say_which_checkpoint_stands(reference, tmp_path):
+    """Two SIGINTs back to back: the run either saves first or stops at once
+    and says so (naming the checkpoint that stands); never a traceback."""
+    run = tmp_path / "run"
+    proc = start(run)
+    wait_for_steps(proc, run, 12)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err
+    said = ["SIGINT: saved", "after saving", "stands", "no checkpoint was written"]
+    assert any(s in out + err for s in said), out + err
+    if "stands" in err:  # stopped at once: the checkpoint every 5 steps is what is left
+        assert err.strip().splitlines()[-1].startswith("strae train: interrupted: stopped at once")
+    res = run_to_end(run, "--resume")
+    assert res.returncode == 0, res.stderr
+    assert_same_run(reference, run)
+
+
+@pytest.mark.slow
+def test_the_summary_after_an_interrupt_is_strict_json(tmp_path):
+    """Stopped before the first dev evaluation: the dev losses are null (not
+    NaN / Infinity, which standard JSON readers reject), and it says why."""
+    run = tmp_path / "run"
+    proc = start(run)
+    wait_for_steps(proc, run, 3)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+
+    def strict(name: str):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    summary = json.loads(out[out.index("{\n") :], parse_constant=strict)
+    assert summary["interrupted"] is True
+    assert summary["best_dev_loss"] is None and summary["last_dev_loss"] is None
+    assert "no dev evaluation" in summary["null_because"]["best_dev_loss"]
 
 
 @pytest.mark.slow
