@@ -250,7 +250,10 @@ def test_word_similarity_coverage_is_complete(emb, tmp_path):
     )
     pairs = load_wordsim(path, name="tiny")
     r = eval_wordsim(StrAERoot(emb), pairs)
-    assert r.coverage == 1.0 and r.details["n_covered"] == 6 and np.isfinite(r.score)
+    assert r.coverage == 1.0 and r.details["n_covered"] == 6
+    # 6 pairs are below the minimum for a score (eval.evaluate.MIN_COVERED_PAIRS)
+    assert np.isnan(r.score) and r.details["why_na"] == "too few pairs: 6"
+    assert np.isfinite(r.details["spearman_all"])
     cfg = EvalConfig(tasks=("ws353",), wordsim_files=(str(path),), progress=False)
     by = {x.task: x for x in evaluate(StrAERoot(emb), cfg)}
     assert by["ws353"].coverage == 1.0 and by["tiny-wordsim"].coverage == 1.0
