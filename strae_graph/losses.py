@@ -364,6 +364,8 @@ def linear_cross_entropy(
     rows = block_rows or ce_block_rows(weight.shape[0])
     divisor = float(len(h)) if reduction == "mean" else 1.0
     tensors = (h, weight) if bias is None else (h, weight, bias)
-    if len(h) and torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        if not len(h):  # e.g. a data-parallel shard without targets: 0, still in the graph
+            return sum(t.sum() * 0.0 for t in tensors)
         return _LinearCrossEntropy.apply(h, weight, bias, targets, rows, divisor)
     return (_ce_loss_sum(h, weight, bias, targets, rows) / divisor).to(h.dtype)

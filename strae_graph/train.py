@@ -443,9 +443,9 @@ def train(
     """
     if cfg.entangle and under_torchrun():
         raise ValueError(
-            "entangled trees (--entangle, on in the default recipe) do not run under "
-            "torchrun (each process would entangle only its own shard of the batch): add "
-            "--no-entangle, or train in one process"
+            "--entangle does not run under torchrun (each process would entangle only its "
+            "own shard of the batch): add --no-entangle (--preset recipe turns it on), or "
+            "train in one process"
         )
     if cfg.eval_every_minutes is not None and on_eval is None:
         raise ValueError("eval_every_minutes needs an on_eval callback (strae train builds one)")

@@ -95,3 +95,13 @@ def test_bad_arguments():
         linear_cross_entropy(h, w, t, reduction="none")
     with pytest.raises(ValueError):
         linear_cross_entropy(h, w, t[:-1])
+
+
+def test_empty_input_keeps_the_graph():
+    """A data-parallel shard with no targets contributes 0 and can still backprop."""
+    h = torch.zeros(0, 4, requires_grad=True)
+    w = torch.randn(7, 4, requires_grad=True)
+    loss = linear_cross_entropy(h, w, torch.zeros(0, dtype=torch.long), reduction="sum")
+    assert loss.requires_grad and float(loss) == 0.0
+    loss.backward()
+    assert torch.equal(w.grad, torch.zeros_like(w))

@@ -67,7 +67,8 @@ def test_compare_self_gold_minutes_contrasts_f1(tmp_path, gold_dataset, capsys):
     con = read_csv(out / "contrasts.csv")
     assert {(c["a"], c["b"]) for c in con} == {("self", "balanced")}
     by_task = {c["task"]: c for c in con}
-    for task in ("ws353", "wnli"):
+    assert "ws353" in by_task  # n/a scores here (a 200-sentence vocabulary covers < 30 pairs)
+    for task in ("wnli",):
         c = by_task[task]
         want = np.mean([score[("self", s, task)] - score[("balanced", s, task)] for s in "01"])
         assert float(c["mean"]) == pytest.approx(want, abs=1e-9)

@@ -153,8 +153,13 @@ def test_bad_run_dir_is_a_clear_error(tmp_path, capsys):
     (tmp_path / "r").mkdir()
     with pytest.raises(CheckpointError, match="no config.json"):
         Embedder.from_run(tmp_path / "r")
-    rc = main(["embed", str(tmp_path / "r"), "--input", "x", "--out", str(tmp_path / "o.npy")])
+    inp = tmp_path / "in.txt"
+    inp.write_text("A dog barks.\n")
+    rc = main(["embed", str(tmp_path / "r"), "--input", str(inp), "--out", str(tmp_path / "o.npy")])
     assert rc == 2 and "no config.json" in capsys.readouterr().err
+    # the input is checked first: a missing input file is named before the run is loaded
+    rc = main(["embed", str(tmp_path / "r"), "--input", "x", "--out", str(tmp_path / "o.npy")])
+    assert rc == 2 and "x: no such file" in capsys.readouterr().err
 
 
 def test_parse_with_a_parser_reads_the_tree_cache(emb, tmp_path, monkeypatch):

@@ -266,7 +266,11 @@ def test_learning_curve_on_the_command_line_matches_strae_eval(tmp_path, data_di
     ev = evaluate_run(run, EvalConfig(tasks=("simlex", "stsb"), progress=False),
                       checkpoint="last", mean_baseline=False)  # fmt: skip
     for r in ev.systems["strae"]:
-        assert curve[0][r.task] == pytest.approx(r.score, abs=1e-6, nan_ok=True), r.task
+        if r.details.get("why_na", "").startswith("too few pairs"):
+            # strae eval shows n/a below 30 covered pairs; the curve keeps the raw Spearman
+            assert r.task in curve[0], r.task
+        else:
+            assert curve[0][r.task] == pytest.approx(r.score, abs=1e-6, nan_ok=True), r.task
 
 
 # --- presets -------------------------------------------------------------------------------
