@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 export HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1
-.venv/bin/strae train --preset recipe --max-sentences 0 --minutes "${MINUTES:-3}" --out runs/quickstart \
+.venv/bin/strae train --max-sentences 0 --minutes "${MINUTES:-3}" --out runs/quickstart \
   --overwrite "$@"
 exec .venv/bin/strae eval runs/quickstart --tasks simlex ws353 stsb sick-r --word2vec --no-progress

@@ -146,8 +146,11 @@ def contrast_markdown(contrasts: list[dict]) -> str:
         cells = []
         for t in tasks:
             c = by.get((a, b, obj, t))
-            if c is None or c["mean"] != c["mean"]:
+            if c is None:
                 cells.append("-")
+                continue
+            if c["mean"] != c["mean"]:
+                cells.append("n/a")  # a score of A or B is n/a on every seed
                 continue
             lo, hi = (c["lo"], c["hi"]) if c["method"] == "items" else (c["seed_lo"], c["seed_hi"])
             mark = "" if c["method"] == "items" else " (seeds)"
@@ -202,6 +205,17 @@ def contrasts(rows: list[dict], pairs: list[tuple[str, str]], resamples: int = 1
                 )
                 if not seeds:
                     continue
+                scored = [s for s in seeds if _scored(index[(a, obj, task, s)])
+                          and _scored(index[(b, obj, task, s)])]  # fmt: skip
+                if not scored:  # n/a (e.g. too few covered pairs) on every seed: no contrast
+                    out.append({"task": task, "objective": obj, "a": a, "b": b,
+                                "metric": index[(a, obj, task, seeds[0])]["metric"],
+                                "mean": float("nan"), "lo": float("nan"), "hi": float("nan"),
+                                "method": "n/a", "seed_lo": float("nan"),
+                                "seed_hi": float("nan"), "n_seeds": 0, "n_items": None,
+                                "resamples": resamples})  # fmt: skip
+                    continue
+                seeds = scored  # a seed where either score is n/a has no paired difference
                 ra = [index[(a, obj, task, s)] for s in seeds]
                 rb = [index[(b, obj, task, s)] for s in seeds]
                 sb = seed_bootstrap([r["score"] for r in ra], [r["score"] for r in rb],
@@ -218,6 +232,11 @@ def contrasts(rows: list[dict], pairs: list[tuple[str, str]], resamples: int = 1
                                n_items=ib_.n_items)  # fmt: skip
                 out.append(row)
     return out
+
+
+def _scored(row: dict) -> bool:
+    score = row["score"]
+    return score is not None and math.isfinite(score)
 
 
 def _item_interval(ia: list, ib: list, resamples: int, seed: int):

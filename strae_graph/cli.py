@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -319,9 +320,16 @@ def _with_option(message: str) -> str:
 
 
 def _make_train_config(args: argparse.Namespace, curve_tasks, given: dict):
+    from strae_graph.distributed import under_torchrun
     from strae_graph.presets import resolve
     from strae_graph.train import TrainConfig
 
+    values = resolve(args.preset, given)
+    if values["entangle"] and "entangle" not in given and under_torchrun():
+        values["entangle"] = False  # each process would entangle only its own shard
+        if os.environ.get("RANK", "0") == "0":
+            print("strae train: under torchrun the preset's entangled trees are off "
+                  "(each process would entangle only its own shard)", file=sys.stderr)  # fmt: skip
     return TrainConfig(
         corpus=args.corpus,
         out=args.out,
@@ -342,7 +350,7 @@ def _make_train_config(args: argparse.Namespace, curve_tasks, given: dict):
         eval_every_minutes=args.eval_every_minutes,
         curve_tasks=tuple(curve_tasks or ()),
         preset=args.preset,
-        **resolve(args.preset, given),
+        **values,
     )
 
 

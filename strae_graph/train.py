@@ -166,6 +166,12 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ValueError(f"vocab must be one of {', '.join(VOCAB_KINDS)}, got {cfg.vocab!r}")
     if cfg.bpe_size < 2:
         raise ValueError(f"bpe_size must be at least 2, got {cfg.bpe_size}")
+    if cfg.temperature is not None and cfg.log_scale is not None:
+        raise ValueError(
+            f"temperature {cfg.temperature} and log_scale {cfg.log_scale} are one setting "
+            "(scale 1/temperature or exp(log_scale)): give one and set the other to None "
+            "(the default sets temperature 0.1; presets.preset_config does this for you)"
+        )
     if cfg.on_nan not in ON_NAN:
         raise ValueError(f"on_nan must be one of {', '.join(ON_NAN)}, got {cfg.on_nan!r}")
     at_least = {"epochs": 1, "batch_size": 1, "max_length": 1, "min_count": 1, "log_every": 1,
@@ -648,6 +654,8 @@ def _train(
     n_batches = math.ceil(len(data.train) / cfg.batch_size)
     scheduler = make_scheduler(optimizer, cfg, n_batches)
     train_seconds, tokens_seen, curve_step = 0.0, 0, None
+    node_ratios: list[float] = []
+    resumed_ratios: list[float] = []
 
     epoch, next_batch, step = 0, 0, 0
     best_dev, last_dev = math.inf, math.nan
@@ -669,6 +677,7 @@ def _train(
         nan_batches = int(state.get("nan_batches", 0))
         train_seconds, tokens_seen = state.get("train_seconds", 0.0), state.get("tokens_seen", 0)
         curve_step = state.get("curve_step")
+        resumed_ratios = [float(r) for r in state.get("node_ratios", [])]
         _truncate(ctx.output_path(out / "curve.jsonl"), state.get("curve_bytes", 0))
         if not _truncate(ctx.output_path(out / "metrics.jsonl"), state["metrics_bytes"]):
             log(f"warning: {out / 'metrics.jsonl'} is shorter than when {last_path} was "
@@ -711,6 +720,8 @@ def _train(
                 "tokens_seen": tokens_seen,
                 "curve_bytes": curve.size() if curve else 0,
                 "curve_step": curve.last_step if curve else None,
+                # --entangle: this epoch's node ratios so far (the epoch's mean survives resume)
+                "node_ratios": list(node_ratios) if next_batch else [],
             },
             path,
         )
@@ -761,7 +772,8 @@ def _train(
                     range(next_batch, n_batches),
                 )
             )
-            node_ratios: list[float] = []  # --entangle: distinct / plain nodes per batch
+            # --entangle: distinct / plain nodes per batch (this epoch's, restored on resume)
+            node_ratios, resumed_ratios = resumed_ratios, []
             while next_batch < n_batches:
                 ts, cs = time.perf_counter(), time.process_time()
                 trees, (g, fr) = ahead.get(next_batch)

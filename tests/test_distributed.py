@@ -29,6 +29,7 @@ COMMON = dict(
     dropout=0.0,
     input_dropout=0.0,
     lr=1e-3,
+    entangle=False,  # refused under torchrun (each process would entangle only its shard)
     progress=False,
     log_every=1,
 )

@@ -367,3 +367,17 @@ def test_entangle_under_torchrun_is_a_clear_error(tmp_path, monkeypatch):
     cfg = TrainConfig(corpus=str(CORPUS), out=str(tmp_path / "d"), entangle=True, progress=False)
     with pytest.raises(ValueError, match="--entangle does not run under torchrun"):
         train(cfg, log=lambda s: None)
+
+
+def test_the_default_turns_entangle_off_under_torchrun(tmp_path, monkeypatch, capsys):
+    """The recipe entangles; under torchrun `strae train` without --entangle
+    leaves it off and says so, and an explicit --entangle stays (then refused)."""
+    from strae_graph.cli import _train_config, build_parser
+
+    argv = ["train", "--corpus", str(CORPUS), "--out", str(tmp_path / "d")]
+    assert _train_config(build_parser().parse_args(argv)).entangle is True
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    assert _train_config(build_parser().parse_args(argv)).entangle is False
+    assert "entangled trees are off" in capsys.readouterr().err
+    assert _train_config(build_parser().parse_args([*argv, "--entangle"])).entangle is True

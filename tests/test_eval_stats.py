@@ -95,3 +95,21 @@ def test_bootstrap_indices_are_seeded():
     a, b = bootstrap_indices(7, 10, seed=1), bootstrap_indices(7, 10, seed=1)
     assert a.shape == (10, 7) and (a == b).all() and a.min() >= 0 and a.max() < 7
     assert not (a == bootstrap_indices(7, 10, seed=2)).all()
+
+
+def test_contrasts_are_na_where_a_score_is_na(tmp_path):
+    """A task scored n/a (too few covered pairs) gives no paired difference: on
+    every seed -> an n/a row and cell; on one seed -> that seed is left out."""
+    from eval.compare_report import contrast_markdown, contrasts
+
+    nan = float("nan")
+    scores = {("spacy", "simlex"): [nan, nan], ("balanced", "simlex"): [0.2, 0.3],
+              ("spacy", "stsb"): [0.5, nan], ("balanced", "stsb"): [0.4, 0.1]}  # fmt: skip
+    rows = [{"system": "strae", "structure": st, "objective": "contrastive", "task": t,
+             "seed": seed, "score": v, "metric": "spearman", "run_dir": str(tmp_path / "none")}
+            for (st, t), vs in scores.items() for seed, v in enumerate(vs)]  # fmt: skip
+    out = {c["task"]: c for c in contrasts(rows, [("spacy", "balanced")], resamples=50)}
+    assert out["simlex"]["method"] == "n/a" and out["simlex"]["mean"] != out["simlex"]["mean"]
+    assert out["stsb"]["n_seeds"] == 1 and out["stsb"]["mean"] == pytest.approx(0.1)
+    table = contrast_markdown(list(out.values()))
+    assert "| spacy − balanced / contrastive | n/a | +0.100" in table

@@ -155,8 +155,15 @@ def test_learned_scale_must_start_in_range(kw):
     with pytest.raises(ValueError, match=r"must lie in \[1, 100\]"):
         StrAEConfig(vocab_size=5, learn_temperature=True, **kw)
     with pytest.raises(ValueError, match=r"must lie in \[1, 100\]"):
-        TrainConfig(learn_temperature=True, **kw)
+        TrainConfig(learn_temperature=True, **{"temperature": None, **kw})
     StrAEConfig(vocab_size=5, learn_temperature=True, temperature=0.05)  # scale 20: fine
+
+
+def test_train_config_takes_one_scale_setting():
+    assert TrainConfig().temperature == 0.1 and TrainConfig().log_scale is None  # the recipe
+    with pytest.raises(ValueError, match="are one setting.*set the other to None"):
+        TrainConfig(log_scale=0.2)  # the default's temperature is still set
+    assert TrainConfig(log_scale=0.2, temperature=None).log_scale == 0.2
 
 
 def test_training_learns_the_scale_and_runs_load(tmp_path):
@@ -185,7 +192,7 @@ def test_training_learns_the_scale_and_runs_load(tmp_path):
 def test_runs_from_before_the_levers_still_load_and_resume(tmp_path):
     """A run directory written before learn_temperature, schedules and budgets
     existed: no such keys in config.json or the checkpoints."""
-    cfg = tiny_cfg(tmp_path, epochs=1)
+    cfg = tiny_cfg(tmp_path, epochs=1, temperature=None)  # the reference scale, as then
     train(cfg, log=lambda s: None)
     run = tmp_path / "run"
     new_model = {"learn_temperature"}
