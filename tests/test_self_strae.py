@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from strae_graph.cli import main
 from strae_graph.graph import batch_trees, roots
 from strae_graph.model import StrAE, StrAEConfig
+from strae_graph.presets import preset_config
 from strae_graph.self_strae import induce_trees, merge, parse_with_model, self_forward
-from strae_graph.train import TrainConfig, structure_names, train
+from strae_graph.train import structure_names, train
 from strae_graph.tree import Tree
 from tests.conftest import CORPUS
 
@@ -203,9 +204,10 @@ def test_self_is_a_training_structure_not_a_parser():
 def test_training_with_self_structure_lowers_the_loss(tmp_path, data_dir):
     # ce falls fastest; the contrastive objective is exercised by the CLI test and
     # its (slower) fall is measured in README.md
-    cfg = TrainConfig(corpus=str(CORPUS), out=str(tmp_path / "run"), structure="self",
-                      objective="ce", max_sentences=400, dev_sentences=50, batch_size=16,
-                      epochs=2, min_count=2, log_every=1, progress=False)  # fmt: skip
+    # (the paper's model and ce learning rate, as Self-StrAE was published)
+    cfg = preset_config("paper", corpus=str(CORPUS), out=str(tmp_path / "run"), structure="self",
+                        objective="ce", max_sentences=400, dev_sentences=50, batch_size=16,
+                        epochs=2, min_count=2, log_every=1, progress=False)  # fmt: skip
     res = train(cfg, log=lambda s: None)
     assert res.steps == 50
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
