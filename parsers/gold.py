@@ -23,16 +23,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from strae_graph.corpus import DataError, check_input_file, iter_lines
-from strae_graph.tree import (
-    Binarize,
-    Generic,
-    Tree,
-    TreeError,
-    _nltk_to_generic,
-    _parse_brackets,
-    _strip_empty,
-)
+from strae_graph.corpus import DataError, check_input_file
+from strae_graph.tree import Binarize, Generic, Tree, TreeError, strip_empty
+from strae_graph.tree_io import iter_bracket_lines, nltk_to_generic, parse_brackets
 
 PTB_ESCAPES = {
     "-LRB-": "(", "-RRB-": ")", "-LCB-": "{", "-RCB-": "}", "-LSB-": "[", "-RSB-": "]",
@@ -47,18 +40,14 @@ def unescape(token: str) -> str:
 
 def iter_bracket_strings(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """``(number, bracket string)`` for every tree in ``path``.  The number is
-    the line for one-tree-per-line files, the tree's position (1-based) in a zip."""
+    the line for one-tree-per-line files (read by
+    :func:`strae_graph.tree_io.iter_bracket_lines`), the tree's position
+    (1-based) in a zip."""
     p = check_input_file(path)
     if p.suffix == ".zip":
         yield from _iter_zip(p)
         return
-    for lineno, line in iter_lines(p):
-        line = line.strip()
-        if not line:
-            continue
-        if "\t" in line:
-            line = line.split("\t", 1)[1]
-        yield lineno, line
+    yield from iter_bracket_lines(p)
 
 
 def _iter_zip(p: Path) -> Iterator[tuple[int, str]]:
@@ -117,16 +106,16 @@ def constituent_spans(text: str) -> tuple[list[str], set[tuple[int, int]]]:
     """Leaves and the set of n-ary constituent spans ``(start, end)`` of a
     labelled bracket string (traces removed; spans of one token and of the whole
     sentence left out, as in unlabelled bracket F1)."""
-    return _generic_spans(_parse_brackets(text, labelled=True))
+    return _generic_spans(parse_brackets(text, labelled=True))
 
 
 def nltk_constituent_spans(tree: object) -> tuple[list[str], set[tuple[int, int]]]:
     """:func:`constituent_spans` of an ``nltk.Tree``."""
-    return _generic_spans(_nltk_to_generic(tree))
+    return _generic_spans(nltk_to_generic(tree))
 
 
 def _generic_spans(generic: Generic) -> tuple[list[str], set[tuple[int, int]]]:
-    node = _strip_empty(generic)
+    node = strip_empty(generic)
     if node is None:
         raise TreeError("the tree has no tokens")
     leaves: list[str] = []

@@ -20,8 +20,9 @@ sentences), for every structure and objective it measures one training step
   its step time and the speed ratio plain / library, and the largest
   difference between the two implementations' embeddings (a correctness check).
 
-The plain-PyTorch implementation lives here only, as a yardstick; the library
-has one code path (strae_graph.model).
+The plain-PyTorch implementation is a yardstick only, kept outside the library
+(benchmarks.plain_model, imported when the comparison runs); the library has
+one code path (strae_graph.model).
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from tqdm import tqdm
 
 from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
-from strae_graph.losses import contrastive_loss
 from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
@@ -121,87 +121,6 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-# --- the plain-PyTorch yardstick -----------------------------------------------
-class PlainFrontierModel:
-    """The StrAE passes as a plain-PyTorch frontier loop, no DGL.
-
-    Node ids follow :func:`strae_graph.graph.batch_trees` (tree by tree, leaves
-    then internal nodes in post-order).  Up: for each height frontier, gather
-    the left and right children's rows of the (N, K, U) state, compose, and
-    ``index_copy`` the results into a new state.  Down: for each depth frontier
-    of parents, decompose and write the halves into the children's rows.
-    """
-
-    def __init__(self, trees: Sequence[Tree], token_ids: Sequence[Sequence[int]]):
-        nodes, leaves, roots, tok = [], [], [], []
-        parent, left, right, height, depth = [], [], [], [], []
-        offset = 0
-        for tree, ids in zip(trees, token_ids):
-            n = tree.n_leaves
-            leaves.append(offset + np.arange(n))
-            tok.append(np.asarray(ids, dtype=np.int64))
-            roots.append(offset + tree.n_nodes - 1)
-            ch = np.asarray(tree.children, dtype=np.int64).reshape(-1, 2)
-            parent.append(offset + np.arange(n, tree.n_nodes))
-            left.append(offset + ch[:, 0])
-            right.append(offset + ch[:, 1])
-            h, d = np.asarray(tree.heights()), np.asarray(tree.depths())
-            height.append(h[n:])
-            depth.append(d[n:])
-            nodes.append(tree.n_nodes)
-            offset += tree.n_nodes
-        self.n = offset
-        self.leaves = torch.from_numpy(np.concatenate(leaves))
-        self.tokens = torch.from_numpy(np.concatenate(tok))
-        self.roots = torch.tensor(roots)
-        p, lc, rc = (np.concatenate(x) for x in (parent, left, right))
-        h, d = np.concatenate(height), np.concatenate(depth)
-        self.up_frontiers = [
-            tuple(torch.from_numpy(x[h == k]) for x in (p, lc, rc)) for k in range(1, h.max() + 1)
-        ] if len(h) else []  # fmt: skip
-        self.down_frontiers = [
-            tuple(torch.from_numpy(x[d == k]) for x in (p, lc, rc)) for k in range(0, d.max() + 1)
-        ] if len(d) else []  # fmt: skip
-        is_leaf = torch.zeros(self.n, dtype=torch.bool)
-        is_leaf[self.leaves] = True
-        self.is_leaf = is_leaf
-
-    def up(self, model: StrAE) -> torch.Tensor:
-        c = model.config
-        emb = model.input_dropout(model.embedding(self.tokens))
-        h = emb.new_zeros(self.n, c.channels, c.channel_size)
-        h = h.index_copy(0, self.leaves, emb.view(-1, c.channels, c.channel_size))
-        for nodes, lc, rc in self.up_frontiers:
-            h = h.index_copy(0, nodes, model.compose(h[lc], h[rc]))
-        return h
-
-    def down(self, model: StrAE, up: torch.Tensor) -> torch.Tensor:
-        hd = up.new_zeros(up.shape).index_copy(0, self.roots, up[self.roots])
-        for nodes, lc, rc in self.down_frontiers:
-            parts = model.decompose(hd[nodes])
-            hd = hd.index_copy(0, lc, parts[:, 0]).index_copy(0, rc, parts[:, 1])
-        return hd
-
-    def loss(self, model: StrAE, up: torch.Tensor, down: torch.Tensor) -> torch.Tensor:
-        objective, block = model.config.objective, model.config.block_size
-        leaf = torch.zeros(self.n, dtype=torch.bool)
-        leaf[self.leaves] = True
-        tokens = torch.zeros(self.n, dtype=torch.int64)
-        tokens[self.leaves] = self.tokens
-        if objective == "contrastive":
-            return contrastive_loss(up, down, model.scale, block)
-        ce = model.reconstruction_loss(down[leaf], tokens[leaf])
-        if objective == "ce":
-            return ce
-        co = contrastive_loss(up[~leaf], down[~leaf], model.scale, block)
-        return 0.5 * (co + ce)
-
-    def forward_loss(self, model: StrAE) -> torch.Tensor:
-        up = self.up(model)
-        down = self.down(model, up)
-        return self.loss(model, up.reshape(self.n, -1), down.reshape(self.n, -1))
 
 
 # --- timing -----------------------------------------------------------------------
@@ -383,6 +302,8 @@ def run_case(
         parts_s={**parts, "data": data_s},
     )
     if cfg.plain:
+        from benchmarks.plain_model import PlainFrontierModel
+
         plain = [PlainFrontierModel(b[3], [vocab.encode(t.tokens) for t in b[3]]) for b in batches]
         pw = []
         for i, p in enumerate(plain):

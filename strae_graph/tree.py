@@ -14,12 +14,16 @@ Bracketed and nltk trees are turned into binary trees by two documented steps:
   ``"left"`` as ``(((a b) c) d)``.
 
 Labels are dropped: StrAE uses only the shape of the tree.
+
+Parsing and writing bracket strings, ``nltk.Tree`` input and bracket files live
+in :mod:`strae_graph.tree_io`; drawing in :mod:`strae_graph.tree_draw`.  The
+methods :meth:`Tree.from_brackets`, :meth:`Tree.from_nltk`, :meth:`Tree.to_brackets`
+and :meth:`Tree.draw` call them.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Union
 
@@ -158,12 +162,9 @@ class Tree:
     def to_brackets(self) -> str:
         """Unlabelled bracket string, e.g. ``(the (big dog))``; inverse of
         from_brackets(labelled=False).  A one-token tree is ``(word)``."""
-        out = [_escape(t) for t in self.tokens]
-        if len(out) == 1:
-            return f"({out[0]})"
-        for left, right in self.children:
-            out.append(f"({out[left]} {out[right]})")
-        return out[-1]
+        from strae_graph.tree_io import tree_to_brackets
+
+        return tree_to_brackets(self)
 
     def to_networkx(self) -> nx.DiGraph:
         """A networkx DiGraph with edges parent -> child.
@@ -192,13 +193,15 @@ class Tree:
 
     def draw(self, path: str, title: str | None = None) -> None:
         """Draw the tree as a PNG: leaves at the bottom in sentence order, root on top."""
+        from strae_graph.tree_draw import draw_tree
+
         draw_tree(self, path, title=title)
 
     # -- constructors -------------------------------------------------------
     @classmethod
     def from_nested(cls, nested: Nested) -> Tree:
         """Build from nested pairs of strings (the inverse of :meth:`to_nested`)."""
-        return _from_generic(_nested_to_generic(nested), "right")
+        return tree_from_generic(_nested_to_generic(nested), "right")
 
     @classmethod
     def from_brackets(cls, text: str, binarize: Binarize = "right", labelled: bool = True) -> Tree:
@@ -212,12 +215,16 @@ class Tree:
         traces) are removed.  Raises :class:`TreeError` naming the character
         offset on malformed input.
         """
-        return _from_generic(_parse_brackets(text, labelled), binarize)
+        from strae_graph.tree_io import tree_from_brackets
+
+        return tree_from_brackets(text, binarize, labelled)
 
     @classmethod
     def from_nltk(cls, tree: object, binarize: Binarize = "right") -> Tree:
         """Convert an ``nltk.Tree`` (labels dropped, traces removed)."""
-        return _from_generic(_nltk_to_generic(tree), binarize)
+        from strae_graph.tree_io import tree_from_nltk
+
+        return tree_from_nltk(tree, binarize)
 
     @classmethod
     def from_spans(cls, tokens: Sequence[str], children: Sequence[tuple[int, int]]) -> Tree:
@@ -225,52 +232,9 @@ class Tree:
 
 
 # --- generic n-ary trees -------------------------------------------------------
-# A generic tree is (label, [children]) for constituents and a str for a token.
+# A generic tree is (label, [children]) for constituents and a str for a token:
+# what strae_graph.tree_io parses bracket strings and nltk trees into.
 Generic = Union[str, tuple[str, list["Generic"]]]  # noqa: UP007 (runtime alias)
-
-_TOKEN_RE = re.compile(r"\(|\)|[^\s()]+")
-
-
-def _escape(token: str) -> str:
-    return token.replace("(", "-LRB-").replace(")", "-RRB-") if token else token
-
-
-def _parse_brackets(text: str, labelled: bool) -> Generic:
-    stack: list[tuple[str, list[Generic], int]] = []
-    result: Generic | None = None
-    after_open = False
-    for m in _TOKEN_RE.finditer(text):
-        tok = m.group()
-        if result is not None:
-            raise TreeError(f"text after the end of the tree at character {m.start()}")
-        if tok == "(":
-            stack.append(("", [], m.start()))
-            after_open = True
-            continue
-        if tok == ")":
-            if not stack:
-                raise TreeError(f"unbalanced ')' at character {m.start()}")
-            label, kids, start = stack.pop()
-            if not kids:
-                raise TreeError(f"empty node at character {start}")
-            node: Generic = (label, kids)
-            if stack:
-                stack[-1][1].append(node)
-            else:
-                result = node
-        elif not stack:
-            raise TreeError(f"token {tok!r} outside any bracket at character {m.start()}")
-        elif labelled and after_open:
-            label, kids, start = stack[-1]
-            stack[-1] = (tok, kids, start)
-        else:
-            stack[-1][1].append(tok)
-        after_open = False
-    if stack:
-        raise TreeError(f"unbalanced '(' at character {stack[-1][2]} (missing ')')")
-    if result is None:
-        raise TreeError("no tree found (empty string)")
-    return result
 
 
 def _nested_to_generic(nested: Nested) -> Generic:
@@ -281,14 +245,7 @@ def _nested_to_generic(nested: Nested) -> Generic:
     return ("", [_nested_to_generic(nested[0]), _nested_to_generic(nested[1])])
 
 
-def _nltk_to_generic(tree: object) -> Generic:
-    if isinstance(tree, str):
-        return tree
-    label = tree.label() if hasattr(tree, "label") else ""
-    return (str(label), [_nltk_to_generic(k) for k in tree])  # type: ignore[union-attr]
-
-
-def _strip_empty(node: Generic) -> Generic | None:
+def strip_empty(node: Generic) -> Generic | None:
     """Remove -NONE- traces and constituents left empty by their removal
     (iterative: bracket strings may nest deeper than Python's recursion limit)."""
     if isinstance(node, str):
@@ -312,10 +269,13 @@ def _strip_empty(node: Generic) -> Generic | None:
     return done[id(node)]
 
 
-def _from_generic(node: Generic, binarize: Binarize) -> Tree:
+def tree_from_generic(node: Generic, binarize: Binarize) -> Tree:
+    """The binary tree of a generic n-ary tree: traces removed
+    (:func:`strip_empty`), unary chains collapsed, n-ary nodes binarised
+    ``binarize``; labels dropped."""
     if binarize not in ("right", "left"):
         raise TreeError(f"binarize must be 'right' or 'left', got {binarize!r}")
-    stripped = _strip_empty(node)
+    stripped = strip_empty(node)
     if stripped is None:
         raise TreeError("the tree has no tokens (only empty elements)")
     tokens: list[str] = []
@@ -373,59 +333,3 @@ def _binarize_ids(ids: list[int], children: list[tuple[int, int]], how: Binarize
         for i in ids[1:]:
             acc = new(acc, i)
     return acc
-
-
-def iter_bracket_file(path: str, binarize: Binarize = "right") -> Iterator[Tree]:
-    """Trees from a file with one bracketed tree per line (a leading
-    ``name<TAB>`` column, as in the PTB sample, is ignored)."""
-    from .corpus import iter_lines
-
-    for lineno, line in iter_lines(path):
-        line = line.strip()
-        if not line:
-            continue
-        if "\t" in line:
-            line = line.split("\t", 1)[1]
-        try:
-            tree = Tree.from_brackets(line, binarize=binarize)
-        except TreeError as e:
-            raise TreeError(f"{path}, line {lineno}: {e}") from None
-        yield tree
-
-
-def layout(tree: Tree) -> dict[int, tuple[float, float]]:
-    """Tree layout: leaf i at (i, 0); a parent above its children, centred."""
-    pos: dict[int, tuple[float, float]] = {i: (float(i), 0.0) for i in range(tree.n_leaves)}
-    heights = tree.heights()
-    for i, (left, right) in enumerate(tree.children):
-        v = tree.n_leaves + i
-        pos[v] = ((pos[left][0] + pos[right][0]) / 2.0, float(heights[v]))
-    return pos
-
-
-def draw_tree(tree: Tree, path: str, title: str | None = None) -> None:
-    """Write a PNG drawing of ``tree`` (tokens at the leaves, in order)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import networkx as nx
-
-    g = tree.to_networkx()
-    pos = layout(tree)
-    width = max(4.0, 0.7 * tree.n_leaves)
-    height = max(3.0, 0.45 * (tree.height + 2))
-    fig, ax = plt.subplots(figsize=(width, height))
-    nx.draw_networkx_edges(g, pos, ax=ax, arrows=False, edge_color="#555555")
-    internal = [v for v in g if v >= tree.n_leaves]
-    nx.draw_networkx_nodes(g, pos, nodelist=internal, node_size=40, node_color="#4c72b0", ax=ax)
-    for i, tok in enumerate(tree.tokens):
-        ax.text(i, -0.15, tok, rotation=60, ha="right", va="top", fontsize=9)
-    ax.set_ylim(-1.5 - 0.08 * max(len(t) for t in tree.tokens), tree.height + 0.5)
-    ax.set_xlim(-1, tree.n_leaves)
-    ax.axis("off")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.plain_model import PlainFrontierModel
 from strae_graph import StrAE, StrAEConfig, Vocabulary, batch_trees, roots
-from strae_graph.bench import PlainFrontierModel
 from strae_graph.checkpoint import CheckpointError, load_run, save_checkpoint
 from strae_graph.cli import build_parser, main
 from strae_graph.embed import Embedder

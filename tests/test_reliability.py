@@ -25,7 +25,8 @@ from strae_graph.corpus import DataError, read_sentences
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import StrAE
 from strae_graph.train import TrainConfig, train
-from strae_graph.tree import TreeError, iter_bracket_file
+from strae_graph.tree import TreeError
+from strae_graph.tree_io import iter_bracket_file
 
 WORDS = [
     "the",

@@ -4,7 +4,9 @@ import random
 import pytest
 
 from parsers.heuristics import balanced, left_branching, random_tree, right_branching
-from strae_graph.tree import Tree, TreeError, iter_bracket_file, layout
+from strae_graph.tree import Tree, TreeError
+from strae_graph.tree_draw import layout
+from strae_graph.tree_io import iter_bracket_file
 from tests.conftest import PTB
 
 
