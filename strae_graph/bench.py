@@ -66,7 +66,9 @@ class BenchConfig:
     max_length: int = 200
     channels: int = 10
     channel_size: int = 10
-    compose: str = "linear"  # or "diagonal" (Banyan's functions)
+    #: training presets to time (strae_graph.presets): each sets compose, entangle and lr
+    settings: Sequence[str] = ("default",)
+    compose: str | None = None  # override the setting's compose function
     threads: int | None = None
     clock: str = "wall"  # or "cpu": process CPU time, robust to a busy machine with 1 thread
     plain: bool = True
@@ -97,6 +99,9 @@ class CaseResult:
     plain_ratio: float | None = None  # plain step time / library step time
     plain_max_abs_diff: float | None = None
     parts_s: dict[str, float] = field(default_factory=dict)
+    setting: str = "default"  # the preset whose model and batches were timed
+    compose: str = "linear"
+    entangle: bool = False  # entangled (DAG) batches: nodes counts the distinct nodes
 
 
 # --- memory ------------------------------------------------------------------
@@ -223,25 +228,36 @@ def load_slice(cfg: BenchConfig) -> tuple[list[list[str]], Vocabulary]:
     return sents[:need], vocab
 
 
-def make_batches(trees: Sequence[Tree], vocab: Vocabulary, batch_size: int):
+def make_batches(trees: Sequence[Tree], vocab: Vocabulary, batch_size: int,
+                 entangle: bool = False):  # fmt: skip
     """[(graph, frontiers, seconds to build)] for consecutive batches."""
     out = []
     for start in range(0, len(trees), batch_size):
         chunk = trees[start : start + batch_size]
         t = _now()
-        g = batch_trees(chunk, [vocab.encode(x.tokens) for x in chunk])
+        g = batch_trees(chunk, [vocab.encode(x.tokens) for x in chunk], entangle=entangle)
         fr = Frontiers.of(g)
         out.append((g, fr, _now() - t, chunk))
     return out
 
 
 def run_case(
-    cfg: BenchConfig, structure: str, objective: str, sents, vocab: Vocabulary
+    cfg: BenchConfig,
+    structure: str,
+    objective: str,
+    sents,
+    vocab: Vocabulary,
+    setting: str = "default",
 ) -> CaseResult:
     from parsers import parse_sentences
+    from strae_graph.presets import PRESETS
 
+    preset = PRESETS[setting]
+    compose = cfg.compose or preset["compose"]
+    entangle = bool(preset["entangle"])
+    lr = preset["lr"] or (1e-4 if objective == "contrastive" else 1e-3)
     trees = parse_sentences(sents, structure, seed=cfg.seed)
-    batches = make_batches(trees, vocab, cfg.batch_size)
+    batches = make_batches(trees, vocab, cfg.batch_size, entangle)
     warm, timed = batches[: cfg.warmup], batches[cfg.warmup :]
     torch.manual_seed(cfg.seed)
     model = StrAE(
@@ -250,10 +266,10 @@ def run_case(
             channels=cfg.channels,
             channel_size=cfg.channel_size,
             objective=objective,
-            compose=cfg.compose,
+            compose=compose,
         )
     )
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4 if objective == "contrastive" else 1e-3)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     _reset_peak_rss()
     for g, fr, _, _ in warm:
@@ -300,8 +316,11 @@ def run_case(
         floor_s=floor,
         overhead=step_s / floor,
         parts_s={**parts, "data": data_s},
+        setting=setting,
+        compose=compose,
+        entangle=entangle,
     )
-    if cfg.plain:
+    if cfg.plain and not entangle:  # the plain loop is the un-entangled reference
         from benchmarks.plain_model import PlainFrontierModel
 
         plain = [PlainFrontierModel(b[3], [vocab.encode(t.tokens) for t in b[3]]) for b in batches]
@@ -345,26 +364,32 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[Case
         f"{cfg.batch_size}), vocabulary {len(vocab):,}, torch threads {torch.get_num_threads()}, "
         f"{cfg.clock} clock"
     )
-    cases = [(s, o) for s in cfg.structures for o in cfg.objectives]
+    from strae_graph.presets import PRESETS
+
+    for name in cfg.settings:
+        if name not in PRESETS:
+            raise ValueError(f"unknown setting {name!r}; choose from {', '.join(PRESETS)}")
+    cases = [(p, s, o) for p in cfg.settings for s in cfg.structures for o in cfg.objectives]
     results = []
-    for s, o in tqdm(cases, desc="bench", unit="case", disable=not cfg.progress):
-        results.append(run_case(cfg, s, o, sents, vocab))
+    for p, s, o in tqdm(cases, desc="bench", unit="case", disable=not cfg.progress):
+        results.append(run_case(cfg, s, o, sents, vocab, p))
     return results
 
 
 def format_table(results: Sequence[CaseResult]) -> str:
     head = (
-        "| structure | objective | nodes | sent/s | tok/s | epoch (h) | peak MB | up | down "
-        "| loss | optim+data | step s | floor s | overhead | plain s | plain/lib |"
+        "| setting | structure | objective | nodes | sent/s | tok/s | epoch (h) | peak MB | up "
+        "| down | loss | optim+data | step s | floor s | overhead | plain s | plain/lib |"
     )
-    lines = [head, "|" + "---|" * 16]
+    lines = [head, "|" + "---|" * 17]
     for r in results:
         sh = r.share
         plain = "-" if r.plain_step_s is None else f"{r.plain_step_s:.2f}"
         ratio = "-" if r.plain_ratio is None else f"{r.plain_ratio:.2f}x"
         lines.append(
-            f"| {r.structure} | {r.objective} | {r.nodes:,} | {r.sentences_per_s:,.0f} "
-            f"| {r.tokens_per_s:,.0f} | {r.epoch_s / 3600:.2f} | {r.peak_rss_mb:,.0f} "
+            f"| {r.setting} | {r.structure} | {r.objective} | {r.nodes:,} "
+            f"| {r.sentences_per_s:,.0f} | {r.tokens_per_s:,.0f} | {r.epoch_s / 3600:.2f} "
+            f"| {r.peak_rss_mb:,.0f} "
             f"| {sh['up']:.0%} | {sh['down']:.0%} | {sh['loss']:.0%} | {sh['optim_data']:.0%} "
             f"| {r.step_s:.3f} | {r.floor_s:.3f} | {r.overhead:.2f} | {plain} | {ratio} |"
         )
@@ -389,7 +414,16 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=int, default=d.warmup, help="untimed batches per case")
     p.add_argument("--vocab-sentences", type=int, default=d.vocab_sentences)
     p.add_argument("--max-vocab", type=int, default=d.max_vocab)
-    p.add_argument("--compose", default=d.compose, choices=COMPOSE_FUNCTIONS)
+    p.add_argument(
+        "--settings",
+        nargs="+",
+        default=list(d.settings),
+        choices=["default", "recipe", "paper"],
+        help="training presets to time: each sets compose, entangled batches and lr "
+        "(e.g. --settings default paper: the recipe against the reference setting)",
+    )
+    p.add_argument("--compose", default=None, choices=COMPOSE_FUNCTIONS,
+                   help="override the setting's compose function")  # fmt: skip
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument(
         "--clock",
@@ -416,6 +450,7 @@ def _run(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         vocab_sentences=args.vocab_sentences,
         max_vocab=args.max_vocab,
+        settings=args.settings,
         compose=args.compose,
         threads=args.threads,
         clock=args.clock,

@@ -142,11 +142,16 @@ def test_bench_command_writes_json_and_plain_matches(tmp_path, data_dir):
     out = tmp_path / "bench.json"
     args = ["bench", "--batch-size", "4", "--steps", "1", "--warmup", "0", "--structures",
             "right", "--objectives", "both", "--vocab-sentences", "50", "--json", str(out),
-            "--no-progress"]  # fmt: skip
+            "--no-progress", "--settings", "paper", "default"]  # fmt: skip
     assert main(args) == 0
     rec = json.loads(out.read_text())
-    (r,) = rec["results"]
+    r, d = rec["results"]
     assert r["structure"] == "right" and r["objective"] == "both" and r["batch_size"] == 4
     assert r["tokens_per_s"] > 0 and r["floor_s"] > 0 and r["peak_rss_mb"] > 0
     assert sum(r["share"].values()) == pytest.approx(1.0)
+    assert (r["setting"], r["compose"], r["entangle"]) == ("paper", "linear", False)
     assert r["plain_max_abs_diff"] < 1e-5  # the plain-PyTorch loop computes the same model
+    # the default recipe: diagonal functions on entangled batches (no plain reference)
+    assert (d["setting"], d["compose"], d["entangle"]) == ("default", "diagonal", True)
+    assert d["nodes"] <= r["nodes"] and d["tokens"] == r["tokens"] and d["tokens_per_s"] > 0
+    assert d["plain_step_s"] is None
