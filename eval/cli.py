@@ -133,7 +133,8 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         "(bracketed trees, converted into OUT/parsed/gold); benepar=MODEL or "
         "benepar-TAG=MODEL (a benepar model path: the corpus slice is parsed with it)",
     )
-    p.add_argument("--objectives", nargs="+", default=["contrastive", "ce"], choices=OBJECTIVES)
+    p.add_argument("--objectives", nargs="+", default=None, choices=OBJECTIVES,
+                   help="objectives to compare (default: the preset's objective)")  # fmt: skip
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument(
         "--preset",
@@ -261,12 +262,12 @@ def _contrast(text: str) -> tuple[str, str]:
 def _run_compare(args: argparse.Namespace) -> int:
     from eval.compare import StudyConfig, run_study
     from eval.study_specs import parse_eval_structures
-    from strae_graph.presets import PRESET_KEYS
+    from strae_graph.presets import PRESET_KEYS, PRESETS
 
     cfg = StudyConfig(
         out=args.out,
         structures=tuple(args.structures),
-        objectives=tuple(args.objectives),
+        objectives=tuple(args.objectives or [PRESETS[args.preset]["objective"]]),
         seeds=tuple(args.seeds),
         preset=args.preset,
         train={

@@ -130,6 +130,9 @@ def test_compare_cli_passes_preset_options(tmp_path, monkeypatch):
     run = cfg.train_config(parse_spec("self", cfg.out), "contrastive", 1)
     assert run.compose == "diagonal" and run.epochs == 15 and run.lr == 3e-4 and run.minutes == 2
     assert cfg.contrasts == (("self", "spacy"),) and cfg.structures == ("self", "spacy")
+    assert cfg.objectives == ("contrastive",)  # the paper preset's objective
+    assert main(["compare", "--out", str(tmp_path / "t"), "--no-progress"]) == 130
+    assert seen["cfg"].objectives == ("both",)  # the default recipe's
 
 
 def test_benepar_model_datasets_parse_the_lines_of_the_runs_slice(tmp_path):
