@@ -27,6 +27,7 @@ import numpy as np
 
 from strae_graph.corpus import DataError, read_sentences, tokenize
 from strae_graph.embed import Embedder
+from strae_graph.fileio import atomic_path
 
 
 class Encoder(Protocol):
@@ -239,7 +240,6 @@ def train_word2vec(
     kv = model.wv
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(cache) + ".tmp")
-        kv.save(str(tmp), separately=[])  # one file, so the rename is atomic
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp:
+            kv.save(str(tmp), separately=[])  # one file, so the rename is atomic
     return kv

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from strae_graph.fileio import atomic_open, file_sha256
 from strae_graph.tree import Tree, TreeError
 
 FORMAT = 1
@@ -51,7 +52,6 @@ def parser_identity(structure: str) -> dict[str, str | None]:
                 "model_version": _version(DEFAULT_SPACY_MODEL)}  # fmt: skip
     if structure == "benepar":
         from parsers.benepar_parser import DEFAULT_BENEPAR_MODEL
-        from parsers.parsed_corpus import file_sha256
 
         model = Path(str(DEFAULT_BENEPAR_MODEL))
         digest = file_sha256(model) if model.is_file() else str(model)
@@ -86,11 +86,9 @@ def _read(path: Path, sentences: Sequence[Sequence[str]]) -> list[Tree] | None:
 def _write(path: Path, trees: Sequence[Tree]) -> None:
     """Write atomically: a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+    with atomic_open(path, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as f:
         for t in trees:
             f.write(json.dumps([list(c) for c in t.children]) + "\n")
-    os.replace(tmp, path)
 
 
 def cached_parse(

@@ -16,10 +16,8 @@ A run directory holds:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
-import os
 import platform
 import resource
 import sys
@@ -36,7 +34,6 @@ from tqdm import tqdm
 from strae_graph.budget import LearningCurve, OnEval, TrainClock, budget_spent, validate_minutes
 from strae_graph.checkpoint import (
     CheckpointError,
-    atomic_write_bytes,
     capture_rng,
     describe_state_mismatch,
     load_checkpoint,
@@ -46,6 +43,7 @@ from strae_graph.checkpoint import (
 )
 from strae_graph.corpus import DEFAULT_CORPUS, ON_ERROR, DataError, ReadStats, read_sentences
 from strae_graph.distributed import DistContext, under_torchrun
+from strae_graph.fileio import atomic_write_bytes, file_sha256
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
@@ -337,14 +335,6 @@ def batch_output(model: StrAE, items: Sequence, vocab: Vocabulary, cfg: TrainCon
 
 
 # --- helpers -----------------------------------------------------------------
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
