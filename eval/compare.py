@@ -41,6 +41,7 @@ from eval.evaluate import EvalConfig, evaluate
 from eval.runs import RunEvaluation, evaluate_run
 from eval.study_specs import StructureSpec, build_dataset, eval_parse, parse_spec
 from strae_graph.checkpoint import CheckpointError
+from strae_graph.corpus import read_limit
 from strae_graph.fileio import atomic_write_text
 from strae_graph.presets import PRESETS, preset_config
 from strae_graph.train import _COMPARED, TrainConfig, train
@@ -283,7 +284,7 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     (out / "study.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     specs = cfg.specs()
     base = cfg.train_config(StructureSpec("balanced", "balanced"), cfg.objectives[0], cfg.seeds[0])
-    n_sentences = None if base.max_sentences is None else base.max_sentences + base.dev_sentences
+    n_sentences = read_limit(base.max_sentences, base.dev_sentences)
     for spec in specs:
         build_dataset(spec, base.corpus, n_sentences, base.max_length, cfg.eval.progress, log)
         _note_unpaired(spec, base.corpus, log)

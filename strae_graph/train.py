@@ -41,7 +41,15 @@ from strae_graph.checkpoint import (
     run_lock,
     save_checkpoint,
 )
-from strae_graph.corpus import DEFAULT_CORPUS, ON_ERROR, DataError, ReadStats, read_sentences
+from strae_graph.corpus import (
+    DEFAULT_CORPUS,
+    ON_ERROR,
+    DataError,
+    ReadStats,
+    read_limit,
+    read_sentences,
+    split_dev,
+)
 from strae_graph.distributed import DistContext, under_torchrun
 from strae_graph.fileio import atomic_write_bytes, file_sha256
 from strae_graph.graph import Frontiers, batch_trees
@@ -246,7 +254,7 @@ def load_training_data(
     from parsers.parsed_corpus import is_parsed_corpus, iter_parsed_trees
 
     stats = ReadStats()
-    limit = None if cfg.max_sentences is None else cfg.max_sentences + cfg.dev_sentences
+    limit = read_limit(cfg.max_sentences, cfg.dev_sentences)
     parsed = is_parsed_corpus(cfg.corpus)
     read = iter_parsed_trees if parsed else read_sentences
     items = [
@@ -260,12 +268,7 @@ def load_training_data(
             f"(read {st.lines} lines: {st.empty} empty, {st.too_long} longer than "
             f"{cfg.max_length} tokens, {st.undecodable} not UTF-8)"
         )
-    if cfg.max_sentences is not None and len(sentences) == limit:
-        n_dev = cfg.dev_sentences
-    else:  # a short corpus: hold out at most a tenth of it (at least one sentence)
-        n_dev = min(cfg.dev_sentences, max(1, len(sentences) // 10))
-    train_s = sentences[: len(sentences) - n_dev]
-    dev_s = sentences[len(sentences) - n_dev :]
+    train_s, dev_s = split_dev(sentences, cfg.dev_sentences, limit)
     if cfg.vocab == "bpe":
         subwords = subwords or train_bpe(train_s, cfg.bpe_size)
         pieces = subwords.vocabulary()
