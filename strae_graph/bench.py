@@ -41,7 +41,8 @@ from tqdm import tqdm
 from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.losses import contrastive_loss
-from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
+from strae_graph.model import COMPOSE_FUNCTIONS, StrAE, StrAEConfig
+from strae_graph.objectives import OBJECTIVES, objective_loss
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
 
@@ -190,13 +191,15 @@ class PlainFrontierModel:
         leaf[self.leaves] = True
         tokens = torch.zeros(self.n, dtype=torch.int64)
         tokens[self.leaves] = self.tokens
-        if objective == "contrastive":
-            return contrastive_loss(up, down, model.scale, block)
-        ce = model.reconstruction_loss(down[leaf], tokens[leaf])
-        if objective == "ce":
-            return ce
-        co = contrastive_loss(up[~leaf], down[~leaf], model.scale, block)
-        return 0.5 * (co + ce)
+        loss, _ = objective_loss(
+            objective,
+            up,
+            down,
+            leaf,
+            contrastive=lambda u, d: contrastive_loss(u, d, model.scale, block),
+            ce=lambda: model.reconstruction_loss(down[leaf], tokens[leaf]),
+        )
+        return loss
 
     def forward_loss(self, model: StrAE) -> torch.Tensor:
         up = self.up(model)
