@@ -191,15 +191,9 @@ class PlainFrontierModel:
         leaf[self.leaves] = True
         tokens = torch.zeros(self.n, dtype=torch.int64)
         tokens[self.leaves] = self.tokens
-        loss, _ = objective_loss(
-            objective,
-            up,
-            down,
-            leaf,
-            contrastive=lambda u, d: contrastive_loss(u, d, model.scale, block),
-            ce=lambda: model.reconstruction_loss(down[leaf], tokens[leaf]),
-        )
-        return loss
+        terms = (lambda u, d: contrastive_loss(u, d, model.scale, block),
+                 lambda: model.reconstruction_loss(down[leaf], tokens[leaf]))  # fmt: skip
+        return objective_loss(objective, up, down, leaf, *terms)[0]
 
     def forward_loss(self, model: StrAE) -> torch.Tensor:
         up = self.up(model)
