@@ -12,6 +12,7 @@ import torch
 
 from strae_graph.losses import contrastive_loss
 from strae_graph.model import StrAE
+from strae_graph.objectives import objective_loss
 from strae_graph.tree import Tree
 
 
@@ -81,13 +82,9 @@ class PlainFrontierModel:
         leaf[self.leaves] = True
         tokens = torch.zeros(self.n, dtype=torch.int64)
         tokens[self.leaves] = self.tokens
-        if objective == "contrastive":
-            return contrastive_loss(up, down, model.scale, block)
-        ce = model.reconstruction_loss(down[leaf], tokens[leaf])
-        if objective == "ce":
-            return ce
-        co = contrastive_loss(up[~leaf], down[~leaf], model.scale, block)
-        return 0.5 * (co + ce)
+        terms = (lambda u, d: contrastive_loss(u, d, model.scale, block),
+                 lambda: model.reconstruction_loss(down[leaf], tokens[leaf]))  # fmt: skip
+        return objective_loss(objective, up, down, leaf, *terms)[0]
 
     def forward_loss(self, model: StrAE) -> torch.Tensor:
         up = self.up(model)

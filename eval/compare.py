@@ -28,7 +28,6 @@ options it overrides, never its own defaults.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,6 +41,8 @@ from eval.evaluate import EvalConfig, evaluate
 from eval.runs import RunEvaluation, evaluate_run
 from eval.study_specs import StructureSpec, build_dataset, eval_parse, parse_spec
 from strae_graph.checkpoint import CheckpointError
+from strae_graph.corpus import read_limit
+from strae_graph.fileio import atomic_write_text
 from strae_graph.presets import PRESETS, preset_config
 from strae_graph.train import _COMPARED, TrainConfig, train
 
@@ -193,9 +194,9 @@ def _train_once(cfg: TrainConfig, log: Callable[[str], None], train_fn) -> bool:
     res = train_fn(cfg, resume=resume, log=log)
     if res.interrupted:
         raise KeyboardInterrupt
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"train_config": asdict(cfg), "result": asdict(res)}, indent=2))
-    os.replace(tmp, marker)
+    atomic_write_text(
+        marker, json.dumps({"train_config": asdict(cfg), "result": asdict(res)}, indent=2)
+    )
     return True
 
 
@@ -222,9 +223,7 @@ def _evaluate_once(cfg: StudyConfig, spec: StructureSpec, run: Path, log) -> Run
         structure_options=options or None,
     )
     res.save_items(run / ITEMS_FILE)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"study_eval": want, "evaluation": res.to_dict()}, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"study_eval": want, "evaluation": res.to_dict()}, indent=2))
     return res
 
 
@@ -259,9 +258,7 @@ def _word2vec_once(cfg: StudyConfig, seed: int, log) -> RunEvaluation:
         eval_config=cfg.eval.to_dict(),
     )
     base.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"study_eval": want, "evaluation": res.to_dict()}, indent=2))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps({"study_eval": want, "evaluation": res.to_dict()}, indent=2))
     return res
 
 
@@ -287,7 +284,7 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     (out / "study.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     specs = cfg.specs()
     base = cfg.train_config(StructureSpec("balanced", "balanced"), cfg.objectives[0], cfg.seeds[0])
-    n_sentences = None if base.max_sentences is None else base.max_sentences + base.dev_sentences
+    n_sentences = read_limit(base.max_sentences, base.dev_sentences)
     for spec in specs:
         build_dataset(spec, base.corpus, n_sentences, base.max_length, cfg.eval.progress, log)
         _note_unpaired(spec, base.corpus, log)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ import numpy as np
 from eval.metrics import mean_std
 from eval.runs import RunEvaluation, load_items
 from eval.stats import accuracy_bootstrap, seed_bootstrap, similarity_bootstrap
+from strae_graph.fileio import atomic_open
 
 if TYPE_CHECKING:
     from eval.compare import Study, StudyConfig
@@ -167,13 +167,11 @@ def contrast_markdown(contrasts: list[dict]) -> str:
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         if rows:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
             w.writerows(rows)
-    os.replace(tmp, path)
 
 
 # --- contrasts ----------------------------------------------------------------------

@@ -25,8 +25,9 @@ from typing import Protocol
 
 import numpy as np
 
-from strae_graph.corpus import DataError, read_sentences, tokenize
+from strae_graph.corpus import DataError, read_limit, read_sentences, split_dev, tokenize
 from strae_graph.embed import Embedder
+from strae_graph.fileio import atomic_path
 
 
 class Encoder(Protocol):
@@ -196,17 +197,15 @@ def training_sentences(train_config: dict) -> list[list[str]]:
         raise DataError(
             f"{corpus}: the word2vec baseline reads plain-text corpora only, not a directory"
         )
-    max_s, n_dev = train_config.get("max_sentences"), train_config.get("dev_sentences", 1000)
-    limit = None if max_s is None else max_s + n_dev
+    n_dev = train_config.get("dev_sentences", 1000)
+    limit = read_limit(train_config.get("max_sentences"), n_dev)
     sentences = [
         toks
         for _, toks in read_sentences(
             corpus, limit, train_config.get("max_length"), on_error="skip"
         )
     ]
-    if not (max_s is not None and len(sentences) == limit):
-        n_dev = min(n_dev, len(sentences) // 10)
-    return sentences[: len(sentences) - n_dev]
+    return split_dev(sentences, n_dev, limit)[0]
 
 
 def train_word2vec(
@@ -239,7 +238,6 @@ def train_word2vec(
     kv = model.wv
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(cache) + ".tmp")
-        kv.save(str(tmp), separately=[])  # one file, so the rename is atomic
-        os.replace(tmp, cache)
+        with atomic_path(cache) as tmp:
+            kv.save(str(tmp), separately=[])  # one file, so the rename is atomic
     return kv

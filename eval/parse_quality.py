@@ -16,22 +16,21 @@ parse again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
 from eval.metrics import mean_std
 from eval.study_specs import StructureSpec
+from strae_graph.fileio import atomic_write_text, file_sha256
 
 F1_FILE = "parse_f1.json"
 
 
 def _checkpoint_sha(run_dir: Path) -> str:
     ckpt = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
-    return hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    return file_sha256(ckpt)
 
 
 def _key_and_job(spec: StructureSpec, seed: int, run_dir: Path) -> tuple[str, str | None, dict]:
@@ -49,7 +48,7 @@ def _key_and_job(spec: StructureSpec, seed: int, run_dir: Path) -> tuple[str, st
         ident = {k: str(v) for k, v in opts.items()}
         model = Path(str(opts.get("model", "")))
         if opts.get("model") and model.is_file():
-            ident["model_sha256"] = hashlib.sha256(model.read_bytes()).hexdigest()
+            ident["model_sha256"] = file_sha256(model)
     key = {"structure": spec.structure, **ident}
     if spec.structure == "random":
         key["seed"] = seed
@@ -94,9 +93,7 @@ def load_cache(out: Path) -> dict[str, dict]:
 
 
 def save_cache(out: Path, cache: dict[str, dict]) -> None:
-    tmp = out / (F1_FILE + ".tmp")
-    tmp.write_text(json.dumps(cache, indent=2))
-    os.replace(tmp, out / F1_FILE)
+    atomic_write_text(out / F1_FILE, json.dumps(cache, indent=2))
 
 
 def study_f1(

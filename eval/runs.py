@@ -20,6 +20,7 @@ from eval.encoders import (
 )
 from eval.evaluate import MIN_COVERED_PAIRS, EvalConfig, TaskResult, evaluate, results_table
 from strae_graph.embed import Embedder
+from strae_graph.fileio import atomic_open, atomic_write_text
 from strae_graph.jsonsafe import NULL_KEY, dumps
 
 
@@ -68,9 +69,7 @@ class RunEvaluation:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(path) + ".tmp")
-        tmp.write_text(dumps(self.to_dict(), why=_null_reason, indent=2))
-        os.replace(tmp, path)
+        atomic_write_text(path, dumps(self.to_dict(), why=_null_reason, indent=2))
 
     def save_items(self, path: str | os.PathLike[str]) -> int:
         """Write the per-item arrays of every result (cosines, gold scores, probe
@@ -83,9 +82,8 @@ class RunEvaluation:
             for name, value in (r.items or {}).items()
         }
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(str(path) + ".tmp.npz")
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
+        with atomic_open(path, "wb") as f:
+            np.savez_compressed(f, **arrays)
         return len(arrays)
 
 

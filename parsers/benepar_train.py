@@ -17,7 +17,6 @@ loads; :func:`train_benepar` checks that by loading it back and scoring it.
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
 import time
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from typing import Any
 from tqdm import tqdm
 
 from strae_graph.corpus import DataError
+from strae_graph.fileio import atomic_open
 
 
 @dataclass
@@ -186,9 +186,8 @@ def save_parser(parser: Any, path: str | Path) -> None:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"config": parser.config, "state_dict": parser.state_dict()}, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as f:
+        torch.save({"config": parser.config, "state_dict": parser.state_dict()}, f)
 
 
 def bracket_f1_of(parser: Any, examples: Sequence[TrainingExample]) -> float:

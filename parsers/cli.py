@@ -71,14 +71,15 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
 
 def _run_fingerprint(run_dir: str) -> str:
     """SHA-256 of the checkpoint a run parses with, so a retrained model is re-parsed."""
-    import hashlib
     from pathlib import Path
+
+    from strae_graph.fileio import file_sha256
 
     run = Path(run_dir)
     ckpt = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
     if not ckpt.exists():
         raise ValueError(f"--model {run_dir}: no best.pt or last.pt there (not a training run?)")
-    return hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    return file_sha256(ckpt)
 
 
 # --- parse -------------------------------------------------------------------

@@ -32,6 +32,7 @@ from typing import Any
 from tqdm import tqdm
 
 from strae_graph.corpus import DataError, ReadStats, check_input_file, count_lines, read_sentences
+from strae_graph.fileio import atomic_path, file_sha256
 from strae_graph.tree import Tree, TreeError
 
 FORMAT = 1
@@ -49,14 +50,6 @@ class ParseResult:
     seconds: float
     sentences_per_s: float
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def fingerprint(record: dict[str, Any]) -> str:
@@ -176,10 +169,8 @@ def _save_rows(path: str, lines: Sequence[int], trees: Sequence[Tree]) -> None:
         },
         features=features,
     )
-    tmp = path + ".tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    ds.save_to_disk(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        ds.save_to_disk(str(tmp))
 
 
 def parse_corpus(
@@ -325,11 +316,22 @@ def _parse_into(
 
     datasets.disable_progress_bars()
     merged = datasets.concatenate_datasets([datasets.load_from_disk(p) for p in shard_paths])
-    tmp = Path(str(out) + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    merged.save_to_disk(str(tmp))
-    seconds = time.perf_counter() - t0
-    meta = {
+    with atomic_path(out) as tmp:  # OUT.tmp, renamed over OUT
+        merged.save_to_disk(str(tmp))
+        seconds = time.perf_counter() - t0
+        meta = _meta(key, fp, src, merged, num_proc, seconds)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(partial, ignore_errors=True)
+    return ParseResult(
+        str(out), structure, len(merged), False, seconds, len(merged) / seconds, meta
+    )
+
+
+def _meta(
+    key: dict[str, Any], fp: str, src: Path, merged: Any, num_proc: int, seconds: float
+) -> dict[str, Any]:
+    """OUT/strae_parse.json: the fingerprint's inputs and what was written."""
+    return {
         **key,
         "fingerprint": fp,
         "input": str(src.resolve()),
@@ -345,14 +347,6 @@ def _parse_into(
             "(leaves 0..n-1, internal nodes in post-order, root last)",
         },
     }
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-    shutil.rmtree(partial, ignore_errors=True)
-    return ParseResult(
-        str(out), structure, len(merged), False, seconds, len(merged) / seconds, meta
-    )
 
 
 def _count_lines(path: Path) -> int | None:

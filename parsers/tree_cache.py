@@ -3,7 +3,7 @@
 
 Parsing with spaCy or benepar costs far more than a short training run (spaCy:
 ~400 sentences/s on one core), and a structure study trains the same parsed
-slice once per objective and seed.  :func:`cached_parse` keys the trees on the
+slice once per objective and seed.  :func:`parse_cached` keys the trees on the
 SHA-256 of the structure, the parser's identity (package and model versions,
 or the model file's hash) and every token list, and keeps them as gzipped JSON
 lines in ``cache_dir()`` (``$STRAE_CACHE``, else ``$XDG_CACHE_HOME/strae-graph``,
@@ -13,6 +13,7 @@ cheaper to rebuild than to read and are never cached.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from strae_graph.fileio import atomic_open, file_sha256
 from strae_graph.tree import Tree, TreeError
 
 FORMAT = 1
@@ -51,7 +53,6 @@ def parser_identity(structure: str) -> dict[str, str | None]:
                 "model_version": _version(DEFAULT_SPACY_MODEL)}  # fmt: skip
     if structure == "benepar":
         from parsers.benepar_parser import DEFAULT_BENEPAR_MODEL
-        from parsers.parsed_corpus import file_sha256
 
         model = Path(str(DEFAULT_BENEPAR_MODEL))
         digest = file_sha256(model) if model.is_file() else str(model)
@@ -86,23 +87,33 @@ def _read(path: Path, sentences: Sequence[Sequence[str]]) -> list[Tree] | None:
 def _write(path: Path, trees: Sequence[Tree]) -> None:
     """Write atomically: a reader never sees a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with gzip.open(tmp, "wt", encoding="utf-8") as f:
+    with atomic_open(path, "wb") as raw, gzip.open(raw, "wt", encoding="utf-8") as f:
         for t in trees:
             f.write(json.dumps([list(c) for c in t.children]) + "\n")
-    os.replace(tmp, path)
 
 
-def cached_parse(
+def parse_cached(
     sentences: Sequence[Sequence[str]],
     structure: str,
-    parse: Callable[[Sequence[Sequence[str]]], list[Tree]],
+    seed: int = 0,
+    *,
+    parse: Callable[[Sequence[Sequence[str]]], list[Tree]] | None = None,
 ) -> list[Tree]:
-    """``parse(sentences)``, read from the cache when these sentences were parsed
-    before under ``structure`` by the same parser; written to it otherwise.
-    A damaged cache file is parsed again and replaced, never trusted."""
+    """``parsers.parse_sentences(sentences, structure, seed=seed)``; the trees of
+    parser structures (spacy, benepar: default models) are read from the cache when
+    these sentences were parsed before by the same parser, written to it otherwise.
+    A damaged cache file is parsed again and replaced, never trusted.
+
+    ``parse`` replaces the parser of a parser structure (tests count its calls)."""
+    from parsers import PARSERS, parse_sentences
+
+    if structure not in PARSERS:
+        if parse is not None:
+            raise ValueError(f"structure {structure!r} is not a cached parser structure")
+        return parse_sentences(sentences, structure, seed=seed)
     if not sentences:
         return []
+    parse = parse or functools.partial(parse_sentences, structure=structure)
     key = cache_key(sentences, structure)
     path = cache_dir() / "trees" / f"{structure}-{key[:32]}.jsonl.gz"
     if path.is_file():
@@ -115,13 +126,3 @@ def cached_parse(
     except OSError as e:  # a read-only or full cache never fails a run
         print(f"warning: could not write the tree cache {path}: {e}", file=sys.stderr)
     return trees
-
-
-def parse_cached(sentences: Sequence[Sequence[str]], structure: str, seed: int = 0) -> list[Tree]:
-    """``parsers.parse_sentences(sentences, structure, seed=seed)``, with the trees of
-    parser structures (spacy, benepar: default models) read from / written to the cache."""
-    from parsers import PARSERS, parse_sentences
-
-    if structure in PARSERS:
-        return cached_parse(sentences, structure, lambda s: parse_sentences(s, structure))
-    return parse_sentences(sentences, structure, seed=seed)

@@ -41,7 +41,8 @@ from tqdm import tqdm
 
 from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
-from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
+from strae_graph.model import COMPOSE_FUNCTIONS, StrAE, StrAEConfig
+from strae_graph.objectives import OBJECTIVES
 from strae_graph.tree import Tree
 from strae_graph.vocab import Vocabulary
 

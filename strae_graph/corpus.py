@@ -10,10 +10,12 @@ import gzip
 import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
+
+_T = TypeVar("_T")
 
 _WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
 
@@ -204,3 +206,24 @@ def read_sentences(
             f"{p}: {undecodable} of {lines} lines are not valid UTF-8 text (a binary file?); "
             "use --on-error skip to train on the rest anyway"
         )
+
+
+# --- the held-out dev tail -----------------------------------------------------
+def read_limit(max_sentences: int | None, dev_sentences: int) -> int | None:
+    """How many usable sentences a run reads: ``max_sentences`` to train on and
+    the ``dev_sentences`` after them (None: the whole corpus)."""
+    return None if max_sentences is None else max_sentences + dev_sentences
+
+
+def split_dev(
+    sentences: Sequence[_T], dev_sentences: int, limit: int | None
+) -> tuple[list[_T], list[_T]]:
+    """(train, dev) of the sentences a run read (at most ``limit``): the last
+    ``dev_sentences`` are dev, or, when the corpus ran out before ``limit``, at
+    most a tenth of them (at least one)."""
+    if limit is not None and len(sentences) == limit:
+        n_dev = dev_sentences
+    else:  # a short corpus
+        n_dev = min(dev_sentences, max(1, len(sentences) // 10))
+    cut = len(sentences) - n_dev
+    return list(sentences[:cut]), list(sentences[cut:])

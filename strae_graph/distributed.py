@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from strae_graph.losses import contrastive_loss_shard
 from strae_graph.model import StrAE, StrAEOutput
+from strae_graph.objectives import objective_loss
 
 
 def under_torchrun() -> bool:
@@ -169,24 +170,22 @@ class DistContext:
             down = model.down(g, u, frontiers).reshape(g.num_nodes(), e)
             up = u.reshape(g.num_nodes(), e)
             is_leaf, tokens = g.ndata["is_leaf"], g.ndata["token"]
-        objective = model.config.objective
-        shares: dict[str, torch.Tensor] = {}
-        if objective in ("contrastive", "both"):
-            rows = slice(None) if objective == "contrastive" else ~is_leaf
-            u_rows = F.normalize(up[rows], dim=-1)
-            d_all, offset = self.gather_rows(F.normalize(down[rows], dim=-1))
-            shares["contrastive"] = contrastive_loss_shard(
+
+        def contrastive(u: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+            u_rows = F.normalize(u, dim=-1)
+            d_all, offset = self.gather_rows(F.normalize(d, dim=-1))
+            return contrastive_loss_shard(
                 u_rows, d_all, offset, model.scale, self.reduce_, model.config.block_size
             )
-        if objective in ("ce", "both"):
+
+        def ce() -> torch.Tensor:  # this process's share: its sum over the global count
             known = is_leaf & (tokens != 0)
             n_known = self.total(int(known.sum()))
             if n_known == 0:
-                shares["ce"] = down.sum() * 0.0
-            else:
-                ce = model.token_cross_entropy(down[known], tokens[known], reduction="sum")
-                shares["ce"] = ce / n_known
-        share = sum(shares.values()) if objective != "both" else 0.5 * sum(shares.values())
+                return down.sum() * 0.0
+            return model.token_cross_entropy(down[known], tokens[known], reduction="sum") / n_known
+
+        share, shares = objective_loss(model.config.objective, up, down, is_leaf, contrastive, ce)
         values = torch.stack([share.detach(), *(v.detach() for v in shares.values())])
         values = values.to(torch.float64)
         self.reduce_(values)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
 
 import torch
 from torch import nn
@@ -18,9 +17,9 @@ from strae_graph._dgl import dgl
 from strae_graph.functions import DiagonalCompose, DiagonalDecompose
 from strae_graph.graph import Frontiers
 from strae_graph.losses import Scale, contrastive_loss, linear_cross_entropy, logit_scale
+from strae_graph.objectives import OBJECTIVES, objective_loss
+from strae_graph.objectives import Objective as Objective  # re-exported
 
-Objective = Literal["contrastive", "ce", "both"]
-OBJECTIVES: tuple[str, ...] = ("contrastive", "ce", "both")
 COMPOSE_FUNCTIONS: tuple[str, ...] = ("linear", "diagonal")  # see make_functions
 ACTIVATIONS = {"none": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 #: a learned logit scale stays in this range (CLIP clamps at 100)
@@ -298,23 +297,18 @@ class StrAE(nn.Module):
     def loss(
         self, g: dgl.DGLGraph, up: torch.Tensor, down: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The configured objective on (N, E) up and down embeddings."""
-        objective = self.config.objective
+        """The configured objective on (N, E) up and down embeddings
+        (:func:`strae_graph.objectives.objective_loss`); parts as numbers."""
         is_leaf = g.ndata["is_leaf"]
-        parts: dict[str, float] = {}
-        if objective == "contrastive":
-            loss = contrastive_loss(up, down, self.scale, self.config.block_size)
-            parts["contrastive"] = loss.item()
-        elif objective == "ce":
-            loss = self.reconstruction_loss(down[is_leaf], g.ndata["token"][is_leaf])
-            parts["ce"] = loss.item()
-        else:
-            internal = ~is_leaf
-            co = contrastive_loss(up[internal], down[internal], self.scale, self.config.block_size)
-            ce = self.reconstruction_loss(down[is_leaf], g.ndata["token"][is_leaf])
-            loss = 0.5 * (co + ce)
-            parts["contrastive"], parts["ce"] = co.item(), ce.item()
-        return loss, parts
+        loss, terms = objective_loss(
+            self.config.objective,
+            up,
+            down,
+            is_leaf,
+            contrastive=lambda u, d: contrastive_loss(u, d, self.scale, self.config.block_size),
+            ce=lambda: self.reconstruction_loss(down[is_leaf], g.ndata["token"][is_leaf]),
+        )
+        return loss, {k: v.item() for k, v in terms.items()}
 
     def reconstruction_loss(self, leaf_down: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of Lambda(leaf down embeddings) against the leaf tokens.

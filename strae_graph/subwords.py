@@ -53,6 +53,7 @@ from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 
+from strae_graph.fileio import atomic_write_bytes
 from strae_graph.tree import Tree
 from strae_graph.vocab import UNK, Vocabulary
 
@@ -206,9 +207,7 @@ class Subwords:
         return self.tokenizer.to_str()
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically (via :func:`strae_graph.checkpoint.atomic_write_bytes`)."""
-        from strae_graph.checkpoint import atomic_write_bytes
-
+        """Write atomically (via :func:`strae_graph.fileio.atomic_write_bytes`)."""
         atomic_write_bytes(path, self.to_str().encode("utf-8"))
 
     # -- vocabulary -------------------------------------------------------------
@@ -330,9 +329,7 @@ def train_bpe(
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(sub.to_str(), encoding="utf-8")
-            os.replace(tmp, path)
+            sub.save(path)
         except OSError as e:  # a read-only or full cache never fails a run
             print(f"warning: could not write the BPE cache {path}: {e}", file=sys.stderr)
     return sub

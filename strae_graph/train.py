@@ -16,10 +16,8 @@ A run directory holds:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import math
-import os
 import platform
 import resource
 import sys
@@ -36,7 +34,6 @@ from tqdm import tqdm
 from strae_graph.budget import LearningCurve, OnEval, TrainClock, budget_spent, validate_minutes
 from strae_graph.checkpoint import (
     CheckpointError,
-    atomic_write_bytes,
     capture_rng,
     describe_state_mismatch,
     load_checkpoint,
@@ -44,8 +41,17 @@ from strae_graph.checkpoint import (
     run_lock,
     save_checkpoint,
 )
-from strae_graph.corpus import DEFAULT_CORPUS, ON_ERROR, DataError, ReadStats, read_sentences
+from strae_graph.corpus import (
+    DEFAULT_CORPUS,
+    ON_ERROR,
+    DataError,
+    ReadStats,
+    read_limit,
+    read_sentences,
+    split_dev,
+)
 from strae_graph.distributed import DistContext, under_torchrun
+from strae_graph.fileio import atomic_write_bytes, file_sha256
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAE, StrAEConfig
@@ -248,7 +254,7 @@ def load_training_data(
     from parsers.parsed_corpus import is_parsed_corpus, iter_parsed_trees
 
     stats = ReadStats()
-    limit = None if cfg.max_sentences is None else cfg.max_sentences + cfg.dev_sentences
+    limit = read_limit(cfg.max_sentences, cfg.dev_sentences)
     parsed = is_parsed_corpus(cfg.corpus)
     read = iter_parsed_trees if parsed else read_sentences
     items = [
@@ -262,12 +268,7 @@ def load_training_data(
             f"(read {st.lines} lines: {st.empty} empty, {st.too_long} longer than "
             f"{cfg.max_length} tokens, {st.undecodable} not UTF-8)"
         )
-    if cfg.max_sentences is not None and len(sentences) == limit:
-        n_dev = cfg.dev_sentences
-    else:  # a short corpus: hold out at most a tenth of it (at least one sentence)
-        n_dev = min(cfg.dev_sentences, max(1, len(sentences) // 10))
-    train_s = sentences[: len(sentences) - n_dev]
-    dev_s = sentences[len(sentences) - n_dev :]
+    train_s, dev_s = split_dev(sentences, cfg.dev_sentences, limit)
     if cfg.vocab == "bpe":
         subwords = subwords or train_bpe(train_s, cfg.bpe_size)
         pieces = subwords.vocabulary()
@@ -337,14 +338,6 @@ def batch_output(model: StrAE, items: Sequence, vocab: Vocabulary, cfg: TrainCon
 
 
 # --- helpers -----------------------------------------------------------------
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

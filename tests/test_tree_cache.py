@@ -5,7 +5,7 @@ import gzip
 import pytest
 
 from parsers import parse_sentences
-from parsers.tree_cache import cache_key, cached_parse, parse_cached
+from parsers.tree_cache import cache_key, parse_cached
 
 SENTS = [["the", "cat", "sat", "on", "the", "mat"], ["dogs", "bark", "loudly"], ["hello"]]
 
@@ -26,8 +26,8 @@ def counting_parser(calls: list[int]):
 
 def test_second_parse_reads_the_cache(cache):
     calls: list[int] = []
-    first = cached_parse(SENTS, "spacy", counting_parser(calls))
-    second = cached_parse(SENTS, "spacy", counting_parser(calls))
+    first = parse_cached(SENTS, "spacy", parse=counting_parser(calls))
+    second = parse_cached(SENTS, "spacy", parse=counting_parser(calls))
     assert calls == [3]  # parsed once
     assert second == first == parse_sentences(SENTS, "spacy")
     assert len(list((cache / "trees").glob("spacy-*.jsonl.gz"))) == 1
@@ -43,10 +43,10 @@ def test_other_sentences_or_structure_get_another_key():
 
 def test_damaged_cache_file_is_parsed_again(cache):
     calls: list[int] = []
-    good = cached_parse(SENTS, "spacy", counting_parser(calls))
+    good = parse_cached(SENTS, "spacy", parse=counting_parser(calls))
     (path,) = (cache / "trees").glob("spacy-*.jsonl.gz")
     path.write_bytes(path.read_bytes()[:10])  # truncated
-    assert cached_parse(SENTS, "spacy", counting_parser(calls)) == good
+    assert parse_cached(SENTS, "spacy", parse=counting_parser(calls)) == good
     assert calls == [3, 3]
     with gzip.open(path, "rt") as f:  # replaced by a whole file
         assert len(f.readlines()) == 3
@@ -54,11 +54,11 @@ def test_damaged_cache_file_is_parsed_again(cache):
 
 def test_cache_with_wrong_trees_is_not_trusted(cache):
     calls: list[int] = []
-    cached_parse(SENTS, "spacy", counting_parser(calls))
+    parse_cached(SENTS, "spacy", parse=counting_parser(calls))
     (path,) = (cache / "trees").glob("spacy-*.jsonl.gz")
     with gzip.open(path, "wt") as f:  # children that do not fit the sentences
         f.write("[[0, 1]]\n[[0, 9]]\n[]\n")
-    cached_parse(SENTS, "spacy", counting_parser(calls))
+    parse_cached(SENTS, "spacy", parse=counting_parser(calls))
     assert calls == [3, 3]
 
 
@@ -66,7 +66,7 @@ def test_unwritable_cache_still_parses(tmp_path, monkeypatch, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     monkeypatch.setenv("STRAE_CACHE", str(blocker))
-    trees = cached_parse(SENTS, "spacy", lambda s: parse_sentences(s, "spacy"))
+    trees = parse_cached(SENTS, "spacy", parse=lambda s: parse_sentences(s, "spacy"))
     assert trees == parse_sentences(SENTS, "spacy")
     assert "warning: could not write the tree cache" in capsys.readouterr().err
 
