@@ -150,6 +150,10 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-vocab", type=int, default=d.max_vocab)
     p.add_argument("--minutes", type=float, default=None, metavar="M",
                    help=MINUTES_HELP + "; per run, part of the study's budget")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
+                   help="each run also saves last.pt every N steps (0: at the end of each "
+                   "epoch and on interrupt), so a killed study loses at most N steps; "
+                   "not part of the study's recipe")  # fmt: skip
     add_preset_options(p)
     p.add_argument(
         "--lr-contrastive",
@@ -279,6 +283,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             "max_vocab": args.max_vocab,
             "device": args.device,
             "minutes": args.minutes,
+            "checkpoint_every": args.checkpoint_every,
             **{k: getattr(args, k) for k in PRESET_KEYS if hasattr(args, k)},
         },
         lr={"contrastive": args.lr_contrastive, "ce": args.lr_ce, "both": args.lr_ce},
