@@ -145,6 +145,15 @@ def test_resume_mid_epoch_gives_exactly_the_remaining_batches(corpus, cache_root
     assert resumed.windows_read == windows - start // SPEC.buffer_batches
 
 
+def test_a_prefetch_thread_reads_the_same_batches(corpus, cache_root):
+    from strae_graph.prefetch import Prefetcher
+
+    full = list(stream(corpus, cache_root).epoch(0, SPEC).batches())
+    ep = stream(corpus, cache_root).epoch(0, SPEC)
+    with Prefetcher(ep.batch, range(6, len(ep)), depth=3) as ahead:
+        assert [ahead.get(b) for b in range(6, len(ep))] == full[6:]
+
+
 @pytest.mark.parametrize("world", [2, 3])
 def test_rank_shards_partition_the_global_batches(corpus, cache_root, world):
     s = stream(corpus, cache_root)
