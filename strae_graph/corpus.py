@@ -221,9 +221,25 @@ def split_dev(
     """(train, dev) of the sentences a run read (at most ``limit``): the last
     ``dev_sentences`` are dev, or, when the corpus ran out before ``limit``, at
     most a tenth of them (at least one)."""
-    if limit is not None and len(sentences) == limit:
-        n_dev = dev_sentences
-    else:  # a short corpus
-        n_dev = min(dev_sentences, max(1, len(sentences) // 10))
-    cut = len(sentences) - n_dev
+    cut = len(sentences) - dev_count(len(sentences), dev_sentences, limit)
     return list(sentences[:cut]), list(sentences[cut:])
+
+
+def dev_count(n_read: int, dev_sentences: int, limit: int | None) -> int:
+    """How many of the ``n_read`` sentences read (at most ``limit``) are dev:
+    the rule of :func:`split_dev`, for a reader that never holds them all."""
+    if limit is not None and n_read == limit:
+        return dev_sentences
+    return min(dev_sentences, max(1, n_read // 10))  # a short corpus
+
+
+def require_sentences(path: object, n: int, stats: ReadStats, max_length: int) -> None:
+    """A :class:`DataError` when a run read fewer than 2 usable sentences,
+    saying what the reader skipped."""
+    if n < 2:
+        st = stats
+        raise DataError(
+            f"{path}: {n} usable sentence(s), at least 2 needed "
+            f"(read {st.lines} lines: {st.empty} empty, {st.too_long} longer than "
+            f"{max_length} tokens, {st.undecodable} not UTF-8)"
+        )

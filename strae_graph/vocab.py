@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 UNK = "<unk>"
@@ -37,9 +37,17 @@ class Vocabulary:
         counts: Counter[str] = Counter()
         for s in sentences:
             counts.update(s)
-        counts.pop(UNK, None)
+        return cls.from_counts(counts, min_count, max_size)
+
+    @classmethod
+    def from_counts(
+        cls, counts: Mapping[str, int], min_count: int = 5, max_size: int | None = None
+    ) -> Vocabulary:
+        """:meth:`build` from token counts already made (e.g. in one pass over a
+        streamed corpus, :mod:`strae_graph.stream`); an ``<unk>`` count is ignored."""
         words = sorted(
-            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
+            (w for w, c in counts.items() if c >= min_count and w != UNK),
+            key=lambda w: (-counts[w], w),
         )
         if max_size is not None:
             words = words[: max(0, max_size - 1)]
