@@ -25,12 +25,22 @@ run is not bitwise the single-process run (the masks differ); with dropout 0
 to floating-point tolerance (tests/test_distributed.py).  Each rank seeds its
 generator with ``seed + rank`` after the (identical) initialisation, so the
 masks of different ranks are independent.
+
+Exit: every collective goes through :func:`_run`, which keeps the last few
+``Work`` handles alive in this module.  Without that, a gloo worker thread can
+drop the last reference to a finished work (and so to its tensors, which need
+the GIL to free) while the interpreter is finalizing, which aborts the process
+("terminate called without an active exception", pytorch/pytorch#190489).
+At exit :func:`_leave` lets the worker threads finish (the GIL released for a
+moment) and destroys the process group.
 """
 
 from __future__ import annotations
 
 import atexit
+import collections
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +52,17 @@ import torch.nn.functional as F
 from strae_graph.losses import contrastive_loss_shard
 from strae_graph.model import StrAE, StrAEOutput
 from strae_graph.objectives import objective_loss
+
+#: the handles of the latest collectives (see the module docstring, "Exit")
+_KEPT: collections.deque = collections.deque(maxlen=16)
+
+
+def _run(collective, *args, **kwargs) -> None:
+    """``collective(*args, **kwargs)`` (a torch.distributed call), waited for,
+    its work handle kept so that a gloo thread never frees its tensors."""
+    work = collective(*args, **kwargs, async_op=True)
+    work.wait()
+    _KEPT.append(work)
 
 
 def under_torchrun() -> bool:
@@ -91,7 +112,7 @@ class DistContext:
     def reduce_(self, t: torch.Tensor, op: str = "sum") -> None:
         """In place: sum (or max) of ``t`` over processes."""
         if self.enabled:
-            dist.all_reduce(t, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+            _run(dist.all_reduce, t, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
 
     def total(self, value: float | int) -> float:
         t = torch.tensor([float(value)], dtype=torch.float64)
@@ -103,7 +124,7 @@ class DistContext:
         if not self.enabled:
             return value
         t = torch.tensor([value], dtype=torch.float64)
-        dist.broadcast(t, src=0)
+        _run(dist.broadcast, t, src=0)
         return float(t.item())
 
     def agree_signal(self, signum: int | None) -> int | None:
@@ -123,7 +144,7 @@ class DistContext:
         """Start every process from rank 0's parameters."""
         if self.enabled:
             for p in model.parameters():
-                dist.broadcast(p.data, src=0)
+                _run(dist.broadcast, p.data, src=0)
 
     def sync_gradients(self, model: torch.nn.Module) -> None:
         """Sum the parameter gradients over processes (one flat all-reduce)."""
@@ -132,7 +153,7 @@ class DistContext:
         params = list(model.parameters())
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
+        _run(dist.all_reduce, flat)
         offset = 0
         for p in params:
             n = p.numel()
@@ -195,7 +216,11 @@ class DistContext:
 
 
 def _leave() -> None:
+    """At exit: gloo's worker threads get the GIL for a moment to finish what
+    they hold, then the process group goes.  (No barrier: a peer that failed
+    would make it wait for the whole collective timeout.)"""
     if dist.is_initialized():
+        time.sleep(0.05)
         dist.destroy_process_group()
 
 
@@ -209,13 +234,13 @@ class _GatherRows(torch.autograd.Function):
         padded = x.new_zeros((longest, *x.shape[1:]))
         padded[: len(x)] = x
         out = [torch.empty_like(padded) for _ in sizes]
-        dist.all_gather(out, padded.contiguous())
+        _run(dist.all_gather, out, padded.contiguous())
         ctx.sizes, ctx.rank, ctx.longest = sizes, rank, longest
         return torch.cat([o[:s] for o, s in zip(out, sizes)])
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         grad = grad.contiguous().clone()
-        dist.all_reduce(grad)
+        _run(dist.all_reduce, grad)
         start = sum(ctx.sizes[: ctx.rank])
         return grad[start : start + ctx.sizes[ctx.rank]], None, None

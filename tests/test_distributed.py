@@ -81,3 +81,33 @@ def test_parameters_moved_far_beyond_the_tolerance(runs, objective):
     assert len(names) >= 2
     for name in names:
         assert (init[name] - last[name]).abs().max() > 50 * ATOL, name
+
+
+def test_collectives_keep_their_work_handles(tmp_path):
+    """Every collective's work handle stays referenced here after it finished, so
+    a gloo worker thread never drops the last reference (and frees tensors that
+    need the GIL) while the interpreter is finalizing: the rare exit abort
+    "terminate called without an active exception" of the two-process run."""
+    import torch.distributed as dist
+
+    from strae_graph import distributed
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        ctx = distributed.DistContext(rank=0, world=2)  # collectives on a one-process group
+        distributed._KEPT.clear()
+        assert ctx.from_main(2.5) == 2.5 and ctx.total(3) == 3.0
+        assert ctx.agree_signal(None) is None
+        model = torch.nn.Linear(3, 2)
+        ctx.broadcast_parameters(model)
+        model(torch.ones(4, 3)).sum().backward()
+        ctx.sync_gradients(model)
+        x = torch.ones(2, 3, requires_grad=True)
+        distributed._GatherRows.apply(x, [2], 0).sum().backward()  # the gather, world 1
+        # from_main, total, agree_signal, 2 parameters, gradients, gather, its backward
+        assert len(distributed._KEPT) == 8
+        assert all(w.is_completed() for w in distributed._KEPT)
+    finally:
+        dist.destroy_process_group()
+        distributed._KEPT.clear()
