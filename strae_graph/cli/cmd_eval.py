@@ -1,4 +1,5 @@
-"""``strae eval`` and ``strae compare``: thin command lines over eval.runs / eval.compare."""
+"""``strae eval``, ``strae curve`` and ``strae compare``: thin command lines over
+eval.runs, eval.curve_plot and eval.compare."""
 
 from __future__ import annotations
 
@@ -8,6 +9,13 @@ import sys
 import time
 
 from eval.evaluate import ALL_TASKS, EvalConfig
+from strae_graph.cli.options import (
+    MINUTES_HELP,
+    add_data_options,
+    add_preset_options,
+    data_values,
+    preset_given,
+)
 
 
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
@@ -102,12 +110,10 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_curve)
 
     from eval.compare import DEFAULT_CONTRASTS
-    from strae_graph.cli import MINUTES_HELP, add_preset_options
     from strae_graph.model import OBJECTIVES
     from strae_graph.presets import PRESETS
-    from strae_graph.train import TrainConfig, structure_names
+    from strae_graph.train import structure_names
 
-    d = TrainConfig()
     p = sub.add_parser(
         "compare",
         help="structure-comparison study: train and evaluate structures x objectives x seeds",
@@ -142,12 +148,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         choices=list(PRESETS),
         help="strae train's named set of defaults for the options marked 'preset'",
     )
-    p.add_argument("--corpus", default=d.corpus)
-    p.add_argument("--max-sentences", type=int, default=20_000, help="training sentences (0 = all)")
-    p.add_argument("--dev-sentences", type=int, default=d.dev_sentences)
-    p.add_argument("--max-length", type=int, default=d.max_length)
-    p.add_argument("--min-count", type=int, default=d.min_count)
-    p.add_argument("--max-vocab", type=int, default=d.max_vocab)
+    add_data_options(p, 20_000, "training sentences (0 = all)")
     p.add_argument("--minutes", type=float, default=None, metavar="M",
                    help=MINUTES_HELP + "; per run, part of the study's budget")  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
@@ -266,7 +267,7 @@ def _contrast(text: str) -> tuple[str, str]:
 def _run_compare(args: argparse.Namespace) -> int:
     from eval.compare import StudyConfig, run_study
     from eval.study_specs import parse_eval_structures
-    from strae_graph.presets import PRESET_KEYS, PRESETS
+    from strae_graph.presets import PRESETS
 
     cfg = StudyConfig(
         out=args.out,
@@ -275,16 +276,11 @@ def _run_compare(args: argparse.Namespace) -> int:
         seeds=tuple(args.seeds),
         preset=args.preset,
         train={
-            "corpus": args.corpus,
-            "max_sentences": args.max_sentences or None,
-            "dev_sentences": args.dev_sentences,
-            "max_length": args.max_length,
-            "min_count": args.min_count,
-            "max_vocab": args.max_vocab,
+            **data_values(args),
             "device": args.device,
             "minutes": args.minutes,
             "checkpoint_every": args.checkpoint_every,
-            **{k: getattr(args, k) for k in PRESET_KEYS if hasattr(args, k)},
+            **preset_given(args),
         },
         lr={"contrastive": args.lr_contrastive, "ce": args.lr_ce, "both": args.lr_ce},
         eval=_eval_config(args, files=False),

@@ -1,0 +1,99 @@
+"""``strae bench``: the command line of :mod:`strae_graph.bench`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from strae_graph.bench import (
+    CLOCKS,
+    FULL_CORPUS_TOKENS,
+    STRUCTURES,
+    BenchConfig,
+    format_table,
+    run_bench,
+)
+from strae_graph.model import COMPOSE_FUNCTIONS
+from strae_graph.objectives import OBJECTIVES
+
+
+def add_subcommand(sub: argparse._SubParsersAction) -> None:
+    d = BenchConfig()
+    p = sub.add_parser(
+        "bench",
+        help="measure training speed and memory per structure and objective",
+        description="Time training steps on a fixed slice of the corpus for every structure "
+        "and objective; print a table and write JSON.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--corpus", default=d.corpus)
+    p.add_argument("--structures", nargs="+", default=list(d.structures), choices=STRUCTURES)
+    p.add_argument("--objectives", nargs="+", default=list(d.objectives), choices=OBJECTIVES)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--steps", type=int, default=d.steps, help="timed batches per case")
+    p.add_argument("--warmup", type=int, default=d.warmup, help="untimed batches per case")
+    p.add_argument("--vocab-sentences", type=int, default=d.vocab_sentences)
+    p.add_argument("--max-vocab", type=int, default=d.max_vocab)
+    p.add_argument(
+        "--settings",
+        nargs="+",
+        default=list(d.settings),
+        choices=["default", "recipe", "paper"],
+        help="training presets to time: each sets compose, entangled batches and lr "
+        "(e.g. --settings default paper: the recipe against the reference setting)",
+    )
+    p.add_argument("--compose", default=None, choices=COMPOSE_FUNCTIONS,
+                   help="override the setting's compose function")  # fmt: skip
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--clock",
+        default=d.clock,
+        choices=list(CLOCKS),
+        help="wall time; or process CPU time (use with --threads 1 on a busy machine)",
+    )
+    p.add_argument("--no-plain", action="store_true", help="skip the plain-PyTorch comparison")
+    p.add_argument("--json", default=d.json, help="write results here ('' to skip)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0:
+        raise ValueError("--batch-size and --steps must be at least 1, --warmup at least 0")
+    cfg = BenchConfig(
+        corpus=args.corpus,
+        structures=args.structures,
+        objectives=args.objectives,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        warmup=args.warmup,
+        vocab_sentences=args.vocab_sentences,
+        max_vocab=args.max_vocab,
+        settings=args.settings,
+        compose=args.compose,
+        threads=args.threads,
+        clock=args.clock,
+        plain=not args.no_plain,
+        json=args.json or None,
+        seed=args.seed,
+        progress=not args.no_progress,
+    )
+    results = run_bench(cfg)
+    print(format_table(results))
+    if cfg.json:
+        path = Path(cfg.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "config": asdict(cfg),
+            "torch_threads": torch.get_num_threads(),
+            "full_corpus_tokens": FULL_CORPUS_TOKENS,
+            "results": [asdict(r) for r in results],
+        }
+        path.write_text(json.dumps(record, indent=2))
+        print(f"wrote {path}")
+    return 0

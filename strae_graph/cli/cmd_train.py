@@ -1,0 +1,209 @@
+"""``strae train``: the command line of :func:`strae_graph.train.train`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from strae_graph.cli.errors import UserError
+from strae_graph.cli.options import (
+    MINUTES_HELP,
+    add_data_options,
+    add_preset_options,
+    data_values,
+    preset_given,
+    preset_help,
+)
+from strae_graph.model import OBJECTIVES
+
+
+def add_subcommand(sub: argparse._SubParsersAction) -> None:
+    from eval.curve import CURVE_TASKS, DEFAULT_CURVE_TASKS
+    from strae_graph.presets import PRESETS
+    from strae_graph.train import TrainConfig, structure_names
+
+    d = TrainConfig()
+    unset = argparse.SUPPRESS  # preset options: absent unless given, then the preset decides
+    p = sub.add_parser(
+        "train",
+        help="train a StrAE on a corpus",
+        description="Train a StrAE. Checkpoints go to --out each epoch (atomically); "
+        "Ctrl-C saves and stops; --resume continues.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add_data_options(p, d.max_sentences, "training sentences to read (0 = all)")
+    p.add_argument(
+        "--structure",
+        default=d.structure,
+        choices=structure_names(),
+        help="ignored when --corpus is a `strae parse` dataset (the structure comes from it)",
+    )
+    p.add_argument(
+        "--preset",
+        default="default",
+        choices=list(PRESETS),
+        help="a named set of defaults for the options marked 'preset' (options given "
+        "explicitly override it); paper: the paper's reference setting (SPEC.md)",
+    )
+    p.add_argument("--objective", default=unset, choices=OBJECTIVES, help=preset_help("objective"))
+    p.add_argument("--out", default=d.out, help="run directory")
+    add_preset_options(p)
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, ...")
+    p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metric lines")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=d.checkpoint_every,
+        help="also checkpoint every N steps (0: only at epoch ends)",
+    )
+    p.add_argument(
+        "--on-error",
+        default=d.on_error,
+        choices=["skip", "raise"],
+        help="bad corpus lines (empty, not UTF-8, longer than --max-length): skip and "
+        "count, or stop with an error naming the line. Not given: skip, but stop when over "
+        "half of the lines are not UTF-8 text (a binary file?)",
+    )
+    p.add_argument(
+        "--on-nan",
+        default=d.on_nan,
+        choices=["stop", "skip"],
+        help="a NaN/inf loss or gradient: stop (saving the model from before the batch), "
+        "or skip the batch and count it",
+    )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        metavar="M",
+        help=MINUTES_HELP + "; kept in the checkpoint, so --resume continues with the rest; "
+        "may be changed on --resume",
+    )
+    p.add_argument(
+        "--eval-every-minutes",
+        type=float,
+        default=None,
+        metavar="X",
+        help="learning curve: every X minutes of training time (not counting the evaluation) "
+        "and at the end, score the model on --curve-tasks and append a line to OUT/curve.jsonl",
+    )
+    p.add_argument(
+        "--curve-tasks",
+        nargs="+",
+        choices=CURVE_TASKS,
+        default=unset,
+        metavar="TASK",
+        help=f"tasks of the learning curve, of {', '.join(CURVE_TASKS)} "
+        f"(default: {' '.join(DEFAULT_CURVE_TASKS)})",
+    )
+    r = p.add_mutually_exclusive_group()
+    r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    r.add_argument(
+        "--overwrite", action="store_true", help="start again even if OUT holds a checkpoint"
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_train)
+
+
+def _train_config(args: argparse.Namespace):
+    """The TrainConfig of ``strae train ARGS``: the preset, overridden by the
+    preset options given explicitly, and every other option."""
+    curve_tasks = getattr(args, "curve_tasks", None)
+    if curve_tasks is not None and args.eval_every_minutes is None:
+        raise UserError("--curve-tasks needs --eval-every-minutes")
+    if args.eval_every_minutes is not None and curve_tasks is None:
+        from eval.curve import DEFAULT_CURVE_TASKS
+
+        curve_tasks = DEFAULT_CURVE_TASKS
+    try:
+        return _make_train_config(args, curve_tasks)
+    except ValueError as e:  # name the option: "--seed: seed must be at least 0, got -1"
+        raise UserError(_with_option(str(e))) from None
+
+
+def _with_option(message: str) -> str:
+    """``"max_length must be ..."`` -> ``"--max-length: max_length must be ..."``
+    for a message that starts with a TrainConfig field."""
+    from strae_graph.train import train_config_fields
+
+    field = message.partition(" ")[0]
+    if field in train_config_fields():
+        return f"--{field.replace('_', '-')}: {message}"
+    return message
+
+
+def _make_train_config(args: argparse.Namespace, curve_tasks):
+    """Every option is read back by its TrainConfig field name (the option's
+    dest), the preset options through the preset."""
+    from strae_graph.distributed import under_torchrun
+    from strae_graph.presets import resolve
+    from strae_graph.train import TrainConfig, train_config_fields
+
+    given = preset_given(args)
+    values = resolve(args.preset, given)
+    if values["entangle"] and "entangle" not in given and under_torchrun():
+        values["entangle"] = False  # each process would entangle only its own shard
+        if os.environ.get("RANK", "0") == "0":
+            print("strae train: under torchrun the preset's entangled trees are off "
+                  "(each process would entangle only its own shard)", file=sys.stderr)  # fmt: skip
+    options = {k: v for k, v in vars(args).items() if k in train_config_fields()}
+    return TrainConfig(**{**options, **data_values(args), **values,
+                          "progress": not args.no_progress,
+                          "curve_tasks": tuple(curve_tasks or ())})  # fmt: skip
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import signal
+
+    from strae_graph.interrupt import quiet_after_stop
+    from strae_graph.jsonsafe import dumps
+    from strae_graph.train import GOLD, train
+
+    cfg = _train_config(args)
+    if cfg.structure == GOLD and cfg.eval_every_minutes is not None:
+        from eval.evaluate import STS_TASKS
+
+        sentences = [t for t in cfg.curve_tasks if t in STS_TASKS]
+        if sentences:
+            raise UserError(
+                f"--curve-tasks {' '.join(sentences)}: a run on gold trees has no parser for "
+                "the evaluation sentences; choose word-similarity tasks"
+            )
+    last = Path(cfg.out) / "last.pt"
+    if not args.resume and not args.overwrite and last.exists():
+        raise UserError(
+            f"{cfg.out} already holds a run ({last}); add --resume to continue it "
+            "or --overwrite to start again"
+        )
+    print(f"strae train: {cfg.structure} trees, {cfg.objective} objective, "
+          f"corpus {cfg.corpus}, run directory {cfg.out}")  # fmt: skip
+    on_eval = None
+    if cfg.eval_every_minutes is not None:  # eval sits above the core: built here
+        from eval.curve import CurveEvaluator
+
+        on_eval = CurveEvaluator(cfg.curve_tasks, structure=cfg.structure, seed=cfg.seed).load()
+    t0 = time.perf_counter()
+    if threading_main():  # a late second Ctrl-C while exiting after a stop: ignored
+        signal.signal(signal.SIGINT, quiet_after_stop)
+    res = train(cfg, resume=args.resume, on_eval=on_eval, log=lambda s: print(s, flush=True))
+    wall = time.perf_counter() - t0
+    print(dumps({**res.__dict__, "wall_s": round(wall, 1)}, why=_summary_null, indent=2))
+    return 130 if res.interrupted else 0
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _summary_null(path: str, value: float) -> str | None:
+    """Why a value of the training summary is null (see strae_graph.jsonsafe)."""
+    if path in ("best_dev_loss", "last_dev_loss"):
+        return ("no dev loss: no dev evaluation has run yet (the run stopped before the end of "
+                "its first epoch), or there are no dev sentences")  # fmt: skip
+    return None
