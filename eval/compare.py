@@ -40,11 +40,12 @@ from eval.encoders import Word2VecEncoder, gensim_available, train_word2vec, tra
 from eval.evaluate import EvalConfig, evaluate
 from eval.runs import RunEvaluation, evaluate_run
 from eval.study_specs import StructureSpec, build_dataset, eval_parse, parse_spec
+from parsers.api import train
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import read_limit
 from strae_graph.fileio import atomic_write_text
 from strae_graph.presets import PRESETS, preset_config
-from strae_graph.train import _COMPARED, TrainConfig, train
+from strae_graph.train import _COMPARED, TrainConfig
 
 #: the contrasts reported when both structures are in the study (A - B)
 DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
@@ -267,7 +268,7 @@ def _note_unpaired(spec: StructureSpec, corpus: str, log) -> None:
     treebank trees): its runs share seeds but not data with the others."""
     if spec.dataset is None:
         return
-    from parsers.parsed_corpus import read_meta
+    from strae_graph.tree_dataset import read_meta
 
     source = read_meta(spec.dataset).get("input")
     if source and Path(corpus).exists() and Path(source).resolve() != Path(corpus).resolve():
@@ -277,7 +278,7 @@ def _note_unpaired(spec: StructureSpec, corpus: str, log) -> None:
 
 def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=train) -> Study:
     """Train (or reuse) and evaluate every run of the study, then write the tables
-    and the plots.  ``train_fn`` is :func:`strae_graph.train.train` (replaceable in tests)."""
+    and the plots.  ``train_fn`` is :func:`parsers.api.train` (replaceable in tests)."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _check_recipe(cfg)

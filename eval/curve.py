@@ -21,6 +21,7 @@ import torch
 from eval.data import SentencePairs, WordPairs, load_named_sts, load_named_wordsim
 from eval.evaluate import STS_TASKS, WORDSIM_TASKS, wordsim_score
 from eval.metrics import similarity_score
+from parsers.tree_cache import parse_cached
 from strae_graph.embed import Embedder, as_tokens
 from strae_graph.graph import Frontiers, batch_trees, roots
 from strae_graph.model import StrAE
@@ -75,7 +76,8 @@ class CurveEvaluator:
         self, model: StrAE, vocab: Vocabulary, step: int = 0, minutes: float = 0.0
     ) -> dict[str, float]:
         device = model.embedding.weight.device
-        emb = Embedder(model, vocab, structure=self.structure, seed=self.seed, device=device)
+        emb = Embedder(model, vocab, structure=self.structure, seed=self.seed, device=device,
+                       parse=parse_cached)  # fmt: skip
         scores: dict[str, float] = {}
         with torch.no_grad():
             for task in self.tasks:

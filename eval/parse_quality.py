@@ -35,8 +35,8 @@ def _checkpoint_sha(run_dir: Path) -> str:
 
 def _key_and_job(spec: StructureSpec, seed: int, run_dir: Path) -> tuple[str, str | None, dict]:
     """(cache key, structure to score or None for gold, parser options)."""
-    from parsers.parsed_corpus import GOLD
-    from strae_graph.train import SELF
+    from parsers.structures import GOLD
+    from strae_graph.tree_source import SELF
 
     if spec.structure == GOLD:
         return "gold", None, {}

@@ -19,6 +19,7 @@ from eval.encoders import (
     training_sentences,
 )
 from eval.evaluate import MIN_COVERED_PAIRS, EvalConfig, TaskResult, evaluate, results_table
+from parsers.api import load_embedder
 from strae_graph.embed import Embedder
 from strae_graph.fileio import atomic_open, atomic_write_text
 from strae_graph.jsonsafe import NULL_KEY, dumps
@@ -130,7 +131,7 @@ def evaluate_run(
     options for ``structure`` (e.g. a benepar model path; see :class:`StrAERoot`)."""
     cfg = cfg or EvalConfig()
     t0 = time.perf_counter()
-    emb = Embedder.from_run(run_dir, device=device, checkpoint=checkpoint)
+    emb = load_embedder(run_dir, device=device, checkpoint=checkpoint)
     record = json.loads((Path(run_dir) / "config.json").read_text())["train"]
     used = structure or emb.structure
     encoders = [

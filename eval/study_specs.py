@@ -51,8 +51,8 @@ class StructureSpec:
 def parse_spec(text: str, out: str | Path) -> StructureSpec:
     """The :class:`StructureSpec` of one ``--structures`` entry (see the module
     docstring); ValueError with the accepted forms otherwise."""
-    from parsers.parsed_corpus import GOLD, is_parsed_corpus, read_meta
-    from strae_graph.train import structure_names
+    from parsers.structures import GOLD, structure_names
+    from strae_graph.tree_dataset import is_parsed_corpus, read_meta
 
     names = structure_names()
     if "=" not in text:
@@ -90,7 +90,7 @@ def eval_parse(spec: StructureSpec, eval_structures: dict[str, str]) -> tuple[st
     """(structure, parser options) the evaluation parses test sentences with for
     runs of ``spec``; ``eval_structures``: LABEL -> NAME or benepar=MODEL
     (``--eval-structure``)."""
-    from parsers.parsed_corpus import GOLD
+    from parsers.structures import GOLD
 
     given = eval_structures.get(spec.label)
     if given is None and spec.structure == GOLD:
@@ -142,7 +142,8 @@ def build_dataset(
     """Write ``spec.dataset`` (gold trees, or the corpus slice parsed with a benepar
     model: the lines that give a run its ``sentences`` sentences) unless an
     identical one is there (``parse_corpus`` checks)."""
-    from parsers.parsed_corpus import GOLD, parse_corpus
+    from parsers.parsed_corpus import parse_corpus
+    from parsers.structures import GOLD
 
     if not spec.needs_build:
         return

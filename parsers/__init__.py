@@ -5,7 +5,9 @@ Every source turns tokenised sentences (the leaves, decided by
 objects over exactly those tokens.  Parsers are given those tokens; they never
 re-tokenise.
 
-Structures (``STRUCTURES``):
+Every structure name, with what it needs and how it parses, is registered once
+in :mod:`parsers.structures` (``REGISTRY``); the tuples below are views of it.
+Structures (``STRUCTURES``: those :func:`parse_sentences` builds without a model):
 
 * ``balanced``, ``right``, ``left``, ``random`` (seeded): heuristics, no options.
 * ``spacy``: spaCy English dependency parse -> binary tree
@@ -17,86 +19,50 @@ Structures (``STRUCTURES``):
   default ``benepar_en3``), ``binarize`` (``right`` / ``left``),
   ``parser_words``, ``batch_size``.
 
-Gold trees come with their own leaves; read them with :mod:`parsers.gold`.
+* ``self`` (``MODEL_STRUCTURES``): the trees a trained Self-StrAE induces;
+  option ``model`` (a run directory).
+
+Gold trees (``gold``) come with their own leaves; read them with :mod:`parsers.gold`.
 """
 
 from __future__ import annotations
 
-import random
-from collections.abc import Sequence
-
 from parsers.errors import ParserError
 from parsers.heuristics import HEURISTICS, balanced, left_branching, random_tree, right_branching
-from strae_graph.tree import Tree
+from parsers.structures import (
+    GOLD,
+    REGISTRY,
+    Structure,
+    get_structure,
+    names,
+    parse_sentences,
+    random_seed,
+    structure_names,
+)
 
 __all__ = [
+    "GOLD",
     "HEURISTICS",
+    "MODEL_STRUCTURES",
     "PARSERS",
+    "REGISTRY",
     "STRUCTURES",
     "ParserError",
+    "Structure",
     "balanced",
+    "get_structure",
     "left_branching",
+    "names",
     "parse_sentences",
+    "random_seed",
     "random_tree",
     "right_branching",
+    "structure_names",
 ]
 
 #: structure sources that run a trained parser
-PARSERS: tuple[str, ...] = ("spacy", "benepar")
-#: every structure name ``parse_sentences`` knows
-STRUCTURES: tuple[str, ...] = (*HEURISTICS, *PARSERS)
+PARSERS: tuple[str, ...] = names("parser")
+#: every structure name ``parse_sentences`` knows without a model
+STRUCTURES: tuple[str, ...] = names("heuristic", "parser")
 #: structures induced by a trained StrAE run (option ``model=RUN_DIR``)
-MODEL_STRUCTURES: tuple[str, ...] = ("self",)
-
-
-def random_seed(seed: int, index: int) -> int:
-    """The seed of sentence ``index``'s random tree under run seed ``seed``."""
-    return seed * 1_000_003 + index
-
-
-def parse_sentences(
-    sentences: Sequence[Sequence[str]],
-    structure: str,
-    *,
-    seed: int = 0,
-    first_index: int = 0,
-    **options: object,
-) -> list[Tree]:
-    """The tree of every sentence under ``structure``.
-
-    sentences: token lists; the trees have exactly these leaves, in order.
-    ``random`` trees are seeded per sentence (``seed`` and the sentence's index,
-    counted from ``first_index`` so that a corpus parsed in chunks gets the same
-    trees as one parsed whole).  ``options`` go to the parser (see the module
-    docstring); heuristics take none.
-    """
-    if structure in MODEL_STRUCTURES:
-        from strae_graph.self_strae import parse_with_model
-
-        model = options.pop("model", None)
-        options.pop("fingerprint", None)  # only part of the cache key
-        if model is None:
-            raise ValueError(
-                f"structure {structure!r} is induced by a trained Self-StrAE: give its run "
-                "directory (--model RUN_DIR, or model=RUN_DIR)"
-            )
-        return parse_with_model(model, sentences, **options)  # type: ignore[arg-type]
-    if structure not in STRUCTURES:
-        raise ValueError(f"unknown structure {structure!r}; choose one of {', '.join(STRUCTURES)}")
-    if structure == "spacy":
-        from parsers.spacy_parser import spacy_trees
-
-        return spacy_trees(sentences, **options)  # type: ignore[arg-type]
-    if structure == "benepar":
-        from parsers.benepar_parser import benepar_trees
-
-        return benepar_trees(sentences, **options)  # type: ignore[arg-type]
-    if options:
-        raise TypeError(f"structure {structure!r} takes no options {sorted(options)}")
-    if structure == "random":
-        return [
-            random_tree(s, random.Random(random_seed(seed, first_index + i)))
-            for i, s in enumerate(sentences)
-        ]
-    make = HEURISTICS[structure]
-    return [make(s) for s in sentences]
+MODEL_STRUCTURES: tuple[str, ...] = names("model")

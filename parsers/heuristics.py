@@ -1,4 +1,5 @@
-"""Heuristic binary trees over a token sequence: balanced, right-, left-branching, random."""
+"""Heuristic binary trees over a token sequence: balanced (the core's own shape,
+:mod:`strae_graph.tree_shapes`), right-, left-branching, random."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import random as _random
 from collections.abc import Callable, Sequence
 
 from strae_graph.tree import Tree
+from strae_graph.tree_shapes import balanced
 
 
 def right_branching(tokens: Sequence[str]) -> Tree:
@@ -27,25 +29,6 @@ def left_branching(tokens: Sequence[str]) -> Tree:
     for i in range(1, n):
         children.append((acc, i))
         acc = n + len(children) - 1
-    return Tree(tuple(tokens), tuple(children))
-
-
-def balanced(tokens: Sequence[str]) -> Tree:
-    """Split every span at its midpoint (left half gets the smaller share when odd):
-    ``((a b) (c d))``, ``(a (b c))``."""
-    n = len(tokens)
-    children: list[tuple[int, int]] = []
-
-    def build(lo: int, hi: int) -> int:
-        if hi - lo == 1:
-            return lo
-        mid = lo + (hi - lo) // 2
-        left = build(lo, mid)
-        right = build(mid, hi)
-        children.append((left, right))
-        return n + len(children) - 1
-
-    build(0, n)  # depth is log2(n): recursion is safe
     return Tree(tuple(tokens), tuple(children))
 
 

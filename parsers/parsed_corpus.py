@@ -10,7 +10,9 @@ with one row per sentence:
   (leaves ``0..n-1``, internal nodes ``n..2n-2`` in post-order, root last).
 
 ``OUT/strae_parse.json`` records the structure, its options, the seed, the
-input's SHA-256 and a fingerprint of all of these.  Re-running with the same
+input's SHA-256 and a fingerprint of all of these.  Reading a dataset
+(:func:`iter_parsed_trees`, ...) is the core's :mod:`strae_graph.tree_dataset`:
+training reads one as a corpus that brings its trees.  Re-running with the same
 input and options finds the fingerprint and returns at once (``reused``).
 Work is done in shards of ``shard_size`` sentences kept in ``OUT.partial/``
 until the whole corpus is done, so an interrupted run resumes where it stopped.
@@ -31,14 +33,19 @@ from typing import Any
 
 from tqdm import tqdm
 
-from strae_graph.corpus import DataError, ReadStats, check_input_file, count_lines, read_sentences
+from parsers.structures import GOLD, get_structure
+from strae_graph.corpus import DataError, check_input_file, count_lines, read_sentences
 from strae_graph.fileio import atomic_path, file_sha256
 from strae_graph.tree import Tree, TreeError
+from strae_graph.tree_dataset import (  # noqa: F401 (the reader, re-exported)
+    META_FILE,
+    is_parsed_corpus,
+    iter_parsed_trees,
+    load_parsed,
+    read_meta,
+)
 
 FORMAT = 1
-META_FILE = "strae_parse.json"
-#: structures read from bracketed files instead of parsed
-GOLD = "gold"
 
 
 @dataclass
@@ -55,65 +62,6 @@ class ParseResult:
 def fingerprint(record: dict[str, Any]) -> str:
     """SHA-256 of the JSON of everything that decides the output."""
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
-
-
-def is_parsed_corpus(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` is a directory written by :func:`parse_corpus`."""
-    return (Path(path) / META_FILE).is_file()
-
-
-def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
-    p = Path(path) / META_FILE
-    if not p.is_file():
-        raise DataError(f"{path}: not a parsed corpus (no {META_FILE}); make one with strae parse")
-    try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise DataError(f"{p}: unreadable ({e})") from None
-
-
-def load_parsed(path: str | os.PathLike[str]):
-    """The ``datasets.Dataset`` of a parsed corpus directory."""
-    import datasets
-
-    read_meta(path)
-    try:
-        return datasets.load_from_disk(str(path))
-    except (FileNotFoundError, ValueError) as e:
-        raise DataError(f"{path}: not a readable dataset ({e})") from None
-
-
-def iter_parsed_trees(
-    path: str | os.PathLike[str],
-    max_sentences: int | None = None,
-    max_length: int | None = None,
-    on_error: str = "skip",
-    stats: ReadStats | None = None,
-) -> Iterator[tuple[int, Tree]]:
-    """``(line, tree)`` for the rows of a parsed corpus, skipping (and counting
-    in ``stats.too_long``) trees longer than ``max_length`` like
-    :func:`strae_graph.corpus.read_sentences`."""
-    stats = stats if stats is not None else ReadStats()
-    ds = load_parsed(path)
-    for batch in ds.iter(batch_size=4096):
-        for line, toks, kids in zip(batch["line"], batch["tokens"], batch["children"]):
-            stats.lines += 1
-            if max_length is not None and len(toks) > max_length:
-                stats.too_long += 1
-                if on_error == "raise":
-                    raise DataError(
-                        f"{path}, line {line}: sentence of {len(toks)} tokens is longer than "
-                        f"the maximum {max_length} (--max-length)"
-                    )
-                continue
-            try:
-                tree = Tree(tuple(toks), tuple((a, b) for a, b in kids))
-            except TreeError as e:
-                raise DataError(f"{path}, row for line {line}: bad tree ({e})") from None
-            stats.kept += 1
-            yield line, tree
-            if max_sentences is not None and stats.kept >= max_sentences:
-                return
 
 
 # --- producing -------------------------------------------------------------
@@ -188,12 +136,8 @@ def parse_corpus(
 ) -> ParseResult:
     """Parse every sentence of ``input_path`` under ``structure`` into the
     dataset directory ``out`` (see the module docstring); cached by content hash."""
-    from parsers import MODEL_STRUCTURES, STRUCTURES
-
     options = dict(options or {})
-    known = (*STRUCTURES, *MODEL_STRUCTURES, GOLD)
-    if structure not in known:
-        raise ValueError(f"unknown structure {structure!r}; choose one of {', '.join(known)}")
+    source = get_structure(structure)  # a registered name, or a ValueError naming them
     src = check_input_file(input_path)
     if num_proc < 1 or shard_size < 1:
         raise ValueError("--num-proc and the shard size must be at least 1")
@@ -213,7 +157,7 @@ def parse_corpus(
         if meta.get("fingerprint") == fp:
             dt = time.perf_counter() - t0
             return ParseResult(str(out), structure, meta["sentences"], True, dt, 0.0, meta)
-    if structure in ("spacy", "benepar"):
+    if source.kind == "parser":
         _check_parser_available(structure, options)
 
     # read the whole input once before anything is written: a corrupt or

@@ -17,24 +17,15 @@ import functools
 import gzip
 import hashlib
 import json
-import os
 import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from strae_graph.fileio import atomic_open, file_sha256
+from strae_graph.fileio import atomic_open, cache_dir, file_sha256
 from strae_graph.tree import Tree, TreeError
 
 FORMAT = 1
-
-
-def cache_dir() -> Path:
-    """The root of strae-graph's caches (see the module docstring)."""
-    if os.environ.get("STRAE_CACHE"):
-        return Path(os.environ["STRAE_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "strae-graph"
 
 
 def _version(package: str) -> str | None:

@@ -41,11 +41,11 @@ from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.model import StrAE, StrAEConfig
 from strae_graph.objectives import OBJECTIVES
 from strae_graph.tree import Tree
+from strae_graph.tree_source import Parse, no_parse
 from strae_graph.vocab import Vocabulary
 
 #: word + punctuation tokens of the shipped corpus (data/SOURCES.md: ~10.6 M)
 FULL_CORPUS_TOKENS = 10_600_000
-STRUCTURES = ("balanced", "right", "left", "random")
 #: wall time, or this process's CPU time (meaningful with one torch thread on a
 #: machine shared with other work: it does not count time spent waiting for a core)
 CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
@@ -54,7 +54,7 @@ CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time
 @dataclass
 class BenchConfig:
     corpus: str = str(DEFAULT_CORPUS)
-    structures: Sequence[str] = STRUCTURES
+    structures: Sequence[str] = ("balanced",)  # strae bench: every heuristic (parsers)
     objectives: Sequence[str] = OBJECTIVES
     batch_size: int = 128
     steps: int = 3  # timed steps (distinct batches) per case
@@ -246,15 +246,19 @@ def run_case(
     sents,
     vocab: Vocabulary,
     setting: str = "default",
+    parse: Parse | None = None,
 ) -> CaseResult:
-    from parsers import parse_sentences
+    """Time one case; ``parse`` builds the trees (:mod:`strae_graph.tree_source`)."""
     from strae_graph.presets import PRESETS
+
+    if parse is None:
+        raise no_parse(structure)
 
     preset = PRESETS[setting]
     compose = cfg.compose or preset["compose"]
     entangle = bool(preset["entangle"])
     lr = preset["lr"] or (1e-4 if objective == "contrastive" else 1e-3)
-    trees = parse_sentences(sents, structure, seed=cfg.seed)
+    trees = parse(sents, structure, cfg.seed)
     batches = make_batches(trees, vocab, cfg.batch_size, entangle)
     warm, timed = batches[: cfg.warmup], batches[cfg.warmup :]
     torch.manual_seed(cfg.seed)
@@ -343,16 +347,21 @@ def run_case(
     return res
 
 
-def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[CaseResult]:
+def run_bench(
+    cfg: BenchConfig, log: Callable[[str], None] = print, parse: Parse | None = None
+) -> list[CaseResult]:
+    """Every case of ``cfg``; ``parse`` builds the trees of its structures
+    (:mod:`strae_graph.tree_source`; ``strae bench`` passes the registry's)."""
     global _now
     if cfg.clock not in CLOCKS:
         raise ValueError(f"unknown clock {cfg.clock!r}; choose from {', '.join(CLOCKS)}")
     _now = CLOCKS[cfg.clock]
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if parse is None:
+        raise no_parse(", ".join(cfg.structures))
     for s in cfg.structures:
-        if s not in STRUCTURES:
-            raise ValueError(f"unknown structure {s!r}; choose from {', '.join(STRUCTURES)}")
+        parse([], s, cfg.seed)  # an empty parse: an unknown name fails before any work
     for o in cfg.objectives:
         if o not in OBJECTIVES:
             raise ValueError(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
@@ -370,7 +379,7 @@ def run_bench(cfg: BenchConfig, log: Callable[[str], None] = print) -> list[Case
     cases = [(p, s, o) for p in cfg.settings for s in cfg.structures for o in cfg.objectives]
     results = []
     for p, s, o in tqdm(cases, desc="bench", unit="case", disable=not cfg.progress):
-        results.append(run_case(cfg, s, o, sents, vocab, p))
+        results.append(run_case(cfg, s, o, sents, vocab, p, parse))
     return results
 
 

@@ -43,6 +43,7 @@ from strae_graph.graph import Frontiers, batch_trees, roots
 from strae_graph.model import StrAE, StrAEConfig
 from strae_graph.subwords import SubwordError, Subwords, join_sentence, load_run_subwords
 from strae_graph.tree import Tree
+from strae_graph.tree_source import SELF, Parse, no_parse
 from strae_graph.vocab import Vocabulary
 
 #: a sentence is raw text (tokenised with strae_graph.corpus.tokenize) or a token list
@@ -83,6 +84,7 @@ class Embedder:
         device: str | torch.device = "cpu",
         run_dir: str | os.PathLike[str] | None = None,
         subwords: Subwords | None = None,
+        parse: Parse | None = None,
     ):
         if model.config.vocab_size != len(vocab):
             raise ValueError(
@@ -96,6 +98,7 @@ class Embedder:
         self.seed = seed
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.subwords = subwords  # a --vocab bpe run's BPE model: the leaves are its pieces
+        self.parse_fn = parse  # builds trees (strae_graph.tree_source); None: only self trees
 
     # -- loading ---------------------------------------------------------------
     @classmethod
@@ -104,11 +107,14 @@ class Embedder:
         run_dir: str | os.PathLike[str],
         device: str | torch.device = "cpu",
         checkpoint: str = "best",
+        parse: Parse | None = None,
     ) -> Embedder:
         """Load RUN_DIR (written by ``strae train``).
 
         checkpoint: ``"best"`` (best.pt, falling back to last.pt when a run has
-        no best yet), ``"last"``, or a path to a ``.pt`` file.
+        no best yet), ``"last"``, or a path to a ``.pt`` file.  ``parse``: how
+        sentences get their trees (:mod:`strae_graph.tree_source`);
+        :func:`parsers.api.load_embedder` passes the registry's.
         """
         run = Path(run_dir)
         config_path, vocab_path = run / "config.json", run / "vocab.json"
@@ -153,6 +159,7 @@ class Embedder:
             device=device,
             run_dir=run,
             subwords=subwords,
+            parse=parse,
         )
 
     @property
@@ -218,30 +225,24 @@ class Embedder:
         self, sentences: Sequence[Sentence], structure: str | None = None
     ) -> list[Tree | None]:
         """Trees of the sentences under ``structure`` (default: the run's); None
-        for a sentence with no tokens.  Parser trees come from the tree cache
-        (parsers.tree_cache) when these sentences were parsed before.  BPE runs:
+        for a sentence with no tokens.  The trees come from the embedder's
+        ``parse`` (the registry's parses through the tree cache).  BPE runs:
         the word trees expanded to pieces (:func:`strae_graph.subwords.expand_tree`);
         ``self``: the trees this model induces over its leaves."""
-        from parsers import MODEL_STRUCTURES
-        from parsers.tree_cache import parse_cached
-
         tokens = [as_tokens(s) for s in sentences]
         nonempty = [i for i, t in enumerate(tokens) if t]
         structure = structure or self.structure
-        if structure == "gold" and nonempty:
-            where = f"{self.run_dir}: " if self.run_dir is not None else ""
-            raise ValueError(
-                f"{where}trained on gold trees, which only the treebank's own sentences have; "
-                "give a structure to parse other sentences with (--structure balanced, "
-                "benepar, ...)"
-            )
-        if structure in MODEL_STRUCTURES:  # "self": the trees this model induces
+        if not nonempty:
+            trees = []
+        elif structure == SELF:  # the trees this model induces
             from strae_graph.self_strae import parse_with_model
 
             leaves = [self.leaves(tokens[i]) for i in nonempty]
-            trees = parse_with_model(self.model, leaves, self.vocab) if leaves else []
+            trees = parse_with_model(self.model, leaves, self.vocab)
+        elif self.parse_fn is None:
+            raise no_parse(structure)
         else:
-            trees = parse_cached([tokens[i] for i in nonempty], structure, seed=self.seed)
+            trees = self.parse_fn([tokens[i] for i in nonempty], structure, self.seed)
             if self.subwords is not None:
                 trees = [self.subwords.expand(t) for t in trees]
         out: list[Tree | None] = [None] * len(tokens)

@@ -10,7 +10,8 @@ Every write-to-temporary-then-rename in strae-graph goes through here:
   ``save_to_disk`` of a whole directory): ``PATH.tmp``, renamed over ``PATH``.
 
 :func:`file_sha256` is the one content hash of a file (corpora, parser models,
-checkpoints).
+checkpoints); :func:`cache_dir` is where the content-hash caches live (parser
+trees, BPE models).
 """
 
 from __future__ import annotations
@@ -32,6 +33,15 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def cache_dir() -> Path:
+    """The root of strae-graph's caches: ``$STRAE_CACHE``, else
+    ``$XDG_CACHE_HOME/strae-graph``, else ``~/.cache/strae-graph``."""
+    if os.environ.get("STRAE_CACHE"):
+        return Path(os.environ["STRAE_CACHE"])
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "strae-graph"
 
 
 def _umask() -> int:

@@ -29,7 +29,7 @@ by default:
   used because its trainer numbers those entries in hash-map order, which
   changes the merges from run to run).
 
-Within-word subtrees are BALANCED over the pieces (``parsers.heuristics.balanced``:
+Within-word subtrees are BALANCED over the pieces (``strae_graph.tree_shapes.balanced``:
 ``(▁un believ)``, ``(▁w (al k))``, ``((a b) (c d))``), whatever the sentence
 structure; in the expanded tree the pieces of every word are composed first
 (their internal nodes come before the sentence's).  Self-StrAE (structure
@@ -38,7 +38,7 @@ pieces, so they also decide the structure inside words (and may join pieces
 of neighbouring words before completing a word).
 
 Trained tokenizers are cached by content hash (training token stream,
-settings, ``tokenizers`` version) in ``parsers.tree_cache.cache_dir()/bpe/``;
+settings, ``tokenizers`` version) in ``strae_graph.fileio.cache_dir()/bpe/``;
 a damaged cache file is retrained and replaced, an unwritable cache only
 warns.  A run saves its tokenizer as RUN/tokenizer.json.
 """
@@ -53,8 +53,9 @@ from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from strae_graph.fileio import atomic_write_bytes
+from strae_graph.fileio import atomic_write_bytes, cache_dir
 from strae_graph.tree import Tree
+from strae_graph.tree_shapes import balanced
 from strae_graph.vocab import UNK, Vocabulary
 
 #: the vocabulary kinds of ``strae train --vocab``
@@ -124,8 +125,6 @@ def join_sentence(pieces: Sequence[str]) -> str:
 
 
 def _tree_from_pieces(pieces: Sequence[str]) -> Tree:
-    from parsers.heuristics import balanced
-
     return balanced(pieces)
 
 
@@ -316,8 +315,6 @@ def train_bpe(
         raise ValueError(f"bpe_size must be at least 2, got {bpe_size}")
     path = None
     if cache:
-        from parsers.tree_cache import cache_dir
-
         key = cache_key(sentences, bpe_size)
         path = cache_dir() / "bpe" / f"bpe{bpe_size}-{key[:32]}.json"
         if path.is_file():

@@ -72,6 +72,8 @@ from strae_graph.subwords import (
     train_bpe,
 )
 from strae_graph.tree import Tree
+from strae_graph.tree_dataset import is_parsed_corpus, iter_parsed_trees, read_meta
+from strae_graph.tree_source import SELF, Parse, no_parse
 from strae_graph.vocab import Vocabulary
 
 CHECKPOINT_FORMAT = 1
@@ -87,7 +89,7 @@ class TrainConfig:
 
     corpus: str = str(DEFAULT_CORPUS)
     out: str = "runs/default"
-    structure: str = "balanced"
+    structure: str = "balanced"  # a name of parsers.structures (checked there, not here)
     objective: str = DEFAULT["objective"]
     epochs: int = DEFAULT["epochs"]
     batch_size: int = DEFAULT["batch_size"]
@@ -129,8 +131,6 @@ class TrainConfig:
     preset: str = "default"  # the preset's name, recorded (presets.preset_config applies it)
 
     def __post_init__(self) -> None:
-        from parsers.parsed_corpus import is_parsed_corpus, read_meta
-
         if is_parsed_corpus(self.corpus):  # a `strae parse` dataset: its trees decide
             self.structure = read_meta(self.corpus)["structure"]
         validate_train_config(self)
@@ -154,18 +154,7 @@ def validate_train_config(cfg: TrainConfig) -> None:
     if cfg.compose not in COMPOSE_FUNCTIONS:
         choices = ", ".join(COMPOSE_FUNCTIONS)
         raise ValueError(f"unknown compose function {cfg.compose!r}; choose one of {choices}")
-    names = structure_names()
-    from parsers.parsed_corpus import is_parsed_corpus
-
-    if is_parsed_corpus(cfg.corpus):  # a `strae parse` dataset (gold ones too) brings its trees
-        pass
-    elif cfg.structure == GOLD:
-        raise ValueError(
-            "structure 'gold' comes only with a dataset of gold trees: make one with "
-            "`strae parse TREES --structure gold --out DIR` and train with --corpus DIR"
-        )
-    elif cfg.structure not in names:
-        raise ValueError(f"unknown structure {cfg.structure!r}; choose one of {', '.join(names)}")
+    # the structure name is the registry's to check (parsers.structures.check_training_structure)
     if cfg.on_error is not None and cfg.on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {cfg.on_error!r}")
     if cfg.vocab not in VOCAB_KINDS:
@@ -213,19 +202,6 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ValueError(f"device {cfg.device!r}: this torch build or machine has no CUDA GPU")
 
 
-# --- structures ------------------------------------------------------------
-#: induced by the model while it trains (strae_graph.self_strae), not by a parser
-SELF = "self"
-#: a treebank's own trees (parsers.gold), trained on from a `strae parse` dataset
-GOLD = "gold"
-
-
-def structure_names() -> list[str]:
-    from parsers import STRUCTURES
-
-    return [*STRUCTURES, SELF]
-
-
 # --- data --------------------------------------------------------------------
 @dataclass
 class TrainingData:
@@ -241,20 +217,25 @@ class TrainingData:
 
 
 def load_training_data(
-    cfg: TrainConfig, vocab: Vocabulary | None = None, subwords: Subwords | None = None
+    cfg: TrainConfig,
+    vocab: Vocabulary | None = None,
+    subwords: Subwords | None = None,
+    parse: Parse | None = None,
 ) -> TrainingData:
     """Read the corpus, hold out the last ``dev_sentences``, build the vocabulary
-    (from the training part) and the trees.  A ``strae parse`` dataset directory
-    as the corpus brings its own trees (never re-parsed).
+    (from the training part) and the trees: ``parse(sentences, cfg.structure,
+    seed)`` (:mod:`strae_graph.tree_source`; dev sentences with ``seed + 1``).
+    A ``strae parse`` dataset directory as the corpus brings its own trees
+    (never re-parsed), and ``self`` trees are induced while training: neither
+    needs ``parse``.
 
     ``--vocab bpe``: a BPE model is learned from the training part's words (or
     ``subwords`` is used), the trees are still decided over words and then
     expanded to pieces (:func:`strae_graph.subwords.expand_tree`); for ``self``
     the items are the sentences' pieces (merges run over pieces)."""
-    from parsers.parsed_corpus import is_parsed_corpus, iter_parsed_trees
-
     stats = ReadStats()
     limit = read_limit(cfg.max_sentences, cfg.dev_sentences)
+    _check_parse(cfg, parse)
     parsed = is_parsed_corpus(cfg.corpus)
     read = iter_parsed_trees if parsed else read_sentences
     items = [
@@ -284,10 +265,8 @@ def load_training_data(
     elif cfg.structure == SELF:
         train, dev = [tuple(s) for s in train_s], [tuple(s) for s in dev_s]
     else:
-        from parsers.tree_cache import parse_cached
-
-        train = parse_cached(train_s, cfg.structure, cfg.seed)
-        dev = parse_cached(dev_s, cfg.structure, cfg.seed + 1)
+        train = parse(train_s, cfg.structure, cfg.seed)
+        dev = parse(dev_s, cfg.structure, cfg.seed + 1)
     if subwords is not None:  # word trees -> piece trees; token tuples -> piece tuples
         if cfg.structure == SELF and not parsed:
             train = [tuple(subwords.sentence_pieces(s)) for s in train]
@@ -300,6 +279,13 @@ def load_training_data(
     unknown = {"train": unk_train, "dev": unk_dev}
     return TrainingData(train=train, dev=dev, vocab=vocab, stats=stats, unknown_tokens=unknown,
                         subwords=subwords)  # fmt: skip
+
+
+def _check_parse(cfg: TrainConfig, parse: Parse | None) -> None:
+    """A run needs ``parse`` unless its trees are induced (``self``) or read
+    (a ``strae parse`` dataset as the corpus)."""
+    if parse is None and cfg.structure != SELF and not is_parsed_corpus(cfg.corpus):
+        raise no_parse(cfg.structure)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
@@ -432,14 +418,20 @@ def train(
     resume: bool = False,
     log: Callable[[str], None] = print,
     on_eval: OnEval | None = None,
+    parse: Parse | None = None,
 ) -> TrainResult:
     """Train a StrAE as ``cfg`` says; with ``resume``, continue from RUN_DIR/last.pt.
+
+    ``parse``: builds the trees of ``cfg.structure`` (:mod:`strae_graph.tree_source`);
+    not needed for ``self`` or a ``strae parse`` dataset as the corpus.
+    :func:`parsers.api.train` passes the registry's.
 
     One process at a time may train into a run directory (a lock file).
     Under torchrun: data-parallel over the processes (strae_graph.distributed).
     ``on_eval``: the learning-curve evaluator (strae_graph.budget), needed by
     ``cfg.eval_every_minutes``.
     """
+    _check_parse(cfg, parse)
     if cfg.entangle and under_torchrun():
         raise ValueError(
             "--entangle does not run under torchrun (each process would entangle only its "
@@ -465,7 +457,7 @@ def train(
     saved: dict[str, Any] = {"step": None, "checkpoint_step": None, "stop": None}
     try:
         with run_lock(out) if ctx.is_main else contextlib.nullcontext():
-            return _train(cfg, resume, log, ctx, on_eval, saved)
+            return _train(cfg, resume, log, ctx, on_eval, saved, parse)
     except KeyboardInterrupt:
         if ctx.is_main:
             _remove_if_unused(created)
@@ -555,8 +547,6 @@ def _check_same_corpus(
                 "would train on other data"
             )
     elif moved:
-        from parsers.parsed_corpus import is_parsed_corpus, read_meta
-
         same = (
             is_parsed_corpus(now)
             and is_parsed_corpus(saved_path)
@@ -587,6 +577,7 @@ def _train(
     ctx: DistContext,
     on_eval: OnEval | None = None,
     saved: dict[str, Any] | None = None,
+    parse: Parse | None = None,
 ) -> TrainResult:
     """``saved``: updated with the current step, the step of the checkpoint on
     disk and whether a stop was requested (read by :func:`train` on Ctrl-C)."""
@@ -612,7 +603,7 @@ def _train(
                     raise CheckpointError(f"--resume: {e}") from None
 
     t0 = time.perf_counter()
-    data = load_training_data(cfg, vocab, subwords)
+    data = load_training_data(cfg, vocab, subwords, parse)
     n_train_tokens = sum(len(leaves(t)) for t in data.train)
     log(
         f"data: {len(data.train):,} training / {len(data.dev):,} dev sentences, "

@@ -4,7 +4,8 @@ the configuration that test gives, one run directory per objective."""
 import json
 import sys
 
-from strae_graph.train import TrainConfig, train
+from parsers.api import train
+from strae_graph.train import TrainConfig
 
 if __name__ == "__main__":
     root, common = sys.argv[1], json.loads(sys.argv[2])

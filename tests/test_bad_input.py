@@ -18,11 +18,11 @@ import pytest
 from eval.data import load_sts, load_wordsim
 from eval.evaluate import MIN_COVERED_PAIRS
 from eval.metrics import similarity_score
+from parsers.api import train_config
 from strae_graph.checkpoint import CheckpointError, _sentences, load_checkpoint
 from strae_graph.cli import main
 from strae_graph.corpus import DataError
 from strae_graph.jsonsafe import dumps
-from strae_graph.train import TrainConfig
 from tests.conftest import DATA, ROOT
 from tests.test_reliability import WORDS, summary, train_args, write_corpus
 
@@ -107,7 +107,7 @@ def test_training_on_a_gold_tree_dataset(tmp_path, capsys):
     one_line_error(capsys.readouterr().err, "eval", "trained on gold trees", "--structure")
     # 'gold' without a gold dataset is still refused, saying how to make one
     with pytest.raises(ValueError, match="strae parse TREES --structure gold"):
-        TrainConfig(corpus=str(write_corpus(tmp_path / "c.txt")), structure="gold")
+        train_config(corpus=str(write_corpus(tmp_path / "c.txt")), structure="gold")
 
 
 # --- 3. honest evaluation output ------------------------------------------------------

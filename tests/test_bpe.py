@@ -10,12 +10,12 @@ from eval.data import load_wordsim
 from eval.encoders import MeanOfLeaves, StrAERoot
 from eval.evaluate import EvalConfig, eval_wordsim, evaluate
 from parsers import parse_sentences
+from parsers.api import load_embedder, train
 from parsers.heuristics import balanced, right_branching
 from strae_graph import subwords as sw
 from strae_graph.checkpoint import CheckpointError, load_run
 from strae_graph.cli import main
 from strae_graph.corpus import read_sentences
-from strae_graph.embed import Embedder
 from strae_graph.subwords import WORD_START as M
 from strae_graph.subwords import (
     Subwords,
@@ -24,7 +24,6 @@ from strae_graph.subwords import (
     train_bpe,
     words_of,
 )
-from strae_graph.train import train
 from strae_graph.tree import Tree
 from strae_graph.vocab import UNK
 from tests.conftest import CORPUS
@@ -181,7 +180,7 @@ def run(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def emb(run):
-    return Embedder.from_run(run)
+    return load_embedder(run)
 
 
 def test_bpe_run_directory(run, emb, capsys):
@@ -281,7 +280,7 @@ def test_export_and_resume(run, tmp_path, capsys):
               resume=True, log=lambda s: None)  # fmt: skip
     (out / "tokenizer.json").unlink()
     with pytest.raises(CheckpointError, match="tokenizer.json"):
-        Embedder.from_run(out)
+        load_embedder(out)
     with pytest.raises(CheckpointError, match="tokenizer.json"):
         load_run(out)
 
@@ -289,7 +288,7 @@ def test_export_and_resume(run, tmp_path, capsys):
 def test_self_structure_over_pieces(tmp_path):
     run = tiny_run(tmp_path / "self", vocab="bpe", bpe_size=300, structure="self",
                    max_sentences=120, objective="ce")  # fmt: skip
-    emb = Embedder.from_run(run)
+    emb = load_embedder(run)
     tree = emb.parse(["The unbelievable dog."])[0]
     assert list(tree.tokens) == emb.leaves(["the", "unbelievable", "dog", "."])
     assert np.isfinite(emb.embed_sentences(["The unbelievable dog."])).all()

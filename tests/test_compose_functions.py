@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from benchmarks.plain_model import PlainFrontierModel
+from parsers.api import load_embedder, train
 from strae_graph import StrAE, StrAEConfig, Vocabulary, batch_trees, roots
 from strae_graph.checkpoint import CheckpointError, load_run, save_checkpoint
 from strae_graph.cli import build_parser, main
-from strae_graph.embed import Embedder
 from strae_graph.functions import DiagonalCompose, DiagonalDecompose
 from strae_graph.graph import Frontiers
 from strae_graph.self_strae import merge, parse_with_model, self_forward
-from strae_graph.train import TrainConfig, train
+from strae_graph.train import TrainConfig
 from strae_graph.tree import Tree
 from tests.conftest import CORPUS, random_tree_shapes
 from tests.test_model import make_model, reference_passes, token_ids
@@ -327,7 +327,7 @@ def test_checkpoint_round_trip_diagonal(tmp_path, k, u):
     with torch.no_grad():
         a, b = model(g), run.model(g)
     assert torch.equal(a.up, b.up) and torch.equal(a.down, b.down)
-    emb = Embedder.from_run(tmp_path / "run")
+    emb = load_embedder(tmp_path / "run")
     assert emb.embedding_size == k * u
     sents = [list(t.tokens) for t in trees]
     got = emb.embed_sentences(sents)
@@ -353,7 +353,7 @@ def test_runs_from_before_the_option_load_as_linear(tmp_path):
     run = load_run(tmp_path / "run")
     assert run.model_config.compose == "linear"
     assert torch.equal(run.model.compose.linear.weight, model.compose.linear.weight)
-    assert Embedder.from_run(tmp_path / "run").model.config.compose == "linear"
+    assert load_embedder(tmp_path / "run").model.config.compose == "linear"
     # but a config.json that disagrees with the checkpoint is still caught
     record = json.loads((tmp_path / "run" / "config.json").read_text())
     record["model"]["compose"] = "diagonal"
@@ -410,7 +410,7 @@ def test_run_records_and_loads_the_option(banyan_run):
 
 
 def test_run_embeds_and_exports(banyan_run, tmp_path, capsys):
-    emb = Embedder.from_run(banyan_run)
+    emb = load_embedder(banyan_run)
     sents = ["The dog barks at the postman.", "Wikipedia is a free online encyclopedia.", "Hi"]
     got = emb.embed_sentences(sents)
     assert got.shape == (3, 256) and np.isfinite(got).all()
@@ -462,7 +462,7 @@ def test_self_strae_run_with_diagonal_square_channels(tmp_path, data_dir, capsys
     sentences = [["the", "cat", "sat", "on", "the", "mat", "."], ["hello"], ["a", "b"]]
     trees = parse_with_model(run, sentences)
     assert [list(t.tokens) for t in trees] == sentences
-    emb = Embedder.from_run(run)
+    emb = load_embedder(run)
     got = emb.embed_trees(trees)
     assert got.shape == (3, 256) and np.isfinite(got).all()
     # sentences of a Self-StrAE run are parsed by the run's own model

@@ -12,8 +12,9 @@ import sys
 import pytest
 import torch
 
+from parsers.api import train
 from strae_graph.checkpoint import load_checkpoint
-from strae_graph.train import TrainConfig, train
+from strae_graph.train import TrainConfig
 from tests.conftest import CORPUS, ROOT
 
 # 33 sentences, batch 16: global batches of 16, 16 and 1 (the last leaves rank 1 empty)

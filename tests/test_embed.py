@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from parsers import parse_sentences
+from parsers.api import load_embedder
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.cli import main
 from strae_graph.corpus import read_sentences, tokenize
-from strae_graph.embed import Embedder
 from strae_graph.graph import batch_trees, roots
 from tests.conftest import CORPUS
 from tests.tiny_runs import tiny_run
@@ -29,7 +29,7 @@ def run(tmp_path_factory, data_dir):
 
 @pytest.fixture(scope="module")
 def emb(run):
-    return Embedder.from_run(run)
+    return load_embedder(run)
 
 
 def corpus_sentences(n=60):
@@ -131,7 +131,7 @@ def test_cli_embed_and_export(run, tmp_path, capsys):
     arr, mask = np.load(out), np.load(tmp_path / "sent.mask.npy")
     assert arr.shape == (len(SENTENCES) + 1, 100)
     assert mask.tolist() == [True] * len(SENTENCES) + [False]
-    emb = Embedder.from_run(run)
+    emb = load_embedder(run)
     np.testing.assert_allclose(arr[:-1], emb.embed_sentences(SENTENCES), atol=1e-6)
 
     words = tmp_path / "words.txt"
@@ -149,10 +149,10 @@ def test_cli_embed_and_export(run, tmp_path, capsys):
 
 def test_bad_run_dir_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="no such run directory"):
-        Embedder.from_run(tmp_path / "nope")
+        load_embedder(tmp_path / "nope")
     (tmp_path / "r").mkdir()
     with pytest.raises(CheckpointError, match="no config.json"):
-        Embedder.from_run(tmp_path / "r")
+        load_embedder(tmp_path / "r")
     inp = tmp_path / "in.txt"
     inp.write_text("A dog barks.\n")
     rc = main(["embed", str(tmp_path / "r"), "--input", str(inp), "--out", str(tmp_path / "o.npy")])

@@ -342,8 +342,9 @@ def test_cli_train_entangle_runs_and_checkpoint_loads(tmp_path, data_dir, capsys
 
 
 def test_self_structure_with_entangle_trains(tmp_path, data_dir):
+    from parsers.api import train
     from strae_graph.self_strae import merge, self_forward
-    from strae_graph.train import TrainConfig, train
+    from strae_graph.train import TrainConfig
 
     cfg = TrainConfig(corpus=str(CORPUS), out=str(tmp_path / "self"), structure="self",
                       entangle=True, max_sentences=150, dev_sentences=20, batch_size=50,
@@ -361,7 +362,8 @@ def test_self_structure_with_entangle_trains(tmp_path, data_dir):
 
 
 def test_entangle_under_torchrun_is_a_clear_error(tmp_path, monkeypatch):
-    from strae_graph.train import TrainConfig, train
+    from parsers.api import train
+    from strae_graph.train import TrainConfig
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     cfg = TrainConfig(corpus=str(CORPUS), out=str(tmp_path / "d"), entangle=True, progress=False)

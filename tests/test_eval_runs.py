@@ -10,8 +10,8 @@ from eval.compare import StudyConfig, run_study
 from eval.encoders import MeanOfLeaves, StrAERoot
 from eval.evaluate import EvalConfig, eval_sts, evaluate
 from eval.runs import evaluate_run
+from parsers.api import load_embedder
 from strae_graph.cli import main
-from strae_graph.embed import Embedder
 from tests.conftest import CORPUS
 from tests.tiny_runs import tiny_run
 
@@ -47,7 +47,7 @@ def test_evaluate_run_reports_scores_and_coverage(run):
 
 
 def test_eval_uses_the_embedding_api(run):
-    emb = Embedder.from_run(run)
+    emb = load_embedder(run)
     enc = StrAERoot(emb, name="strae")
     from eval.data import load_named_sts
 

@@ -12,11 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from strae_graph import Embedder, StrAE, StrAEConfig, batch_trees
+from parsers.api import load_embedder, train
+from strae_graph import StrAE, StrAEConfig, batch_trees
 from strae_graph.checkpoint import load_checkpoint, load_run, save_checkpoint
 from strae_graph.losses import contrastive_loss, contrastive_loss_dense, contrastive_loss_shard
 from strae_graph.model import SCALE_RANGE
-from strae_graph.train import TrainConfig, train
+from strae_graph.train import TrainConfig
 from tests.test_reliability import tiny_cfg
 
 
@@ -180,7 +181,7 @@ def test_training_learns_the_scale_and_runs_load(tmp_path):
     assert json.loads((run / "config.json").read_text())["train"]["learn_temperature"] is True
     loaded = load_run(run)
     assert loaded.model.scale_value() == pytest.approx(scales[-1])
-    emb = Embedder.from_run(run)
+    emb = load_embedder(run)
     assert emb.embed_sentences(["the cat sat"]).shape == (1, 100)
     more = train(TrainConfig(**{**cfg.__dict__, "epochs": 2}), resume=True, log=lambda s: None)
     assert more.steps == 10
@@ -209,6 +210,6 @@ def test_runs_from_before_the_levers_still_load_and_resume(tmp_path):
         state["train_config"] = record["train"]
         save_checkpoint(state, run / name)
     assert load_run(run).model.scale_value() == pytest.approx(math.exp(0.2))
-    assert Embedder.from_run(run).embed_words(["the"]).shape == (1, 100)
+    assert load_embedder(run).embed_words(["the"]).shape == (1, 100)
     res = train(TrainConfig(**{**cfg.__dict__, "epochs": 2}), resume=True, log=lambda s: None)
     assert res.steps == 10

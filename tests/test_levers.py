@@ -13,12 +13,14 @@ import pytest
 import torch
 
 import strae_graph.train as train_module
+from parsers.api import train
+from parsers.tree_cache import parse_cached
 from strae_graph import StrAE, StrAEConfig
 from strae_graph.checkpoint import CheckpointError, load_checkpoint, load_run, save_checkpoint
 from strae_graph.cli import _train_config, build_parser, main
 from strae_graph.presets import DEFAULT, PAPER, PRESET_KEYS, preset_config
 from strae_graph.schedule_lr import lr_factor, make_scheduler, restore_scheduler
-from strae_graph.train import TrainConfig, train
+from strae_graph.train import TrainConfig
 from tests.conftest import CORPUS
 from tests.test_reliability import tiny_cfg, train_args, write_corpus
 
@@ -233,7 +235,7 @@ def test_learning_curve_does_not_change_training(tmp_path):
 def _train_tokens(cfg):
     from strae_graph.train import load_training_data
 
-    return [t.tokens for t in load_training_data(cfg).train]
+    return [t.tokens for t in load_training_data(cfg, parse=parse_cached).train]
 
 
 def test_learning_curve_resume_cuts_lines_after_the_checkpoint(tmp_path):
@@ -341,7 +343,7 @@ def test_curve_evaluator_equals_embedder_and_caches(tmp_path, data_dir, structur
     first, second = ev(model, vocab), ev(model, vocab)
     assert first == second and set(first) == {"simlex", "stsb"}
     if structure == "random":  # the Embedder's own path (self trees need a run directory)
-        emb = Embedder(model, vocab, structure=structure, seed=3)
+        emb = Embedder(model, vocab, structure=structure, seed=3, parse=parse_cached)
         a, b = emb.embed_sentences(pairs.sentence1), emb.embed_sentences(pairs.sentence2)
         assert first["stsb"] == pytest.approx(similarity_score(a, b, pairs.scores).spearman)
     assert math.isfinite(first["stsb"]) and math.isfinite(first["simlex"])

@@ -13,6 +13,7 @@ import signal
 import pytest
 import torch
 
+from parsers.api import train, train_config
 from strae_graph.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -24,7 +25,7 @@ from strae_graph.cli import main
 from strae_graph.corpus import DataError, read_sentences
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import StrAE
-from strae_graph.train import TrainConfig, train
+from strae_graph.train import TrainConfig
 from strae_graph.tree import TreeError
 from strae_graph.tree_io import iter_bracket_file
 
@@ -178,7 +179,7 @@ def test_bracket_file_errors_name_file_and_line(tmp_path):
 )
 def test_bad_settings_are_value_errors(kw, message):
     with pytest.raises(ValueError, match=message):
-        TrainConfig(**kw)
+        train_config(**kw)
 
 
 def test_unknown_names_on_the_command_line(tmp_path, capsys):
@@ -346,9 +347,10 @@ def test_nan_loss_stops_keeps_a_good_checkpoint_and_resume_can_skip(tmp_path, mo
 
 
 def _word_id(cfg: TrainConfig, word: str) -> int:
+    from parsers.tree_cache import parse_cached
     from strae_graph.train import load_training_data
 
-    return load_training_data(cfg).vocab.stoi[word]
+    return load_training_data(cfg, parse=parse_cached).vocab.stoi[word]
 
 
 def test_nan_on_the_command_line(tmp_path, capsys):

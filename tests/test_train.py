@@ -5,9 +5,10 @@ import sys
 import pytest
 import torch
 
+from parsers.api import train
 from strae_graph.checkpoint import CheckpointError, load_checkpoint
 from strae_graph.cli import main
-from strae_graph.train import TrainConfig, train
+from strae_graph.train import TrainConfig
 from tests.conftest import CORPUS, ROOT
 
 

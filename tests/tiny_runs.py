@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from strae_graph.train import TrainConfig, train
+from parsers.api import train
+from strae_graph.train import TrainConfig
 from tests.conftest import CORPUS
 
 

@@ -12,7 +12,6 @@ import torch
 from strae_graph.bench import (
     CLOCKS,
     FULL_CORPUS_TOKENS,
-    STRUCTURES,
     BenchConfig,
     format_table,
     run_bench,
@@ -22,7 +21,10 @@ from strae_graph.objectives import OBJECTIVES
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
+    from parsers.structures import names
+
     d = BenchConfig()
+    heuristics = list(names("heuristic"))
     p = sub.add_parser(
         "bench",
         help="measure training speed and memory per structure and objective",
@@ -31,7 +33,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--corpus", default=d.corpus)
-    p.add_argument("--structures", nargs="+", default=list(d.structures), choices=STRUCTURES)
+    p.add_argument("--structures", nargs="+", default=heuristics, choices=heuristics)
     p.add_argument("--objectives", nargs="+", default=list(d.objectives), choices=OBJECTIVES)
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--steps", type=int, default=d.steps, help="timed batches per case")
@@ -83,7 +85,9 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
     )
-    results = run_bench(cfg)
+    from parsers.tree_cache import parse_cached
+
+    results = run_bench(cfg, parse=parse_cached)
     print(format_table(results))
     if cfg.json:
         path = Path(cfg.json)

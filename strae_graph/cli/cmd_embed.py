@@ -54,14 +54,14 @@ def _read_lines(path: str) -> list[str]:
 
 
 def _run_embed(args: argparse.Namespace) -> int:
-    from strae_graph.embed import Embedder
+    from parsers.api import load_embedder
 
     out = Path(args.out)
     if out.suffix != ".npy":
         out = out.with_name(out.name + ".npy")
     check_output_file(out)
     lines = _read_lines(args.input)
-    emb = Embedder.from_run(args.run_dir, device=args.device, checkpoint=args.checkpoint)
+    emb = load_embedder(args.run_dir, device=args.device, checkpoint=args.checkpoint)
     if args.words:
         words = [line.strip() for line in lines]
         vectors, mask = emb.embed_words(words, return_mask=True)
@@ -81,10 +81,10 @@ def _run_embed(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from strae_graph.embed import Embedder
+    from parsers.api import load_embedder
 
     out = check_output_file(args.out)
-    emb = Embedder.from_run(args.run_dir, checkpoint=args.checkpoint)
+    emb = load_embedder(args.run_dir, checkpoint=args.checkpoint)
     n = emb.export_word2vec(out)
     what = "BPE pieces" if emb.subwords is not None else "words"
     print(f"strae export: {n} {what} x {emb.embedding_size} -> {out} (word2vec text format)")

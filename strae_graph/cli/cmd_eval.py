@@ -110,9 +110,9 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_curve)
 
     from eval.compare import DEFAULT_CONTRASTS
+    from parsers.structures import structure_names
     from strae_graph.model import OBJECTIVES
     from strae_graph.presets import PRESETS
-    from strae_graph.train import structure_names
 
     p = sub.add_parser(
         "compare",

@@ -6,11 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from parsers import MODEL_STRUCTURES, STRUCTURES
 from parsers.dependency import ATTACH_ORDERS
-from parsers.parsed_corpus import GOLD
+from parsers.structures import GOLD, get_structure, names
 
-ALL_SOURCES = (*STRUCTURES, *MODEL_STRUCTURES, GOLD)
+ALL_SOURCES = names()
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +55,7 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
         opts["model"] = args.benepar_model
         if args.binarize != "right":
             opts["binarize"] = args.binarize
-    elif structure in MODEL_STRUCTURES:
+    elif get_structure(structure).needs_model:
         if not args.model:
             raise ValueError(f"--structure {structure} needs --model RUN_DIR (a Self-StrAE run)")
         opts["model"] = str(args.model)
@@ -145,7 +144,7 @@ def _add_parse_eval(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--structures",
-        default=",".join(STRUCTURES),
+        default=",".join(names("heuristic", "parser")),
         help="comma-separated sources to score (benepar is skipped with a note when "
         "its model is missing)",
     )
@@ -159,7 +158,7 @@ def _run_parse_eval(args: argparse.Namespace) -> int:
     from parsers.evaluate import evaluate_sources, format_table
 
     names = [s.strip() for s in args.structures.split(",") if s.strip()]
-    known = (*STRUCTURES, *MODEL_STRUCTURES)
+    known = names("heuristic", "parser", "model")
     unknown = [s for s in names if s not in known]
     if unknown:
         raise ValueError(f"unknown structures {unknown}; choose from {', '.join(known)}")
@@ -216,8 +215,8 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_draw(args: argparse.Namespace) -> int:
-    from parsers import parse_sentences
     from parsers.gold import unescape
+    from parsers.structures import parse_sentences
     from strae_graph.corpus import check_output_file, tokenize
     from strae_graph.tree import Tree
 

@@ -22,8 +22,9 @@ from strae_graph.model import OBJECTIVES
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
     from eval.curve import CURVE_TASKS, DEFAULT_CURVE_TASKS
+    from parsers.structures import structure_names
     from strae_graph.presets import PRESETS
-    from strae_graph.train import TrainConfig, structure_names
+    from strae_graph.train import TrainConfig
 
     d = TrainConfig()
     unset = argparse.SUPPRESS  # preset options: absent unless given, then the preset decides
@@ -111,7 +112,10 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
 
 def _train_config(args: argparse.Namespace):
     """The TrainConfig of ``strae train ARGS``: the preset, overridden by the
-    preset options given explicitly, and every other option."""
+    preset options given explicitly, and every other option; its structure
+    checked against the registry."""
+    from parsers.structures import check_training_structure
+
     curve_tasks = getattr(args, "curve_tasks", None)
     if curve_tasks is not None and args.eval_every_minutes is None:
         raise UserError("--curve-tasks needs --eval-every-minutes")
@@ -120,7 +124,9 @@ def _train_config(args: argparse.Namespace):
 
         curve_tasks = DEFAULT_CURVE_TASKS
     try:
-        return _make_train_config(args, curve_tasks)
+        cfg = _make_train_config(args, curve_tasks)
+        check_training_structure(cfg.structure, cfg.corpus)
+        return cfg
     except ValueError as e:  # name the option: "--seed: seed must be at least 0, got -1"
         raise UserError(_with_option(str(e))) from None
 
@@ -159,9 +165,10 @@ def _make_train_config(args: argparse.Namespace, curve_tasks):
 def _run_train(args: argparse.Namespace) -> int:
     import signal
 
+    from parsers.api import train
+    from parsers.structures import GOLD
     from strae_graph.interrupt import quiet_after_stop
     from strae_graph.jsonsafe import dumps
-    from strae_graph.train import GOLD, train
 
     cfg = _train_config(args)
     if cfg.structure == GOLD and cfg.eval_every_minutes is not None:

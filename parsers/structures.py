@@ -1,0 +1,189 @@
+"""The one registry of sentence structures: every name, what it needs, how it parses.
+
+=========  =========  ==========================================================
+name       kind       trees
+=========  =========  ==========================================================
+balanced   heuristic  split every span at its midpoint (parsers.heuristics: the
+                      four heuristics are its HEURISTICS table)
+right      heuristic  right-branching
+left       heuristic  left-branching
+random     heuristic  random bracketing, seeded per sentence
+spacy      parser     spaCy dependency parse -> binary tree (parsers.dependency)
+benepar    parser     benepar constituency parse, binarised
+self       model      induced by a trained Self-StrAE (strae_graph.self_strae)
+gold       gold       a treebank's own trees (parsers.gold): never parsed, they
+                      come with their sentences in a `strae parse` dataset
+=========  =========  ==========================================================
+
+Every other module asks this one: ``strae train``/``compare``/``parse``/
+``bench`` take their choices from it, :func:`parse_sentences` dispatches
+through it, and the core is handed a parse built on it
+(:func:`parsers.tree_cache.parse_cached`, :mod:`parsers.api`).  A new structure
+source is one :class:`Structure` entry here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from parsers.heuristics import HEURISTICS, random_tree
+from strae_graph.tree import Tree
+from strae_graph.tree_source import SELF
+
+#: a treebank's own trees, trained on from a `strae parse` dataset
+GOLD = "gold"
+KINDS = ("heuristic", "parser", "model", "gold")
+#: (sentences, *, seed, first_index, **options) -> trees
+SourceParse = Callable[..., list[Tree]]
+
+
+@dataclass(frozen=True)
+class Structure:
+    """One structure source: ``parse`` is None for ``gold`` (its trees are read,
+    not parsed); ``model`` structures need ``model=RUN_DIR``."""
+
+    name: str
+    kind: str
+    parse: SourceParse | None
+    summary: str
+
+    @property
+    def needs_model(self) -> bool:
+        return self.kind == "model"
+
+
+def random_seed(seed: int, index: int) -> int:
+    """The seed of sentence ``index``'s random tree under run seed ``seed``."""
+    return seed * 1_000_003 + index
+
+
+def _shape(make: Callable[[Sequence[str]], Tree]) -> SourceParse:
+    def parse(
+        sentences: Sequence[Sequence[str]], seed: int = 0, first_index: int = 0
+    ) -> list[Tree]:
+        return [make(s) for s in sentences]
+
+    return parse
+
+
+def _random(sentences: Sequence[Sequence[str]], seed: int = 0, first_index: int = 0) -> list[Tree]:
+    return [
+        random_tree(s, random.Random(random_seed(seed, first_index + i)))
+        for i, s in enumerate(sentences)
+    ]
+
+
+def _spacy(
+    sentences: Sequence[Sequence[str]], seed: int = 0, first_index: int = 0, **options: Any
+) -> list[Tree]:
+    from parsers.spacy_parser import spacy_trees
+
+    return spacy_trees(sentences, **options)
+
+
+def _benepar(
+    sentences: Sequence[Sequence[str]], seed: int = 0, first_index: int = 0, **options: Any
+) -> list[Tree]:
+    from parsers.benepar_parser import benepar_trees
+
+    return benepar_trees(sentences, **options)
+
+
+def _self(
+    sentences: Sequence[Sequence[str]],
+    seed: int = 0,
+    first_index: int = 0,
+    model: Any = None,
+    fingerprint: str | None = None,
+    **options: Any,
+) -> list[Tree]:
+    """``fingerprint`` is only part of a cache key (the checkpoint's hash)."""
+    from strae_graph.self_strae import parse_with_model
+
+    if model is None:
+        raise ValueError(
+            f"structure {SELF!r} is induced by a trained Self-StrAE: give its run "
+            "directory (--model RUN_DIR, or model=RUN_DIR)"
+        )
+    return parse_with_model(model, sentences, **options)
+
+
+REGISTRY: dict[str, Structure] = {
+    s.name: s
+    for s in (
+        *(
+            Structure(name, "heuristic", _random if name == "random" else _shape(make), "heuristic")
+            for name, make in HEURISTICS.items()
+        ),
+        Structure("spacy", "parser", _spacy, "spaCy dependency parse, binarised"),
+        Structure("benepar", "parser", _benepar, "benepar constituency parse, binarised"),
+        Structure(SELF, "model", _self, "induced by a trained Self-StrAE (model=RUN_DIR)"),
+        Structure(GOLD, "gold", None, "a treebank's own trees, from a `strae parse` dataset"),
+    )
+}
+
+#: why ``gold`` trees cannot be made for new sentences (training and embedding say it)
+GOLD_ONLY = (
+    "structure 'gold': gold trees come only with a treebank's own sentences (make a dataset "
+    "with `strae parse TREES --structure gold --out DIR`, then train with --corpus DIR); to "
+    "parse other sentences, e.g. for a run trained on gold trees, give another structure "
+    "(--structure balanced, benepar, ...)"
+)
+
+
+def get_structure(name: str) -> Structure:
+    """The registry entry of ``name``; ValueError naming every known one otherwise."""
+    entry = REGISTRY.get(name) if isinstance(name, str) else None
+    if entry is None:
+        raise ValueError(f"unknown structure {name!r}; choose one of {', '.join(REGISTRY)}")
+    return entry
+
+
+def names(*kinds: str) -> tuple[str, ...]:
+    """The registered names of the given kinds (all of them when none is given)."""
+    return tuple(n for n, s in REGISTRY.items() if not kinds or s.kind in kinds)
+
+
+def structure_names() -> list[str]:
+    """What ``strae train --structure`` takes: every structure except ``gold``
+    (whose trees come with a dataset as ``--corpus``)."""
+    return [n for n, s in REGISTRY.items() if s.parse is not None]
+
+
+def parse_sentences(
+    sentences: Sequence[Sequence[str]],
+    structure: str,
+    *,
+    seed: int = 0,
+    first_index: int = 0,
+    **options: object,
+) -> list[Tree]:
+    """The tree of every sentence under ``structure``.
+
+    sentences: token lists; the trees have exactly these leaves, in order.
+    ``random`` trees are seeded per sentence (``seed`` and the sentence's index,
+    counted from ``first_index`` so that a corpus parsed in chunks gets the same
+    trees as one parsed whole).  ``options`` go to the parser (see
+    :mod:`parsers`); heuristics take none.
+    """
+    entry = get_structure(structure)
+    if entry.parse is None:
+        raise ValueError(GOLD_ONLY)
+    if entry.kind == "heuristic" and options:
+        raise TypeError(f"structure {structure!r} takes no options {sorted(options)}")
+    return entry.parse(sentences, seed=seed, first_index=first_index, **options)
+
+
+def check_training_structure(structure: str, corpus: str) -> None:
+    """ValueError unless a run on ``corpus`` can get trees of ``structure``: a
+    `strae parse` dataset brings its own (its structure is recorded), otherwise
+    the name must be registered and parseable (not ``gold``)."""
+    from strae_graph.tree_dataset import is_parsed_corpus
+
+    if is_parsed_corpus(corpus):
+        return
+    if get_structure(structure).parse is None:
+        raise ValueError(GOLD_ONLY)

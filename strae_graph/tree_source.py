@@ -1,0 +1,35 @@
+"""What the core asks of a structure source: a :data:`Parse` callable.
+
+The core never names structures itself (their one registry is
+:mod:`parsers.structures`): training, embedding and benchmarking are handed a
+``parse(sentences, structure, seed)`` that returns one tree per sentence over
+exactly its tokens, by the layer above (``parsers.api``, the command line).
+:func:`parsers.tree_cache.parse_cached` is that callable for every registered
+structure.
+
+The one structure the core knows by name is :data:`SELF`: the trees the model
+being trained (or embedding) induces itself (:mod:`strae_graph.self_strae`),
+which need no parse.  A ``strae parse`` dataset as the corpus brings its own
+trees (:mod:`strae_graph.tree_dataset`) and needs none either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from strae_graph.tree import Tree
+
+#: (token lists, structure name, seed) -> one tree per token list
+Parse = Callable[[Sequence[Sequence[str]], str, int], list[Tree]]
+
+#: trees induced by the model itself (strae_graph.self_strae), never parsed
+SELF = "self"
+
+
+def no_parse(structure: str) -> ValueError:
+    """The error of a core call that needs trees of ``structure`` but got no parse."""
+    return ValueError(
+        f"structure {structure!r}: no parse was given to build its trees; pass "
+        "parse=parsers.tree_cache.parse_cached (or call parsers.api.train / "
+        "parsers.api.load_embedder, which do)"
+    )
