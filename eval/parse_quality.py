@@ -23,14 +23,14 @@ from typing import Any
 
 from eval.metrics import mean_std
 from eval.study_specs import StructureSpec
+from strae_graph.checkpoint import resolve_checkpoint
 from strae_graph.fileio import atomic_write_text, file_sha256
 
 F1_FILE = "parse_f1.json"
 
 
 def _checkpoint_sha(run_dir: Path) -> str:
-    ckpt = run_dir / "best.pt" if (run_dir / "best.pt").exists() else run_dir / "last.pt"
-    return file_sha256(ckpt)
+    return file_sha256(resolve_checkpoint(run_dir, "best"))
 
 
 def _key_and_job(spec: StructureSpec, seed: int, run_dir: Path) -> tuple[str, str | None, dict]:

@@ -27,7 +27,6 @@ Everything runs in eval mode (no dropout) under ``torch.no_grad``.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,11 +36,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from strae_graph.checkpoint import CheckpointError, load_checkpoint
+from strae_graph.checkpoint import CheckpointError, load_run
 from strae_graph.corpus import tokenize
 from strae_graph.graph import Frontiers, batch_trees, roots
-from strae_graph.model import StrAE, StrAEConfig
-from strae_graph.subwords import SubwordError, Subwords, join_sentence, load_run_subwords
+from strae_graph.model import StrAE
+from strae_graph.subwords import Subwords, join_sentence
 from strae_graph.tree import Tree
 from strae_graph.tree_source import SELF, Parse, no_parse
 from strae_graph.vocab import Vocabulary
@@ -117,48 +116,22 @@ class Embedder:
         :func:`parsers.api.load_embedder` passes the registry's.
         """
         run = Path(run_dir)
-        config_path, vocab_path = run / "config.json", run / "vocab.json"
         if not run.is_dir():
             raise CheckpointError(f"{run}: no such run directory")
-        for p in (config_path, vocab_path):
-            if not p.exists():
-                raise CheckpointError(f"{run}: not a run directory (no {p.name})")
-        try:
-            record = json.loads(config_path.read_text())
-            model_cfg = StrAEConfig(**record["model"])
-            train_cfg = record.get("train", {})
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{config_path}: unreadable run configuration ({e})") from None
-        try:
-            vocab = Vocabulary.from_json(vocab_path.read_text())
-        except (json.JSONDecodeError, ValueError) as e:
-            raise CheckpointError(f"{vocab_path}: unreadable vocabulary ({e})") from None
-        subwords = None
-        if train_cfg.get("vocab") == "bpe":
-            try:
-                subwords = load_run_subwords(run, vocab)
-            except SubwordError as e:
-                raise CheckpointError(str(e)) from None
-        if checkpoint == "best":
-            path = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
-        elif checkpoint == "last":
-            path = run / "last.pt"
-        else:
-            path = Path(checkpoint)
-        state = load_checkpoint(path, map_location="cpu")
-        model = StrAE(model_cfg)
-        try:
-            model.load_state_dict(state["model"])
-        except RuntimeError as e:
-            raise CheckpointError(f"{path}: does not fit {config_path}: {e}") from None
+        for name in ("config.json", "vocab.json"):
+            if not (run / name).exists():
+                raise CheckpointError(f"{run}: not a run directory (no {name})")
+        named = checkpoint in ("best", "last")
+        loaded = load_run(run if named else checkpoint, checkpoint if named else "best")
+        train_cfg = loaded.train_config
         return cls(
-            model,
-            vocab,
+            loaded.model,
+            loaded.vocab,
             structure=train_cfg.get("structure", "balanced"),
             seed=int(train_cfg.get("seed", 0)),
             device=device,
             run_dir=run,
-            subwords=subwords,
+            subwords=loaded.subwords,
             parse=parse,
         )
 

@@ -239,26 +239,20 @@ def self_forward(
 
 # --- trained models ---------------------------------------------------------------
 def load_model(run_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[StrAE, Vocabulary]:
-    """The model and vocabulary of a training run (best.pt, else last.pt), in eval mode."""
-    from strae_graph.checkpoint import CheckpointError, load_checkpoint
+    """The model and vocabulary of a training run (best.pt, else last.pt), in eval
+    mode, loaded and checked by :func:`strae_graph.checkpoint.load_run`."""
+    from strae_graph.checkpoint import CheckpointError, load_run
 
     run = Path(run_dir)
     if not run.is_dir():
         raise CheckpointError(f"{run}: not a run directory")
-    path = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
-    state = load_checkpoint(path, map_location=device)
-    if state.get("train_config", {}).get("vocab") == "bpe":
+    loaded = load_run(run, "best", device=device)
+    if loaded.train_config.get("vocab") == "bpe":
         raise CheckpointError(
             f"{run}: a --vocab bpe run induces trees over BPE pieces, not over the given "
             "words; use strae_graph.embed.Embedder.from_run(RUN).parse(sentences)"
         )
-    try:
-        model = StrAE(StrAEConfig(**state["model_config"]))
-        model.load_state_dict(state["model"])
-        vocab = Vocabulary(list(state["vocab"]))
-    except (KeyError, TypeError, RuntimeError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a usable StrAE checkpoint: {e}") from None
-    return model.to(device).eval(), vocab
+    return loaded.model, loaded.vocab
 
 
 def parse_with_model(

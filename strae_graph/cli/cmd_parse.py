@@ -70,14 +70,15 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
 
 def _run_fingerprint(run_dir: str) -> str:
     """SHA-256 of the checkpoint a run parses with, so a retrained model is re-parsed."""
-    from pathlib import Path
-
+    from strae_graph.checkpoint import CheckpointError, resolve_checkpoint
     from strae_graph.fileio import file_sha256
 
-    run = Path(run_dir)
-    ckpt = run / "best.pt" if (run / "best.pt").exists() else run / "last.pt"
-    if not ckpt.exists():
-        raise ValueError(f"--model {run_dir}: no best.pt or last.pt there (not a training run?)")
+    try:
+        ckpt = resolve_checkpoint(run_dir, "best")
+    except CheckpointError:
+        raise ValueError(
+            f"--model {run_dir}: no best.pt or last.pt there (not a training run?)"
+        ) from None
     return file_sha256(ckpt)
 
 
