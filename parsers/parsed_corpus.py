@@ -20,7 +20,6 @@ until the whole corpus is done, so an interrupted run resumes where it stopped.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -35,7 +34,7 @@ from tqdm import tqdm
 
 from parsers.structures import GOLD, get_structure
 from strae_graph.corpus import DataError, check_input_file, count_lines, read_sentences
-from strae_graph.fileio import atomic_path, file_sha256
+from strae_graph.fileio import atomic_path, file_sha256, json_sha256
 from strae_graph.tree import Tree, TreeError
 from strae_graph.tree_dataset import (  # noqa: F401 (the reader, re-exported)
     META_FILE,
@@ -59,9 +58,8 @@ class ParseResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def fingerprint(record: dict[str, Any]) -> str:
-    """SHA-256 of the JSON of everything that decides the output."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+#: SHA-256 of the JSON of everything that decides the output
+fingerprint = json_sha256
 
 
 # --- producing -------------------------------------------------------------

@@ -177,6 +177,21 @@ def parse_sentences(
     return entry.parse(sentences, seed=seed, first_index=first_index, **options)
 
 
+def check_streamable(structure: str, corpus: str) -> None:
+    """ValueError unless streamed training (:mod:`strae_graph.stream`) can build
+    the trees of ``structure`` over ``corpus`` window by window: a ``strae parse``
+    dataset, ``self``, or a heuristic; a parser's trees come from a dataset."""
+    from strae_graph.tree_dataset import is_parsed_corpus
+
+    if is_parsed_corpus(corpus) or structure == SELF:
+        return
+    if get_structure(structure).kind != "heuristic":
+        raise ValueError(
+            f"structure {structure!r} runs a parser: stream a parsed dataset instead "
+            f"(`strae parse CORPUS --structure {structure} --out DIR`, then --corpus DIR)"
+        )
+
+
 def check_training_structure(structure: str, corpus: str) -> None:
     """ValueError unless a run on ``corpus`` can get trees of ``structure``: a
     `strae parse` dataset brings its own (its structure is recorded), otherwise

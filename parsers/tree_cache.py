@@ -88,9 +88,11 @@ def parse_cached(
     structure: str,
     seed: int = 0,
     *,
+    first_index: int = 0,
     parse: Callable[[Sequence[Sequence[str]]], list[Tree]] | None = None,
 ) -> list[Tree]:
-    """``parsers.parse_sentences(sentences, structure, seed=seed)``; the trees of
+    """``parsers.parse_sentences(sentences, structure, seed=seed,
+    first_index=first_index)`` (a :data:`strae_graph.tree_source.Parse`); the trees of
     parser structures (spacy, benepar: default models) are read from the cache when
     these sentences were parsed before by the same parser, written to it otherwise.
     A damaged cache file is parsed again and replaced, never trusted.
@@ -101,7 +103,7 @@ def parse_cached(
     if structure not in PARSERS:
         if parse is not None:
             raise ValueError(f"structure {structure!r} is not a cached parser structure")
-        return parse_sentences(sentences, structure, seed=seed)
+        return parse_sentences(sentences, structure, seed=seed, first_index=first_index)
     if not sentences:
         return []
     parse = parse or functools.partial(parse_sentences, structure=structure)

@@ -17,8 +17,10 @@ reads the same sentences, dev split, vocabulary and statistics as
 * the position in an epoch is ``(epoch, batch index)``: any batch can be
   asked first, which is a mid-epoch resume.
 
-Trees of a text corpus are built when a window is read (the heuristic
-structures; ``random`` seeded per sentence index as ``parse_cached`` does);
+Trees of a text corpus are built when a window is read, by the ``parse``
+callable the layer above hands in (:mod:`strae_graph.tree_source`; the CLI
+gives the registry's heuristic structures, ``random`` seeded per sentence
+index as ``parse_cached`` does, see ``parsers.structures.check_streamable``);
 parser trees come from a ``strae parse`` dataset.  The dev sentences (at most
 ``dev_sentences``) are held in memory, as the training loop evaluates them whole.
 """
@@ -40,12 +42,12 @@ from strae_graph.corpus import DataError, ReadStats, dev_count, read_limit, requ
 from strae_graph.order import EpochOrder, OrderSpec
 from strae_graph.stream_cache import CorpusCache, corpus_cache
 from strae_graph.tree import Tree, TreeError
+from strae_graph.tree_dataset import is_parsed_corpus, read_meta
+from strae_graph.tree_source import SELF, Parse, no_parse
 from strae_graph.vocab import Vocabulary
 
 #: a training item: a tree, or the token tuple of a sentence for structure ``self``
 Item = Tree | tuple[str, ...]
-#: structure induced by the model during training (``strae_graph.train.SELF``)
-SELF = "self"
 
 
 @dataclass
@@ -63,6 +65,7 @@ class StreamedCorpus:
     vocab: Vocabulary
     stats: ReadStats
     unknown_tokens: dict[str, int]
+    parse: Parse | None = None
 
     def lengths(self, rows: np.ndarray) -> np.ndarray:
         """Token counts of training rows."""
@@ -152,17 +155,18 @@ def open_stream(
     on_error: str | None,
     vocab: Vocabulary | None = None,
     cache_root: Path | None = None,
+    parse: Parse | None = None,
 ) -> StreamedCorpus:
     """The training data of a run over ``corpus``, streamed (see the module
     docstring); the arguments are ``TrainConfig``'s.  ``vocab``: the
-    checkpoint's on resume (else built from the training rows)."""
-    from parsers.parsed_corpus import is_parsed_corpus, read_meta
-
+    checkpoint's on resume (else built from the training rows).  ``parse``
+    builds the trees of a text corpus window by window; ``self`` and a
+    ``strae parse`` dataset need none."""
     source = str(corpus)
     if is_parsed_corpus(source):  # its trees decide
         structure = read_meta(source)["structure"]
-    else:
-        _check_streamable(structure)
+    elif structure != SELF and parse is None:
+        raise no_parse(structure)
     cache = corpus_cache(source, max_length, cache_root)
     limit = read_limit(max_sentences, dev_sentences)
     whole = limit is None or cache.rows < limit
@@ -174,7 +178,8 @@ def open_stream(
     counts, total = count_tokens(cache, n_train)
     if vocab is None:
         vocab = Vocabulary.from_counts(counts, min_count, max_vocab)
-    data = StreamedCorpus(source, cache, structure, seed, n_train, total, [], vocab, stats, {})
+    data = StreamedCorpus(source, cache, structure, seed, n_train, total, [], vocab, stats, {},
+                          parse)  # fmt: skip
     data.dev = _items(data, np.arange(n_train, n_read, dtype=np.int64), seed + 1, n_train)
     known = sum(counts.get(w, 0) for w in vocab.itos[1:])
     unk_dev, _ = vocab.count_unknown(_leaves(x) for x in data.dev)
@@ -183,7 +188,10 @@ def open_stream(
 
 
 def stream_from_config(
-    cfg: Any, vocab: Vocabulary | None = None, cache_root: Path | None = None
+    cfg: Any,
+    vocab: Vocabulary | None = None,
+    cache_root: Path | None = None,
+    parse: Parse | None = None,
 ) -> StreamedCorpus:
     """:func:`open_stream` with the settings of a ``TrainConfig``."""
     if getattr(cfg, "vocab", "word") != "word":
@@ -192,6 +200,7 @@ def stream_from_config(
         cfg.corpus, structure=cfg.structure, seed=cfg.seed, max_sentences=cfg.max_sentences,
         dev_sentences=cfg.dev_sentences, max_length=cfg.max_length, min_count=cfg.min_count,
         max_vocab=cfg.max_vocab, on_error=cfg.on_error, vocab=vocab, cache_root=cache_root,
+        parse=parse,
     )  # fmt: skip
 
 
@@ -221,16 +230,6 @@ def _leaves(item: Item) -> Sequence[str]:
     return item.tokens if isinstance(item, Tree) else item
 
 
-def _check_streamable(structure: str) -> None:
-    from parsers import HEURISTICS
-
-    if structure != SELF and structure not in HEURISTICS:
-        raise ValueError(
-            f"structure {structure!r} runs a parser: stream a parsed dataset instead "
-            f"(`strae parse CORPUS --structure {structure} --out DIR`, then --corpus DIR)"
-        )
-
-
 def _items(data: StreamedCorpus, rows: np.ndarray, seed: int, base: int) -> list[Item]:
     """Items of cache rows ``rows``; a ``random`` tree is seeded by ``seed`` and
     its index ``row - base`` in its part (training or dev), as ``parse_cached``."""
@@ -249,11 +248,11 @@ def _items(data: StreamedCorpus, rows: np.ndarray, seed: int, base: int) -> list
         return out
     if data.structure == SELF:
         return [tuple(t) for t in tokens]
-    from parsers import parse_sentences
-
+    parse = data.parse
+    if parse is None:
+        raise no_parse(data.structure)
     if data.structure != "random":
-        return list(parse_sentences(tokens, data.structure))
+        return list(parse(tokens, data.structure, seed))
     return [
-        parse_sentences([t], "random", seed=seed, first_index=int(r) - base)[0]
-        for t, r in zip(tokens, rows)
+        parse([t], "random", seed, first_index=int(r) - base)[0] for t, r in zip(tokens, rows)
     ]

@@ -43,7 +43,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from strae_graph.corpus import MAX_UNDECODABLE_SHARE, DataError, ReadStats, read_sentences
-from strae_graph.fileio import file_sha256
+from strae_graph.fileio import cache_dir, file_sha256, json_sha256
+from strae_graph.tree_dataset import is_parsed_corpus, iter_parsed_trees, load_parsed, read_meta
 
 FORMAT = 1
 #: rows per record batch: the unit of a read (and the default block of the order)
@@ -143,8 +144,6 @@ class CorpusCache:
         if not bad and not (whole and self.meta.get("error")):
             return
         if self.parsed:
-            from parsers.parsed_corpus import iter_parsed_trees
-
             for _ in iter_parsed_trees(source, limit, max_length, on_error=on_error or "skip"):
                 pass
         else:
@@ -159,9 +158,6 @@ def corpus_cache(
 ) -> CorpusCache:
     """The cache entry of ``source`` (a text corpus or a ``strae parse``
     dataset) under ``max_length``, converted now when missing."""
-    from parsers.parsed_corpus import fingerprint, is_parsed_corpus, read_meta
-    from parsers.tree_cache import cache_dir
-
     parsed = is_parsed_corpus(source)
     if parsed:
         src = {"kind": "parsed", "fingerprint": read_meta(source).get("fingerprint")}
@@ -171,7 +167,7 @@ def corpus_cache(
         src = {"kind": "text", "sha256": file_sha256(check_input_file(source))}
     key = {"format": FORMAT, "chunk": CHUNK, "max_length": max_length, "source": src}
     root = root if root is not None else cache_dir() / "stream"
-    final = root / f"{src['kind']}-{fingerprint(key)[:32]}"
+    final = root / f"{src['kind']}-{json_sha256(key)[:32]}"
     if _complete(final, key):
         return CorpusCache(final)
     root.mkdir(parents=True, exist_ok=True)
@@ -269,8 +265,6 @@ def _convert_text(source: str, max_length: int | None, out: Path) -> dict[str, A
 
 
 def _convert_parsed(source: str, max_length: int | None, out: Path) -> dict[str, Any]:
-    from parsers.parsed_corpus import load_parsed
-
     ds = load_parsed(source).with_format("arrow")
     writer = _Writer(out, _PARSED)
     gaps: list[np.ndarray] = []

@@ -15,12 +15,21 @@ trees (:mod:`strae_graph.tree_dataset`) and needs none either.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from strae_graph.tree import Tree
 
-#: (token lists, structure name, seed) -> one tree per token list
-Parse = Callable[[Sequence[Sequence[str]], str, int], list[Tree]]
+
+class Parse(Protocol):
+    """``parse(token lists, structure name, seed, first_index=0)`` -> one tree per
+    token list; ``first_index`` is the index of the first list in its part of
+    the corpus (``random`` trees are seeded per sentence index)."""
+
+    def __call__(
+        self, sentences: Sequence[Sequence[str]], structure: str, seed: int, *,
+        first_index: int = 0,
+    ) -> list[Tree]: ...  # fmt: skip
 
 #: trees induced by the model itself (strae_graph.self_strae), never parsed
 SELF = "self"

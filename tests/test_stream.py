@@ -9,6 +9,7 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
+from parsers.tree_cache import parse_cached
 from strae_graph.corpus import DataError, read_sentences
 from strae_graph.distributed import DistContext
 from strae_graph.order import EpochOrder, OrderSpec, batch_count
@@ -43,13 +44,13 @@ def cache_root(tmp_path_factory):
 
 def stream(corpus, cache_root, structure="balanced", seed=0, **kw):
     return open_stream(corpus, structure=structure, seed=seed, cache_root=cache_root,
-                       **{**SETTINGS, **kw})  # fmt: skip
+                       parse=parse_cached, **{**SETTINGS, **kw})  # fmt: skip
 
 
 def in_memory(corpus, tmp_path, structure="balanced", seed=0, **kw):
     cfg = TrainConfig(corpus=str(corpus), out=str(tmp_path / "run"), structure=structure,
                       seed=seed, progress=False, **{**SETTINGS, **kw})  # fmt: skip
-    return load_training_data(cfg)
+    return load_training_data(cfg, parse=parse_cached)
 
 
 def memory_batches(mem, seed, epoch):
@@ -225,3 +226,17 @@ def test_a_binary_file_and_a_truncated_gzip(tmp_path, cache_root):
     with pytest.raises(DataError, match="corrupt or truncated"):
         stream(cut, cache_root, max_sentences=None)
     assert stream(cut, cache_root, max_sentences=20, dev_sentences=5).n_train == 20
+
+
+def test_parser_structures_stream_from_a_parsed_dataset_and_the_core_needs_a_parse(
+    corpus, cache_root
+):
+    from parsers.structures import check_streamable
+
+    with pytest.raises(ValueError, match="runs a parser: stream a parsed dataset"):
+        check_streamable("spacy", str(corpus))
+    for name in ("balanced", "right", "left", "random", "self"):
+        check_streamable(name, str(corpus))
+    with pytest.raises(ValueError, match="no parse was given"):
+        open_stream(corpus, structure="balanced", seed=0, cache_root=cache_root, **SETTINGS)
+    assert open_stream(corpus, structure="self", seed=0, cache_root=cache_root, **SETTINGS).dev
