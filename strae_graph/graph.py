@@ -8,10 +8,24 @@ Node fields (``g.ndata``):
   ``position`` int64 (N,)  0 = left child, 1 = right child (0 for roots)
   ``height``   int64 (N,)  0 for leaves; 1 + max over children
   ``depth``    int64 (N,)  0 for roots; 1 + parent's depth
-Edge fields (both edge types):
-  ``position`` int64 (E,)       the child's position
-  ``slot``     float (E, 2, 1, 1) one-hot of ``position``: multiplying a message
-               by it places the child in its left or right slot.
+Edge field (both edge types): ``position`` int64 (E,), the child's position.
+Edge ``e`` of ``down`` is edge ``e`` of ``up`` reversed.
+
+How the passes use the graph.  The model's passes send their messages along
+this graph's own edges: the up pass along the ``up`` edges, the down pass
+along the ``down`` edges, each message into (up) or out of (down) the
+parent's slot for the edge's ``position``.  They run one level at a time on
+per-level DGL blocks that are edge subgraphs of the graph
+(:mod:`strae_graph.schedule`): up level ``k`` holds the ``up`` edges into the
+nodes of height ``k``, down level ``d`` the ``down`` edges into the nodes of
+depth ``d``, and ``level.eids`` names them by edge id.  :func:`batch_trees`
+builds these levels once, on the CPU from the same edge arrays, before moving
+the graph to its device, and keeps them on the graph (``g.frontiers``, what
+:meth:`Frontiers.of` returns); a graph made otherwise (``dgl.batch``, edited
+copies) gets its levels from its own edges when :meth:`Frontiers.of` is
+called.  So the ``down`` edges a user sees (``g.edges(etype="down")``,
+``dgl.to_networkx``; for one tree the parent -> child edges of
+``Tree.to_networkx``) are exactly the ones the down pass sends messages along.
 
 Entangled batches (``batch_trees(..., entangle=True)``, SPEC.md "Entangled
 trees").  Identical spans of the batch become ONE node, so the graph is a DAG,
@@ -26,6 +40,9 @@ not a forest:
 * Node ids follow the first occurrence in the plain (non-entangled) batch
   numbering, so children come before parents, and a batch in which no span
   repeats gets exactly the plain graph (same ids, edges and fields).
+* The DAG is made by the same path as a plain batch: its edge and node arrays
+  are reduced from the plain ones, then the same construction builds the
+  graph, its per-level blocks and its ``frontiers``.
 
 The fields then mean:
   ``is_root``   the node is the root of at least one sentence (it may also be
@@ -92,7 +109,8 @@ def batch_trees(
     entangle: bool = False,
 ) -> dgl.DGLGraph:
     """One batched DGL graph for many trees (equal to ``dgl.batch`` of
-    :func:`tree_to_graph` of each tree, built in one step).
+    :func:`tree_to_graph` of each tree, built in one step), on ``device``, with
+    its per-level blocks in ``g.frontiers`` (see the module docstring).
 
     ``token_ids[b]`` holds the vocabulary ids of tree ``b``'s leaves.  With
     ``entangle``, identical spans are one node and the graph is a DAG (see the
@@ -125,37 +143,44 @@ def batch_trees(
         is_root.append(root)
         n_nodes[b] = tree.n_nodes
         offset += tree.n_nodes
+    src, dst, pos = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(poss)
+    token, leaf, height = np.concatenate(tokens), np.concatenate(is_leaf), np.concatenate(heights)
     if entangle:
-        return _entangled_graph(
-            n_nodes,
-            np.concatenate(srcs),
-            np.concatenate(dsts),
-            np.concatenate(poss),
-            np.concatenate(tokens),
-            np.concatenate(is_leaf),
-            np.concatenate(heights),
-            device,
-        )
-    src = torch.from_numpy(np.concatenate(srcs))
-    dst = torch.from_numpy(np.concatenate(dsts))
-    epos = torch.from_numpy(np.concatenate(poss))
-    g = dgl.heterograph({UP: (src, dst), DOWN: (dst, src)}, num_nodes_dict={NODE: offset})
-    node_pos = torch.zeros(offset, dtype=torch.int64)
-    node_pos[src] = epos
-    g.ndata["token"] = torch.from_numpy(np.concatenate(tokens))
-    g.ndata["is_leaf"] = torch.from_numpy(np.concatenate(is_leaf))
-    g.ndata["is_root"] = torch.from_numpy(np.concatenate(is_root))
-    g.ndata["position"] = node_pos
-    g.ndata["height"] = torch.from_numpy(np.concatenate(heights))
-    g.ndata["depth"] = torch.from_numpy(np.concatenate(depths))
-    slot = torch.nn.functional.one_hot(epos, 2).to(torch.float32).view(-1, 2, 1, 1)
+        return _graph(*_entangled(n_nodes, src, dst, pos, token, leaf, height), device)
+    node_pos = np.zeros(offset, dtype=np.int64)
+    node_pos[src] = pos
+    fields = {"token": token, "is_leaf": leaf, "is_root": np.concatenate(is_root),
+              "position": node_pos, "height": height, "depth": np.concatenate(depths)}  # fmt: skip
+    # each tree: 2 edges per internal node, n_nodes - 1 in all
+    return _graph(src, dst, pos, fields, n_nodes, n_nodes - 1, None, device)
+
+
+def _graph(
+    src: np.ndarray, dst: np.ndarray, pos: np.ndarray, fields: dict[str, np.ndarray],
+    batch_nodes: np.ndarray, batch_edges: np.ndarray, sentence_roots: np.ndarray | None,
+    device: str | torch.device,
+) -> dgl.DGLGraph:  # fmt: skip
+    """The one construction of :func:`batch_trees` (plain and entangled): the
+    graph with ``up`` edges ``src -> dst`` and ``down`` edges ``dst -> src``
+    (same ids), each with the child's ``position``, and the node ``fields``;
+    its frontiers are built from its own edges here on the CPU, then graph and
+    frontiers move to ``device``."""
+    src_t, dst_t, pos_t = (torch.from_numpy(np.ascontiguousarray(a)) for a in (src, dst, pos))
+    n = len(fields["token"])
+    g = dgl.heterograph({UP: (src_t, dst_t), DOWN: (dst_t, src_t)}, num_nodes_dict={NODE: n})
+    for k, v in fields.items():
+        g.ndata[k] = torch.from_numpy(v)
     for etype in (UP, DOWN):
-        g.edges[etype].data["position"] = epos
-        g.edges[etype].data["slot"] = slot
-    n_edges = torch.from_numpy(n_nodes - 1)  # each tree: 2 edges per internal node
-    g.set_batch_num_nodes({NODE: torch.from_numpy(n_nodes)})
-    g.set_batch_num_edges({UP: n_edges, DOWN: n_edges.clone()})
-    return g.to(device)
+        g.edges[etype].data["position"] = pos_t
+    g.set_batch_num_nodes({NODE: torch.from_numpy(batch_nodes)})
+    e = torch.from_numpy(batch_edges)
+    g.set_batch_num_edges({UP: e, DOWN: e.clone()})
+    frontiers = Frontiers.build(g, device)
+    g = g.to(device)
+    g.frontiers = frontiers
+    if sentence_roots is not None:
+        g.sentence_roots = torch.from_numpy(sentence_roots).to(device)
+    return g
 
 
 def entangle_nodes(
@@ -197,11 +222,12 @@ def entangle_nodes(
     return new_id[cls]
 
 
-def _entangled_graph(
+def _entangled(
     n_nodes: np.ndarray, src: np.ndarray, dst: np.ndarray, pos: np.ndarray, token: np.ndarray,
-    is_leaf: np.ndarray, height: np.ndarray, device: str | torch.device,
-) -> dgl.DGLGraph:  # fmt: skip
-    """The DAG of a batch from its plain (forest) arrays; see the module docstring."""
+    is_leaf: np.ndarray, height: np.ndarray,
+) -> tuple:  # fmt: skip
+    """The arguments of :func:`_graph` for the DAG of a batch, from its plain
+    (forest) arrays; see the module docstring."""
     node_of = entangle_nodes(src, dst, pos, token, is_leaf, height)
     n = int(node_of.max()) + 1
     first = np.full(n, len(node_of), dtype=np.int64)
@@ -222,25 +248,10 @@ def _entangled_graph(
     node_pos = np.zeros(n, dtype=np.int64)
     _, first_edge = np.unique(e_src, return_index=True)  # edges sorted by parent
     node_pos[e_src[first_edge]] = e_pos[first_edge]
-    src_t, dst_t, epos = (torch.from_numpy(np.ascontiguousarray(a)) for a in (e_src, e_dst, e_pos))
-    g = dgl.heterograph({UP: (src_t, dst_t), DOWN: (dst_t, src_t)}, num_nodes_dict={NODE: n})
-    g.ndata["token"] = torch.from_numpy(token[first])
-    g.ndata["is_leaf"] = torch.from_numpy(is_leaf[first])
-    g.ndata["is_root"] = torch.from_numpy(is_root)
-    g.ndata["position"] = torch.from_numpy(node_pos)
-    g.ndata["height"] = torch.from_numpy(height[first])
-    g.ndata["depth"] = torch.from_numpy(depth)
-    g.ndata["first_plain"] = torch.from_numpy(first)
-    slot = torch.nn.functional.one_hot(epos, 2).to(torch.float32).view(-1, 2, 1, 1)
-    for etype in (UP, DOWN):
-        g.edges[etype].data["position"] = epos
-        g.edges[etype].data["slot"] = slot
-    g.set_batch_num_nodes({NODE: torch.tensor([n])})
-    n_edges = torch.tensor([len(e_src)])
-    g.set_batch_num_edges({UP: n_edges, DOWN: n_edges.clone()})
-    g = g.to(device)
-    g.sentence_roots = torch.from_numpy(sentence_roots).to(device)
-    return g
+    fields = {"token": token[first], "is_leaf": is_leaf[first], "is_root": is_root,
+              "position": node_pos, "height": height[first], "depth": depth,
+              "first_plain": first}  # fmt: skip
+    return (e_src, e_dst, e_pos, fields, np.array([n]), np.array([len(e_src)]), sentence_roots)
 
 
 def is_entangled(g: dgl.DGLGraph) -> bool:
@@ -279,16 +290,35 @@ class Frontiers:
     them); ``down[k]``: nodes of depth ``k + 1`` (on an entangled graph: the
     longest path from a parentless node, so all parents are done before).
     Leaves (height 0) and roots (depth 0) start the two passes and are not
-    listed.  ``schedule`` holds the
-    per-frontier DGL blocks the model's passes run on (see
+    listed.  ``schedule`` holds the per-frontier DGL blocks the model's passes
+    run on, edge subgraphs of the graph's ``up`` and ``down`` edges (see
     :mod:`strae_graph.schedule`).
     """
 
     up: list[torch.Tensor]
     down: list[torch.Tensor]
     schedule: PassSchedule
+    #: (nodes, up edges, down edges) of the graph built from; None if unknown
+    shape: tuple[int, int, int] | None = None
 
     @classmethod
     def of(cls, g: dgl.DGLGraph) -> Frontiers:
-        schedule = PassSchedule.of(g)
-        return cls(up=schedule.up_nodes, down=schedule.down_nodes, schedule=schedule)
+        """The frontiers of ``g``: those :func:`batch_trees` built and kept on
+        it (``g.frontiers``), else (a graph made otherwise, or whose node or
+        edge counts changed since) built now from its own edges.  An edge
+        ``position`` changed in place is not noticed: change a copy."""
+        kept = getattr(g, "frontiers", None)
+        if isinstance(kept, Frontiers) and kept.shape == _shape(g):
+            return kept
+        return cls.build(g)
+
+    @classmethod
+    def build(cls, g: dgl.DGLGraph, device: str | torch.device | None = None) -> Frontiers:
+        """New frontiers from ``g``'s ``up`` and ``down`` edges, their blocks on
+        ``device`` (default: the graph's)."""
+        sch = PassSchedule.of(g, device)
+        return cls(up=sch.up_nodes, down=sch.down_nodes, schedule=sch, shape=_shape(g))
+
+
+def _shape(g: dgl.DGLGraph) -> tuple[int, int, int]:
+    return g.num_nodes(), g.num_edges(UP), g.num_edges(DOWN)

@@ -206,11 +206,13 @@ class StrAE(nn.Module):
     def up(self, g: dgl.DGLGraph, frontiers: Frontiers | None = None) -> torch.Tensor:
         """Composition, bottom-up, one frontier (tree height) at a time: (N, K, U).
 
-        Each child sends its embedding along its ``up`` edge into its parent's
-        slot for the child's position (DGL ``copy_u`` + ``sum``); the parent
-        composes its two slots.  Every frontier runs on its own small
-        DGL block (see :mod:`strae_graph.schedule`), so a level costs time in
-        proportion to its size, not to the whole batch.
+        Each child sends its embedding along its ``up`` edge of ``g`` into its
+        parent's slot for the edge's ``position`` (DGL ``copy_u`` + ``sum``);
+        the parent composes its two slots.  Every frontier runs on its own
+        small DGL block, the edge subgraph of ``g``'s ``up`` edges into it
+        (``frontiers``, by default ``Frontiers.of(g)``; see
+        :mod:`strae_graph.schedule`), so a level costs time in proportion to
+        its size, not to the whole batch.
         """
         sch = (frontiers or Frontiers.of(g)).schedule
         c = self.config
@@ -237,10 +239,11 @@ class StrAE(nn.Module):
         """Decomposition, top-down, one frontier (depth) at a time: (N, K, U).
 
         A root's down embedding is its up embedding.  Each node decomposes its
-        down embedding into (left, right) halves; each ``down`` edge carries
-        the half of the child's ``position`` (its source is the parent's slot
+        down embedding into (left, right) halves; each ``down`` edge of ``g``
+        carries the half of its ``position`` (its source is the parent's slot
         for that position, never chosen by node id) to the child (DGL
-        ``copy_u`` + ``sum``).
+        ``copy_u`` + ``sum``), one frontier at a time on the edge subgraph of
+        the ``down`` edges into it.
 
         Entangled graphs (a DAG, :func:`strae_graph.graph.batch_trees` with
         ``entangle=True``): a node with no parent keeps down = up; a node with

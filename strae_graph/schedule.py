@@ -1,56 +1,44 @@
 """Per-frontier message-passing blocks for the up and down passes.
 
 A batched tree graph is processed one frontier (tree height for the up pass,
-depth for the down pass) at a time.  Running DGL's ``prop_nodes`` on the whole
-graph costs O(N) per frontier (it finds in-edges and rewrites whole node
-fields every level), so deep trees (right/left-branching, 100 tokens: 100
-frontiers) were pathologically slow.  A :class:`PassSchedule` is computed once
-per batch (in the data pipeline, off the training step's critical path) and
-holds, for every frontier, a small DGL block (bipartite graph) whose edges are
-exactly the tree's ``up`` (or ``down``) edges into that frontier.  An edge ends
-in (up) or starts from (down) the parent's *slot* for the child's position:
-slot ``2 * parent + position``, so a left child can never land in the right
-slot whatever the node ids.  The model runs DGL message passing with built-in
-functions (``copy_u`` + ``sum``, i.e. ``dgl.ops.copy_u_sum``) on each block in
-topological order, at a cost proportional to the frontier's size.
+depth for the down pass) at a time, each on a small DGL block, so a level costs
+time in proportion to its size (DGL's ``prop_nodes`` on the whole graph costs
+O(N) per level: deep trees were pathologically slow).  A :class:`PassSchedule`
+is built once per batch by :func:`strae_graph.graph.batch_trees`, on the CPU
+from the graph's own edge arrays before the graph moves to its device.  Its
+blocks are edge subgraphs of the batched graph: the up levels partition its
+``up`` edges (by the height of their destination), the down levels its
+``down`` edges (by the depth of their destination); block edge ``i`` of a
+level is graph edge ``level.eids[i]``.  An edge ends in (up) or starts from
+(down) the parent's *slot* for the edge's ``position``: slot
+``2 * parent + position``, so a left child never lands in the right slot
+whatever the node ids.  The model runs DGL's built-in ``copy_u`` + ``sum``
+(``dgl.ops.copy_u_sum``) on each block in topological order.
 
 Row layout.  Every level's output is a small tensor whose rows follow a fixed
-order chosen here, so that what the next levels need is contiguous:
+order, so that what the next levels need is contiguous.  Up: the nodes of
+height ``j`` ordered by their parent's height (roots last), so the children
+frontier ``k`` needs from level ``j`` are one chunk and its input is its
+chunks over ``j < k`` (ascending), i.e. its children in global row order.
+Down: the nodes of depth ``d``, those with ``down`` edges first (the first
+``n_internal[d]`` rows are the parents of frontier ``d + 1``).
+``up_rows[v]`` (``down_rows[v]``) is node ``v``'s row in the concatenation of
+all up (down) level outputs, used once at the end to return node-id order.
 
-* up pass: the nodes of height ``j`` are ordered by the height of their parent
-  (roots last).  The children that frontier ``k`` needs from level ``j`` are
-  then one contiguous chunk; the frontier's input is the concatenation of its
-  chunks over ``j < k`` (ascending), i.e. its children in global row order.
-* down pass: the nodes of depth ``d`` are ordered internal nodes first, so
-  the parents of frontier ``d + 1`` are the first ``n_internal[d]`` rows.
-
-``up_rows[v]`` (``down_rows[v]``) is the row of node ``v`` in the
-concatenation of all up (down) level outputs, used once at the end to return
-embeddings in node-id order.
-
-DAGs (entangled batches, :func:`strae_graph.graph.batch_trees` with
-``entangle=True``).  When some node has more than one parent edge the
-schedule is built by :meth:`PassSchedule.build` in its DAG form; a forest
-(every batch without a shared node, entangled or not) keeps the layout above
-unchanged, bit for bit.  In a DAG a node's output is needed by several later
-levels, so the contiguous-chunk layout cannot hold; instead every level
-``j`` has an *expansion*: an index that copies each of its rows once per level
-``k > j`` that consumes it (``index_select``, autograd sums the gradients of
-the copies), ordered by consuming level, then split into per-``k`` chunks.
-The work is proportional to the number of (node, consuming level) pairs, at
-most the number of edges.
-
-* up levels: height (longest path to a leaf), as for trees.  Each parent
-  slot still receives exactly one edge (``copy_u_sum``); a node that is both
-  children of one parent feeds both of its slots.
-* down levels: ``depth`` = longest path from a parentless node, so every
-  parent of a level-``k`` node is in a level ``< k`` (not necessarily
-  ``k - 1``).  Level ``k``'s block takes the decomposed (left, right) halves
-  of all parents of its nodes (two slots per (parent, k) pair; an edge starts
-  from the slot of the child's position in that parent) and reduces them by
-  MEAN (``dgl.ops.copy_u_mean``): a node with one parent edge gets that half,
-  one with several the mean of the halves; parentless nodes (level 0) keep
-  down = up.
+DAGs (entangled batches).  When some node has more than one parent edge
+:meth:`PassSchedule.build` builds the DAG form; a forest (entangled or not)
+keeps the layout above, bit for bit.  A DAG node's output is needed by several
+later levels, so every level ``j`` has an *expansion*: an index copying each
+of its rows once per level ``k > j`` that consumes it (``index_select``;
+autograd sums the copies' gradients), ordered by consuming level and split
+into per-``k`` chunks; the work is at most the number of edges.  Up levels:
+height (longest path to a leaf); each parent slot receives exactly one edge
+(a node that is both children of one parent feeds both slots).  Down levels:
+``depth`` = longest path from a parentless node, so every parent of a level-``k``
+node is in a level ``< k``.  Level ``k``'s block takes the decomposed halves of
+all parents of its nodes (two slots per (parent, k) pair; an edge starts from
+the slot of its ``position``) and reduces them by MEAN (``dgl.ops.copy_u_mean``);
+parentless nodes (level 0) keep down = up.
 """
 
 from __future__ import annotations
@@ -63,12 +51,30 @@ import torch
 from strae_graph._dgl import dgl
 
 
+@dataclass(frozen=True)
+class EdgeArrays:
+    """One edge type of a graph as numpy int64 arrays in edge-id order: edge
+    ``e`` goes ``src[e] -> dst[e]`` and its ``position`` field is ``position[e]``
+    (the child's slot in the parent: 0 left, 1 right)."""
+
+    src: np.ndarray
+    dst: np.ndarray
+    position: np.ndarray
+
+    @classmethod
+    def of(cls, g: dgl.DGLGraph, etype: str) -> EdgeArrays:
+        """The ``etype`` edges of ``g`` (no copy when ``g`` is on the CPU)."""
+        src, dst = g.edges(etype=etype)
+        return cls(_numpy(src), _numpy(dst), _numpy(g.edges[etype].data["position"]))
+
+
 @dataclass
 class UpLevel:
     """Frontier of height ``k``: its block from children (src) to nodes (dst)."""
 
     block: dgl.DGLGraph  # src: children in input order; dst: 2 slots per node of this level
     sources: list[int]  # levels j < k contributing a chunk, ascending
+    eids: torch.Tensor  # (CPU) the graph's ``up`` edge that each block edge is
 
 
 @dataclass
@@ -77,6 +83,7 @@ class DownLevel:
     (DAG: from the (parent, d) pairs of the levels in ``sources``)."""
 
     block: dgl.DGLGraph  # src: 2 slots per internal node of depth d - 1; dst: level d
+    eids: torch.Tensor  # (CPU) the graph's ``down`` edge that each block edge is
     sources: list[int] | None = None  # DAG only: levels j < d contributing a chunk
 
 
@@ -88,7 +95,8 @@ class PassSchedule:
     ``up_split[j]``: sizes splitting level ``j``'s output into the chunks
     consumed by levels ``j + 1 .. H`` and the roots (last).
     ``root_order``: node ids of the roots in down-level-0 row order.
-    ``n_internal[d]``: internal nodes at depth ``d`` (the first rows of level d).
+    ``n_internal[d]``: nodes at depth ``d`` with ``down`` edges (the first rows
+    of level d).
     """
 
     leaf_order: torch.Tensor
@@ -113,33 +121,42 @@ class PassSchedule:
         return self.down_expand is not None
 
     @classmethod
-    def build(
-        cls,
-        n_nodes: int,
-        child: np.ndarray,
-        parent: np.ndarray,
-        position: np.ndarray,
-        height: np.ndarray,
-        depth: np.ndarray,
-        device: torch.device | str = "cpu",
+    def of(
+        cls, g: dgl.DGLGraph, device: torch.device | str | None = None, dag: bool = False
     ) -> PassSchedule:
-        """From the ``up`` edges (child -> parent, with the child's position)
-        and the node heights and depths, all as numpy arrays.  A graph in
-        which some node has several parent edges gets the DAG form."""
+        """The schedule of a graph shaped like :func:`strae_graph.graph.batch_trees`'s
+        (any node numbering): the up levels from its ``up`` edges, the down
+        levels from its ``down`` edges, each with its edge ``position``; node
+        ``height`` and ``depth`` give the levels.  Blocks go to ``device``
+        (default: the graph's).  ``dag`` builds the DAG form even for a forest."""
+        build = cls.build_dag if dag else cls.build
+        return build(
+            g.num_nodes(),
+            EdgeArrays.of(g, "up"),
+            EdgeArrays.of(g, "down"),
+            _numpy(g.ndata["height"]),
+            _numpy(g.ndata["depth"]),
+            g.device if device is None else device,
+        )
+
+    @classmethod
+    def build(
+        cls, n_nodes: int, up: EdgeArrays, down: EdgeArrays, height: np.ndarray,
+        depth: np.ndarray, device: torch.device | str = "cpu",
+    ) -> PassSchedule:  # fmt: skip
+        """From the ``up`` edges (child -> parent) and ``down`` edges (parent ->
+        child) and the node heights and depths.  A graph in which some node has
+        several parent edges (``up`` out-edges or ``down`` in-edges) gets the
+        DAG form."""
         n = n_nodes
-        if len(child) and np.bincount(child, minlength=n).max() > 1:
-            return cls.build_dag(n, child, parent, position, height, depth, device)
-        par = np.full(n, -1, dtype=np.int64)
-        par[child] = parent
-        pos = np.zeros(n, dtype=np.int64)
-        pos[child] = position
-        is_leaf = np.ones(n, dtype=bool)
-        is_leaf[parent] = False
-        has_parent = par >= 0
+        if _several(up.src, n) or _several(down.dst, n):
+            return cls.build_dag(n, up, down, height, depth, device)
+        _check_levels(n, up, down, height, depth, exact=True)
         top = int(height.max()) if n else 0
 
-        # --- up pass ---------------------------------------------------------
-        cons = np.where(has_parent, height[np.maximum(par, 0)], top + 1)  # consuming level
+        # --- up pass: the up edges, by the height of their parent ------------------
+        cons = np.full(n, top + 1, dtype=np.int64)  # consuming level: the parent's height
+        cons[up.src] = height[up.dst]
         order = np.lexsort((cons, height))  # by height, then consuming level
         rows = np.empty(n, dtype=np.int64)
         rows[order] = np.arange(n)
@@ -148,167 +165,150 @@ class PassSchedule:
         pair = np.zeros((top + 1, top + 2), dtype=np.int64)
         np.add.at(pair, (height, cons), 1)
         up_split = [pair[j, j + 1 :].tolist() for j in range(top + 1)]
-        # the children of each frontier, in global row order
-        kids = np.nonzero(has_parent)[0]
-        kids = kids[np.lexsort((rows[kids], cons[kids]))]
-        kid_starts = np.searchsorted(cons[kids], np.arange(top + 2))
+        # each frontier's edges, by their child's global row (= its input order)
+        e_level = cons[up.src]
+        e_up = np.lexsort((rows[up.src], e_level))
+        e_starts = np.searchsorted(e_level[e_up], np.arange(top + 2))
         up_levels = []
         for k in range(1, top + 1):
-            c = kids[kid_starts[k] : kid_starts[k + 1]]
-            dst = 2 * (rows[par[c]] - starts[k]) + pos[c]
+            e = e_up[e_starts[k] : e_starts[k + 1]]
+            dst = 2 * (rows[up.dst[e]] - starts[k]) + up.position[e]
             n_dst = 2 * int(starts[k + 1] - starts[k])
-            up_levels.append(
-                UpLevel(
-                    block=_block(np.arange(len(c)), dst, len(c), n_dst, device),
-                    sources=[j for j in range(k) if pair[j, k]],
-                )
-            )
-        up_nodes = [
-            torch.from_numpy(order[starts[k] : starts[k + 1]]).to(device) for k in range(1, top + 1)
-        ]
+            block = _block(np.arange(len(e)), dst, len(e), n_dst, device)
+            sources = [j for j in range(k) if pair[j, k]]
+            up_levels.append(UpLevel(block, sources, torch.from_numpy(e)))
 
-        # --- down pass ---------------------------------------------------------
+        # --- down pass: the down edges, by the depth of their child -----------------
         bottom = int(depth.max()) if n else 0
-        dorder = np.lexsort((is_leaf, depth))  # by depth, internal nodes first
-        drows = np.empty(n, dtype=np.int64)
-        drows[dorder] = np.arange(n)
-        dstarts = np.searchsorted(depth[dorder], np.arange(bottom + 2))
-        n_internal = np.bincount(depth[~is_leaf], minlength=bottom + 1).tolist()
-        by_depth = kids[np.argsort(depth[kids], kind="stable")]
-        bd_starts = np.searchsorted(depth[by_depth], np.arange(bottom + 2))
+        dorder, drows, dstarts, n_internal = _down_rows(n, down, depth, bottom)
+        d_level = depth[down.dst]
+        e_down = np.lexsort((drows[down.dst], d_level))  # by level, then child row
+        d_starts = np.searchsorted(d_level[e_down], np.arange(bottom + 2))
         down_levels = []
         for d in range(1, bottom + 1):
-            c = by_depth[bd_starts[d] : bd_starts[d + 1]]
-            src = 2 * (drows[par[c]] - dstarts[d - 1]) + pos[c]
-            dst = drows[c] - dstarts[d]
+            e = e_down[d_starts[d] : d_starts[d + 1]]
+            src = 2 * (drows[down.src[e]] - dstarts[d - 1]) + down.position[e]
+            dst = drows[down.dst[e]] - dstarts[d]
             n_dst = int(dstarts[d + 1] - dstarts[d])
-            down_levels.append(
-                DownLevel(block=_block(src, dst, 2 * n_internal[d - 1], n_dst, device))
-            )
-        down_nodes = [
-            torch.from_numpy(dorder[dstarts[d] : dstarts[d + 1]]).to(device)
-            for d in range(1, bottom + 1)
-        ]
+            block = _block(src, dst, 2 * n_internal[d - 1], n_dst, device)
+            down_levels.append(DownLevel(block, torch.from_numpy(e)))
         return cls(
-            leaf_order=torch.from_numpy(order[: starts[1]]).to(device),
-            up_split=up_split,
-            up_levels=up_levels,
-            up_rows=torch.from_numpy(rows).to(device),
-            up_nodes=up_nodes,
-            root_order=torch.from_numpy(dorder[: dstarts[1]]).to(device),
-            n_internal=n_internal,
-            down_levels=down_levels,
-            down_rows=torch.from_numpy(drows).to(device),
-            down_nodes=down_nodes,
+            *_common(order, starts, rows, up_split, up_levels, device),
+            *_common(dorder, dstarts, drows, n_internal, down_levels, device),
         )
 
     @classmethod
     def build_dag(
-        cls,
-        n_nodes: int,
-        child: np.ndarray,
-        parent: np.ndarray,
-        position: np.ndarray,
-        height: np.ndarray,
-        depth: np.ndarray,
-        device: torch.device | str = "cpu",
-    ) -> PassSchedule:
+        cls, n_nodes: int, up: EdgeArrays, down: EdgeArrays, height: np.ndarray,
+        depth: np.ndarray, device: torch.device | str = "cpu",
+    ) -> PassSchedule:  # fmt: skip
         """The DAG form (see the module docstring); works for forests too.
 
         ``depth`` must be the longest path from a parentless node (as
         :func:`strae_graph.graph.batch_trees` sets it for entangled graphs).
         """
         n = n_nodes
-        has_parent = np.zeros(n, dtype=bool)
-        has_parent[child] = True
-        is_leaf = np.ones(n, dtype=bool)
-        is_leaf[parent] = False
-        if (depth[child] <= depth[parent]).any() or (depth[~has_parent] != 0).any():
-            raise ValueError("depth must be the longest path from a parentless node")
+        _check_levels(n, up, down, height, depth, exact=False)
         top = int(height.max()) if n else 0
 
         # --- up pass: levels by height ------------------------------------------
-        k_e = height[parent]  # the level consuming each edge's child
+        k_e = height[up.dst]  # the level consuming each edge's child
         first_use = np.full(n, top + 1, dtype=np.int64)
-        np.minimum.at(first_use, child, k_e)
+        np.minimum.at(first_use, up.src, k_e)
         order = np.lexsort((first_use, height))
         rows = np.empty(n, dtype=np.int64)
         rows[order] = np.arange(n)
         starts = np.searchsorted(height[order], np.arange(top + 2))
         up_expand, up_split, up_src, up_blocks = _expansions(
-            child, parent, k_e, rows, starts, height[child], top
+            up.src, k_e, rows, starts, height[up.src], top
         )
         up_levels = []
         for k in range(1, top + 1):
             e_src, e = up_blocks[k]
-            dst = 2 * (rows[parent[e]] - starts[k]) + position[e]
+            dst = 2 * (rows[up.dst[e]] - starts[k]) + up.position[e]
             n_dst = 2 * int(starts[k + 1] - starts[k])
             sources = [j for j in range(k) if up_split[j][k - j - 1]]
-            up_levels.append(UpLevel(_block(e_src, dst, up_src[k], n_dst, device), sources))
-        up_nodes = [
-            torch.from_numpy(order[starts[k] : starts[k + 1]]).to(device) for k in range(1, top + 1)
-        ]
+            block = _block(e_src, dst, up_src[k], n_dst, device)
+            up_levels.append(UpLevel(block, sources, torch.from_numpy(e)))
 
         # --- down pass: levels by depth (longest path from a parentless node) ----
         bottom = int(depth.max()) if n else 0
-        dorder = np.lexsort((is_leaf, depth))  # by depth, internal nodes first
-        drows = np.empty(n, dtype=np.int64)
-        drows[dorder] = np.arange(n)
-        dstarts = np.searchsorted(depth[dorder], np.arange(bottom + 2))
-        n_internal = np.bincount(depth[~is_leaf], minlength=bottom + 1).tolist()
-        d_e = depth[child]  # the level consuming each edge's parent (its child's level)
+        dorder, drows, dstarts, n_internal = _down_rows(n, down, depth, bottom)
+        d_e = depth[down.dst]  # the level consuming each edge's parent (its child's level)
         down_expand, down_split, down_src, down_blocks = _expansions(
-            parent, child, d_e, drows, dstarts, depth[parent], bottom
+            down.src, d_e, drows, dstarts, depth[down.src], bottom
         )
         down_levels = []
         for k in range(1, bottom + 1):
             pair, e = down_blocks[k]
-            src = 2 * pair + position[e]  # the half for the child's position in that parent
-            dst = drows[child[e]] - dstarts[k]
+            src = 2 * pair + down.position[e]  # the half for the child's position in that parent
+            dst = drows[down.dst[e]] - dstarts[k]
             n_dst = int(dstarts[k + 1] - dstarts[k])
             sources = [j for j in range(k) if down_split[j][k - j - 1]]
             block = _block(src, dst, 2 * down_src[k], n_dst, device)
-            down_levels.append(DownLevel(block, sources))
-        down_nodes = [
-            torch.from_numpy(dorder[dstarts[d] : dstarts[d + 1]]).to(device)
-            for d in range(1, bottom + 1)
-        ]
+            down_levels.append(DownLevel(block, torch.from_numpy(e), sources))
         return cls(
-            leaf_order=torch.from_numpy(order[: starts[1]]).to(device),
-            up_split=up_split,
-            up_levels=up_levels,
-            up_rows=torch.from_numpy(rows).to(device),
-            up_nodes=up_nodes,
-            root_order=torch.from_numpy(dorder[: dstarts[1]]).to(device),
-            n_internal=n_internal,
-            down_levels=down_levels,
-            down_rows=torch.from_numpy(drows).to(device),
-            down_nodes=down_nodes,
+            *_common(order, starts, rows, up_split, up_levels, device),
+            *_common(dorder, dstarts, drows, n_internal, down_levels, device),
             up_expand=[torch.from_numpy(x).to(device) for x in up_expand],
             down_expand=[torch.from_numpy(x).to(device) for x in down_expand],
             down_split=down_split,
         )
 
-    @classmethod
-    def of(cls, g: dgl.DGLGraph) -> PassSchedule:
-        """The schedule of a graph made by :func:`strae_graph.graph.batch_trees`
-        (any node numbering: only edges, positions, heights and depths are used)."""
-        child, parent = (t.cpu().numpy() for t in g.edges(etype="up"))
-        position = g.edges["up"].data["position"].cpu().numpy()
-        return cls.build(
-            g.num_nodes(),
-            child.astype(np.int64),
-            parent.astype(np.int64),
-            position,
-            g.ndata["height"].cpu().numpy(),
-            g.ndata["depth"].cpu().numpy(),
-            g.device,
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return np.asarray(t.cpu().numpy(), dtype=np.int64)
+
+
+def _several(ids: np.ndarray, n: int) -> bool:
+    """Whether some node occurs more than once in ``ids``."""
+    return bool(len(ids)) and int(np.bincount(ids, minlength=n).max()) > 1
+
+
+def _check_levels(
+    n: int, up: EdgeArrays, down: EdgeArrays, height: np.ndarray, depth: np.ndarray, exact: bool
+) -> None:
+    """ValueError unless every up edge rises in height and every down edge
+    descends in depth from a parentless node (depth 0); ``exact``: by one."""
+    has_parent = np.zeros(n, dtype=bool)
+    has_parent[down.dst] = True
+    rises = height[up.dst] > height[up.src]
+    steps = depth[down.dst] == depth[down.src] + 1 if exact else depth[down.dst] > depth[down.src]
+    if not (rises.all() and steps.all()) or (depth[~has_parent] != 0).any():
+        raise ValueError(
+            "height must grow along every up edge and depth along every down edge, "
+            "from 0 at a node without down in-edges"
+            + (" (by one on a tree)" if exact else " (the longest path)")
         )
+
+
+def _down_rows(
+    n: int, down: EdgeArrays, depth: np.ndarray, bottom: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
+    """Row order of the down pass: by depth, nodes with ``down`` out-edges first.
+    Returns (order, rows, level starts, such nodes per level)."""
+    internal = np.zeros(n, dtype=bool)
+    internal[down.src] = True
+    dorder = np.lexsort((~internal, depth))
+    drows = np.empty(n, dtype=np.int64)
+    drows[dorder] = np.arange(n)
+    dstarts = np.searchsorted(depth[dorder], np.arange(bottom + 2))
+    return dorder, drows, dstarts, np.bincount(depth[internal], minlength=bottom + 1).tolist()
+
+
+def _common(
+    order: np.ndarray, starts: np.ndarray, rows: np.ndarray, counts: list, levels: list,
+    device: torch.device | str,
+) -> tuple:  # fmt: skip
+    """One pass's fields of :class:`PassSchedule`, in field order: the node ids
+    of level 0 in row order, ``counts`` (``up_split`` / ``n_internal``), the
+    levels, every node's row, and the node ids of levels 1.. in row order."""
+    nodes = [torch.from_numpy(order[a:b]).to(device) for a, b in zip(starts[:-1], starts[1:])]
+    return nodes[0], counts, levels, torch.from_numpy(rows).to(device), nodes[1:]
 
 
 def _expansions(
     sender: np.ndarray,
-    receiver: np.ndarray,
     level_e: np.ndarray,
     rows: np.ndarray,
     starts: np.ndarray,

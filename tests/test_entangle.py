@@ -277,9 +277,7 @@ def test_dag_schedule_on_a_forest_equals_the_forest_schedule(seed):
     g = batch_trees(trees, ids)
     fr = Frontiers.of(g)
     assert not fr.schedule.is_dag
-    child, parent = (t.numpy() for t in g.edges(etype=UP))
-    dag = PassSchedule.build_dag(g.num_nodes(), child, parent, g.edges[UP].data["position"].numpy(),
-                                 g.ndata["height"].numpy(), g.ndata["depth"].numpy())  # fmt: skip
+    dag = PassSchedule.of(g, dag=True)
     fd = Frontiers(up=dag.up_nodes, down=dag.down_nodes, schedule=dag)
     model = make_model().double()
     up, up_d = model.up(g, fr), model.up(g, fd)
