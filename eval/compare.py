@@ -283,7 +283,7 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _check_recipe(cfg)
-    (out / "study.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    atomic_write_text(out / "study.json", json.dumps(cfg.to_dict(), indent=2))
     specs = cfg.specs()
     base = cfg.train_config(StructureSpec("balanced", "balanced"), cfg.objectives[0], cfg.seeds[0])
     n_sentences = read_limit(base.max_sentences, base.dev_sentences)
