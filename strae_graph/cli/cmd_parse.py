@@ -158,9 +158,9 @@ def _add_parse_eval(sub: argparse._SubParsersAction) -> None:
 def _run_parse_eval(args: argparse.Namespace) -> int:
     from parsers.evaluate import evaluate_sources, format_table
 
-    names = [s.strip() for s in args.structures.split(",") if s.strip()]
+    wanted = [s.strip() for s in args.structures.split(",") if s.strip()]
     known = names("heuristic", "parser", "model")
-    unknown = [s for s in names if s not in known]
+    unknown = [s for s in wanted if s not in known]
     if unknown:
         raise ValueError(f"unknown structures {unknown}; choose from {', '.join(known)}")
     if args.json:
@@ -168,8 +168,8 @@ def _run_parse_eval(args: argparse.Namespace) -> int:
 
         check_output_file(args.json)
     rows = evaluate_sources(
-        names,
-        {s: structure_options(args, s) for s in names},
+        wanted,
+        {s: structure_options(args, s) for s in wanted},
         trees_path=args.trees,
         held_out=args.held_out,
         seed=args.seed,
