@@ -45,7 +45,8 @@ from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import read_limit
 from strae_graph.fileio import atomic_write_text
 from strae_graph.presets import PRESETS, preset_config
-from strae_graph.train import _COMPARED, TrainConfig
+from strae_graph.run_dir import COMPARED
+from strae_graph.train import TrainConfig
 
 #: the contrasts reported when both structures are in the study (A - B)
 DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
@@ -54,7 +55,7 @@ DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
 )  # fmt: skip
 #: what a finished run must share with the study re-running it: the resume
 #: checks of `strae train` plus the budget (epochs, minutes)
-STUDY_COMPARED = (*_COMPARED, "epochs", "minutes", "preset")
+STUDY_COMPARED = (*COMPARED, "epochs", "minutes", "preset")
 #: per-run settings, not part of the study's recipe
 _PER_RUN = {"structure", "objective", "seed", "out", "progress", "corpus"}
 
@@ -282,7 +283,7 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     _check_recipe(cfg)
-    (out / "study.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    atomic_write_text(out / "study.json", json.dumps(cfg.to_dict(), indent=2))
     specs = cfg.specs()
     base = cfg.train_config(StructureSpec("balanced", "balanced"), cfg.objectives[0], cfg.seeds[0])
     n_sentences = read_limit(base.max_sentences, base.dev_sentences)

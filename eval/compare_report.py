@@ -12,7 +12,7 @@ import numpy as np
 from eval.metrics import mean_std
 from eval.runs import RunEvaluation, load_items
 from eval.stats import accuracy_bootstrap, seed_bootstrap, similarity_bootstrap
-from strae_graph.fileio import atomic_open
+from strae_graph.fileio import atomic_open, atomic_write_text
 
 if TYPE_CHECKING:
     from eval.compare import Study, StudyConfig
@@ -267,7 +267,7 @@ def write_report(cfg: StudyConfig, runs, labels, f1, pairs, trained, reused, log
     write_csv(out / "results.csv", rows)
     write_csv(out / "summary.csv", summary)
     write_csv(out / "contrasts.csv", diffs)
-    (out / "results.md").write_text(markdown + "\n")
+    atomic_write_text(out / "results.md", markdown + "\n")
     plot_summary(summary, out / "results.png", rows)
     written = ["results.csv", "summary.csv", "contrasts.csv", "results.md", "results.png"]
     if f1:

@@ -238,14 +238,27 @@ def load_glue(task: str, split: str, data_dir: str | os.PathLike[str] | None = N
 
 
 # --- the named sets of the evaluation protocol ----------------------------------------
+# The one place a new named task goes: its file (word / sentence similarity), or its
+# GLUE task (probes; with its columns in _GLUE above).  eval.evaluate takes the task
+# names from these tables.
+#: word-similarity tasks: name -> file in DATA_DIR/wordsim
+WORDSIM_FILES: dict[str, str] = {
+    "simlex": "SimLex-999.txt",
+    "ws353": "EN-WS-353-ALL.txt",
+    "ws353-sim": "EN-WS-353-SIM.txt",
+    "ws353-rel": "EN-WS-353-REL.txt",
+}
+#: sentence-similarity tasks: name -> (file in DATA_DIR/sts, SICK ``SemEval_set`` or None)
+STS_FILES: dict[str, tuple[str, str | None]] = {
+    "stsb": ("stsbenchmark/sts-test.csv", None),
+    "sick-r": ("SICK.txt", "TEST"),
+}
+#: classification probes: name -> GLUE task (train on its train split, score on dev)
+PROBE_SETS: dict[str, str] = {"sst2": "SST-2", "rte": "RTE", "wnli": "WNLI"}
+
+
 def wordsim_path(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path:
-    files = {
-        "simlex": "SimLex-999.txt",
-        "ws353": "EN-WS-353-ALL.txt",
-        "ws353-sim": "EN-WS-353-SIM.txt",
-        "ws353-rel": "EN-WS-353-REL.txt",
-    }
-    return Path(data_dir or DATA_DIR) / "wordsim" / files[name]
+    return Path(data_dir or DATA_DIR) / "wordsim" / WORDSIM_FILES[name]
 
 
 def load_named_wordsim(name: str, data_dir: str | os.PathLike[str] | None = None) -> WordPairs:
@@ -255,9 +268,7 @@ def load_named_wordsim(name: str, data_dir: str | os.PathLike[str] | None = None
 
 def load_named_sts(name: str, data_dir: str | os.PathLike[str] | None = None) -> SentencePairs:
     """``stsb`` (STS Benchmark test, 1379 pairs) or ``sick-r`` (SICK test, 4906 pairs)."""
-    base = Path(data_dir or DATA_DIR) / "sts"
-    if name == "stsb":
-        return load_sts(base / "stsbenchmark" / "sts-test.csv", name=name)
-    if name == "sick-r":
-        return load_sts(base / "SICK.txt", name=name, split="TEST")
-    raise ValueError(f"unknown sentence-similarity set {name!r}")
+    if name not in STS_FILES:
+        raise ValueError(f"unknown sentence-similarity set {name!r}")
+    file, split = STS_FILES[name]
+    return load_sts(Path(data_dir or DATA_DIR) / "sts" / file, name=name, split=split)

@@ -19,6 +19,9 @@ import numpy as np
 from tqdm import tqdm
 
 from eval.data import (
+    PROBE_SETS,
+    STS_FILES,
+    WORDSIM_FILES,
     LabelledSet,
     SentencePairs,
     WordPairs,
@@ -36,9 +39,10 @@ from eval.probe import ProbeConfig, pair_features, run_probe
 #: a Spearman over a handful of pairs says nothing (3 pairs give 0.5 or 1.0)
 MIN_COVERED_PAIRS = 30
 
-WORDSIM_TASKS = ("simlex", "ws353", "ws353-sim", "ws353-rel")
-STS_TASKS = ("stsb", "sick-r")
-PROBE_TASKS = {"sst2": "SST-2", "rte": "RTE", "wnli": "WNLI"}
+#: the named tasks, from the tables of :mod:`eval.data` (a new task goes there)
+WORDSIM_TASKS: tuple[str, ...] = tuple(WORDSIM_FILES)
+STS_TASKS: tuple[str, ...] = tuple(STS_FILES)
+PROBE_TASKS: dict[str, str] = dict(PROBE_SETS)
 ALL_TASKS: tuple[str, ...] = (*WORDSIM_TASKS, *STS_TASKS, *PROBE_TASKS)
 
 

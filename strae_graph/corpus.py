@@ -135,6 +135,32 @@ class ReadStats:
     undecodable: int = 0
 
 
+def fits(
+    path: object,
+    line: int,
+    n_tokens: int,
+    max_length: int | None,
+    on_error: str | None,
+    stats: ReadStats,
+) -> bool:
+    """Whether a sentence of ``n_tokens`` (on ``line`` of ``path``) is within
+    ``max_length`` (--max-length; None: no limit).  One that is not is counted
+    in ``stats.too_long``, and with ``on_error == "raise"`` is a
+    :class:`DataError` naming the file and line.  The one length check of every
+    corpus reader (text here, ``strae parse`` datasets in
+    :mod:`strae_graph.tree_dataset`)."""
+    if max_length is None or n_tokens <= max_length:
+        return True
+    stats.too_long += 1
+    if on_error == "raise":
+        raise DataError(
+            f"{path}, line {line}: sentence of {n_tokens} tokens is longer "
+            f"than the maximum {max_length} (--max-length); "
+            "use --on-error skip to skip such lines"
+        )
+    return False
+
+
 def _is_gzip(p: Path) -> bool:
     with open(p, "rb") as f:
         return f.read(2) == b"\x1f\x8b"
@@ -188,14 +214,7 @@ def read_sentences(
                     f"{p}, line {lineno}: {what}; use --on-error skip to skip such lines"
                 )
             continue
-        if max_length is not None and len(tokens) > max_length:
-            stats.too_long += 1
-            if on_error == "raise":
-                raise DataError(
-                    f"{p}, line {lineno}: sentence of {len(tokens)} tokens is longer "
-                    f"than the maximum {max_length} (--max-length); "
-                    "use --on-error skip to skip such lines"
-                )
+        if not fits(p, lineno, len(tokens), max_length, on_error, stats):
             continue
         stats.kept += 1
         yield lineno, tokens

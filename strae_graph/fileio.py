@@ -10,8 +10,9 @@ Every write-to-temporary-then-rename in strae-graph goes through here:
   ``save_to_disk`` of a whole directory): ``PATH.tmp``, renamed over ``PATH``.
 
 :func:`file_sha256` is the one content hash of a file (corpora, parser models,
-checkpoints); :func:`cache_dir` is where the content-hash caches live (parser
-trees, BPE models).
+checkpoints), :func:`json_sha256` the fingerprint of settings and
+:func:`sentences_sha256` the key of settings plus token lists; :func:`cache_dir`
+is where the content-hash caches live (parser trees, BPE models).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -39,6 +40,18 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 def json_sha256(record: Any) -> str:
     """Hex SHA-256 of ``record``'s JSON (keys sorted): a fingerprint of settings."""
     return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def sentences_sha256(record: Any, sentences: Iterable[Sequence[str]]) -> str:
+    """Hex SHA-256 of ``record``'s JSON (keys sorted) followed by the token
+    lists (each as a newline, then its tokens joined by tabs): the key of a
+    cache of what was computed from these sentences with these settings
+    (parser trees, BPE models)."""
+    h = hashlib.sha256(json.dumps(record, sort_keys=True).encode())
+    for s in sentences:
+        h.update(b"\n")
+        h.update("\t".join(s).encode())
+    return h.hexdigest()
 
 
 def cache_dir() -> Path:

@@ -178,6 +178,10 @@ def corpus_cache(
         (tmp / "meta.json").write_text(json.dumps({"key": key, **meta}, indent=1))
         if final.exists() and not _complete(final, key):
             shutil.rmtree(final, ignore_errors=True)  # a damaged entry
+        # Not fileio.atomic_path (whose fixed PATH.tmp two processes would share):
+        # the directory is built under a unique name (mkdtemp) and renamed into
+        # place; a concurrent converter of the same key may win, the rename then
+        # fails and its complete entry is used.  Concurrency-safe by design.
         try:
             os.rename(tmp, final)
         except OSError:  # another process finished the same entry first

@@ -45,15 +45,13 @@ warns.  A run saves its tokenizer as RUN/tokenizer.json.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
 
-from strae_graph.fileio import atomic_write_bytes, cache_dir
+from strae_graph.fileio import atomic_write_bytes, cache_dir, sentences_sha256
 from strae_graph.tree import Tree
 from strae_graph.tree_shapes import balanced
 from strae_graph.vocab import UNK, Vocabulary
@@ -93,11 +91,7 @@ def settings(bpe_size: int) -> dict[str, object]:
 
 def cache_key(sentences: Iterable[Sequence[str]], bpe_size: int) -> str:
     """SHA-256 of the settings and the training token stream."""
-    h = hashlib.sha256(json.dumps(settings(bpe_size), sort_keys=True).encode())
-    for s in sentences:
-        h.update(b"\n")
-        h.update("\t".join(s).encode())
-    return h.hexdigest()
+    return sentences_sha256(settings(bpe_size), sentences)
 
 
 def join_pieces(pieces: Sequence[str]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from strae_graph.corpus import DataError, ReadStats
+from strae_graph.corpus import DataError, ReadStats, fits
 from strae_graph.tree import Tree, TreeError
 
 META_FILE = "strae_parse.json"
@@ -56,19 +56,13 @@ def iter_parsed_trees(
 ) -> Iterator[tuple[int, Tree]]:
     """``(line, tree)`` for the rows of a parsed corpus, skipping (and counting
     in ``stats.too_long``) trees longer than ``max_length`` like
-    :func:`strae_graph.corpus.read_sentences`."""
+    :func:`strae_graph.corpus.read_sentences` (:func:`strae_graph.corpus.fits`)."""
     stats = stats if stats is not None else ReadStats()
     ds = load_parsed(path)
     for batch in ds.iter(batch_size=4096):
         for line, toks, kids in zip(batch["line"], batch["tokens"], batch["children"]):
             stats.lines += 1
-            if max_length is not None and len(toks) > max_length:
-                stats.too_long += 1
-                if on_error == "raise":
-                    raise DataError(
-                        f"{path}, line {line}: sentence of {len(toks)} tokens is longer than "
-                        f"the maximum {max_length} (--max-length)"
-                    )
+            if not fits(path, line, len(toks), max_length, on_error, stats):
                 continue
             try:
                 tree = Tree(tuple(toks), tuple((a, b) for a, b in kids))

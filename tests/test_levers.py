@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-import strae_graph.train as train_module
+import strae_graph.train_state as train_state_module
 from parsers.api import train
 from parsers.tree_cache import parse_cached
 from strae_graph import StrAE, StrAEConfig
@@ -185,7 +185,7 @@ def test_resume_continues_the_stored_budget(tmp_path, monkeypatch):
         checks.append(clock.minutes())
         return minutes is not None and len(checks) > 1
 
-    monkeypatch.setattr(train_module, "budget_spent", spent_after_first_check)
+    monkeypatch.setattr(train_state_module, "budget_spent", spent_after_first_check)
     one_more = train(TrainConfig(**{**cfg.__dict__, "minutes": 1.0}), resume=True, log=quiet)
     monkeypatch.undo()
     assert checks[0] >= 1.0 - 1e-4 / 60  # the clock continued from the stored time

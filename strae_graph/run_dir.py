@@ -1,0 +1,227 @@
+"""A training run's directory, apart from its checkpoints' contents: what a
+fresh run writes first (``config.json``, ``vocab.json``, the tokenizer), the
+checks before ``--resume`` (same settings, same corpus, a resumable
+checkpoint), the logs cut back to the checkpoint, and the clean-up of a run
+directory that a failed run created but never used."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from strae_graph.checkpoint import CheckpointError, load_checkpoint
+from strae_graph.fileio import atomic_write_bytes, file_sha256
+from strae_graph.model import StrAEConfig
+from strae_graph.schedule_lr import resume_problem
+from strae_graph.subwords import TOKENIZER_FILE, Subwords, tokenizers_version
+from strae_graph.train_config import TrainConfig
+from strae_graph.train_data import TrainingData
+from strae_graph.tree_dataset import is_parsed_corpus, read_meta
+from strae_graph.vocab import Vocabulary
+
+#: the run's logs, appended to step by step and cut back to the checkpoint on resume
+LOG_FILES = ("metrics.jsonl", "timing.jsonl", "curve.jsonl")
+
+#: settings a resumed run must share with its checkpoint (epochs, minutes,
+#: eval_every_minutes, log/checkpoint intervals, ... may change)
+COMPARED = (
+    "corpus", "structure", "objective", "batch_size", "max_sentences", "dev_sentences",
+    "max_length", "min_count", "max_vocab", "channels", "channel_size", "tied", "activation",
+    "temperature", "log_scale", "seed", "lr", "clip", "compose",
+    "vocab", "bpe_size",
+    "init_range", "learn_temperature", "warmup_steps", "lr_decay", "min_lr_ratio",
+)  # fmt: skip
+COMPARED += ("entangle",)
+
+#: what a checkpoint needs to be resumed from
+RESUME_KEYS = ("model", "optimizer", "vocab", "epoch", "next_batch", "step", "best_dev",
+               "last_dev", "rng", "metrics_bytes")  # fmt: skip
+
+
+# --- a fresh run ------------------------------------------------------------------
+def environment() -> dict[str, str]:
+    """The versions a run was trained with (recorded in ``config.json``)."""
+    from strae_graph import __version__
+    from strae_graph._dgl import dgl
+
+    return {
+        "strae_graph": __version__,
+        "torch": torch.__version__,
+        "dgl": dgl.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData) -> dict:
+    """The content of ``config.json``: settings, versions, data hashes and counts."""
+    corpus = Path(cfg.corpus)
+    return {
+        "train": asdict(cfg),
+        "model": model_cfg.to_dict(),
+        "environment": environment(),
+        "data": {
+            "corpus": str(corpus.resolve()),
+            "corpus_sha256": file_sha256(corpus) if corpus.is_file() else None,
+            "train_sentences": len(data.train),
+            "dev_sentences": len(data.dev),
+            "vocab_size": len(data.vocab),
+            "vocab_kind": cfg.vocab,
+            **({"tokenizers": tokenizers_version()} if data.subwords is not None else {}),
+            "read": asdict(data.stats),
+            "unknown_tokens": data.unknown_tokens,
+        },
+        "command": sys.argv,
+    }
+
+
+def start_run_files(
+    out: Path, cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData
+) -> None:
+    """What a run that starts from the beginning writes first: no logs of an
+    earlier run, then ``vocab.json``, the BPE tokenizer (or none) and ``config.json``."""
+    for name in LOG_FILES:
+        (out / name).unlink(missing_ok=True)
+    atomic_write_bytes(out / "vocab.json", data.vocab.to_json().encode())
+    if data.subwords is not None:
+        data.subwords.save(out / TOKENIZER_FILE)
+    else:
+        (out / TOKENIZER_FILE).unlink(missing_ok=True)  # from an earlier bpe run (--overwrite)
+    record = config_record(cfg, model_cfg, data)
+    atomic_write_bytes(out / "config.json", json.dumps(record, indent=2).encode())
+
+
+# --- resuming ---------------------------------------------------------------------
+def resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dict | None:
+    """The checkpoint to resume from, checked against ``cfg``; None when the run
+    was stopped before its first checkpoint (it then starts from the beginning)."""
+    last_path = out / "last.pt"
+    if not last_path.exists():
+        if (out / "config.json").exists():
+            log(f"--resume: {out} has no checkpoint yet (stopped before the first one); "
+                "starting from the beginning")  # fmt: skip
+            return None
+        raise CheckpointError(f"--resume: no checkpoint at {last_path} (not a run directory?)")
+    state = load_checkpoint(last_path)
+    missing = [k for k in RESUME_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f"{last_path}: not a resumable checkpoint (no {', '.join(missing)})")
+    saved = state.get("train_config", {})
+    diff = [k for k in COMPARED if k != "corpus" and k in saved and saved[k] != getattr(cfg, k)]
+    pairs = [f"{k}: saved {saved[k]!r}, now {getattr(cfg, k)!r}" for k in diff]
+    pairs += [p for p in [resume_problem(saved, cfg)] if p]
+    if pairs:
+        raise CheckpointError(
+            f"{last_path}: cannot resume with a different configuration ({', '.join(pairs)})"
+        )
+    check_same_corpus(cfg, saved.get("corpus"), state.get("data", {}).get("corpus_sha256"),
+                      last_path, log)  # fmt: skip
+    if isinstance(state["epoch"], int) and state["epoch"] > cfg.epochs:
+        raise CheckpointError(
+            f"{last_path}: already trained {state['epoch']} epochs, more than --epochs {cfg.epochs}"
+        )
+    return state
+
+
+def resumed_vocabulary(
+    state: dict[str, Any], cfg: TrainConfig, out: Path
+) -> tuple[Vocabulary, Subwords | None]:
+    """The vocabulary of the checkpoint ``state`` and, for ``--vocab bpe``, the
+    run's BPE model (checked against it)."""
+    try:
+        vocab = Vocabulary(list(state["vocab"]))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{out / 'last.pt'}: unusable vocabulary: {e}") from None
+    if cfg.vocab != "bpe":
+        return vocab, None
+    from strae_graph.subwords import SubwordError, load_run_subwords
+
+    try:
+        return vocab, load_run_subwords(out, vocab)
+    except SubwordError as e:
+        raise CheckpointError(f"--resume: {e}") from None
+
+
+def check_same_corpus(
+    cfg: TrainConfig,
+    saved_path: str | None,
+    saved_sha: str | None,
+    last_path: Path,
+    log: Callable[[str], None],
+) -> None:
+    """A resumed run must read the corpus its checkpoint was trained on: the
+    same content (SHA-256) for a file, wherever it now lies (a moved corpus is
+    reported, not refused); the same dataset directory for a `strae parse`
+    dataset (or a copy with the same fingerprint)."""
+    now = Path(cfg.corpus)
+    moved = saved_path is not None and Path(saved_path).resolve() != now.resolve()
+    if saved_sha and now.is_file():
+        if file_sha256(now) != saved_sha:
+            what = (f"is not the corpus {saved_path} it was trained on" if moved
+                    else "has changed since this checkpoint was written")  # fmt: skip
+            raise CheckpointError(
+                f"{last_path}: the corpus {cfg.corpus} {what} (SHA-256 differs); resuming "
+                "would train on other data"
+            )
+    elif moved:
+        same = (
+            is_parsed_corpus(now)
+            and is_parsed_corpus(saved_path)
+            and read_meta(now).get("fingerprint") == read_meta(saved_path).get("fingerprint")
+        )
+        if not same:
+            raise CheckpointError(
+                f"{last_path}: cannot resume with a different corpus (saved {saved_path!r}, "
+                f"now {cfg.corpus!r})"
+            )
+    if moved:
+        log(f"note: the corpus moved: {last_path} was trained on {saved_path}, now read from "
+            f"{cfg.corpus} (same content)")  # fmt: skip
+
+
+def truncate(path: Path, size: int) -> bool:
+    """Cut ``path`` back to ``size`` bytes (lines written after the checkpoint);
+    False when the file is shorter than that."""
+    have = path.stat().st_size if path.exists() else 0
+    if have > size:
+        with open(path, "r+b") as f:
+            f.truncate(size)
+    return have >= size
+
+
+# --- a run that stops -------------------------------------------------------------
+def remove_if_unused(created: list[Path], only_if_empty: bool = False) -> None:
+    """Remove the run directory (and parents) that this call created when
+    nothing but the lock file was written into it: a run that failed before
+    writing anything leaves nothing behind."""
+    for d in created:  # innermost first
+        with contextlib.suppress(OSError):
+            if not only_if_empty and d == created[0]:
+                (d / ".lock").unlink(missing_ok=True)
+            d.rmdir()  # fails (and stops) on a directory holding anything
+
+
+def interrupted_note(last_path: Path, saved: dict[str, Any]) -> str:
+    """What a run stopped at once by a (second) Ctrl-C leaves: the sentence
+    the command line prints, naming the checkpoint that stands."""
+    step, at = saved["step"], saved["checkpoint_step"]
+    stop = saved["stop"]
+    how = "by a second Ctrl-C" if stop is not None and stop.requested else "by Ctrl-C"
+    if at is not None and at == step:
+        return f"stopped {how} after saving {last_path} (step {at}); continue with --resume"
+    if last_path.exists():
+        which = f" (step {at})" if at is not None else ""
+        return (f"stopped at once {how}; no checkpoint was written now: the previous "
+                f"checkpoint {last_path}{which} stands (the steps after it are lost); "
+                "continue with --resume")  # fmt: skip
+    return f"stopped at once {how}; no checkpoint was written (this run had none yet)"
