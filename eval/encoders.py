@@ -80,9 +80,7 @@ class StrAERoot:
 
     def embed_sentences(self, sentences: Sequence[str]) -> np.ndarray:
         if self.options:
-            return self.embedder.embed_trees(
-                self._trees(sentences), self.batch_size, self.progress
-            )
+            return self.embedder.embed_trees(self._trees(sentences), self.batch_size, self.progress)
         return self.embedder.embed_sentences(
             sentences,
             structure=self.structure,

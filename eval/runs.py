@@ -135,8 +135,14 @@ def evaluate_run(
     record = json.loads((Path(run_dir) / "config.json").read_text())["train"]
     used = structure or emb.structure
     encoders = [
-        StrAERoot(emb, structure=used, batch_size=batch_size, name="strae", progress=cfg.progress,
-                  options=structure_options)  # fmt: skip
+        StrAERoot(
+            emb,
+            structure=used,
+            batch_size=batch_size,
+            name="strae",
+            progress=cfg.progress,
+            options=structure_options,
+        )  # fmt: skip
     ]
     if mean_baseline:
         encoders.append(MeanOfLeaves(emb))

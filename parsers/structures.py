@@ -146,10 +146,14 @@ REGISTRY: dict[str, Structure] = {
             Structure(name, "heuristic", _random if name == "random" else _shape(make), "heuristic")
             for name, make in HEURISTICS.items()
         ),
-        Structure("spacy", "parser", _spacy, "spaCy dependency parse, binarised",
-                  _spacy_identity),
-        Structure("benepar", "parser", _benepar, "benepar constituency parse, binarised",
-                  _benepar_identity),
+        Structure("spacy", "parser", _spacy, "spaCy dependency parse, binarised", _spacy_identity),
+        Structure(
+            "benepar",
+            "parser",
+            _benepar,
+            "benepar constituency parse, binarised",
+            _benepar_identity,
+        ),
         Structure(SELF, "model", _self, "induced by a trained Self-StrAE (model=RUN_DIR)"),
         Structure(GOLD, "gold", None, "a treebank's own trees, from a `strae parse` dataset"),
     )

@@ -253,6 +253,4 @@ def _items(data: StreamedCorpus, rows: np.ndarray, seed: int, base: int) -> list
         raise no_parse(data.structure)
     if data.structure != "random":
         return list(parse(tokens, data.structure, seed))
-    return [
-        parse([t], "random", seed, first_index=int(r) - base)[0] for t, r in zip(tokens, rows)
-    ]
+    return [parse([t], "random", seed, first_index=int(r) - base)[0] for t, r in zip(tokens, rows)]

@@ -31,6 +31,7 @@ class Parse(Protocol):
         first_index: int = 0,
     ) -> list[Tree]: ...  # fmt: skip
 
+
 #: trees induced by the model itself (strae_graph.self_strae), never parsed
 SELF = "self"
 
