@@ -53,3 +53,13 @@ def test_the_core_imports_with_parsers_and_eval_blocked():
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
+
+
+def test_the_core_never_imports_benchmarks():
+    """benchmarks/ sits above the core (the command line hands the plain model in)."""
+    found = []
+    for path in sorted((ROOT / "strae_graph").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        if _layer(module) == "core":
+            found += [f"{module} imports {n}" for n in _imports(path) if n.startswith("benchmarks")]
+    assert not found, "\n".join(found)

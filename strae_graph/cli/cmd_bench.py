@@ -4,18 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
-from strae_graph.bench import (
-    CLOCKS,
-    FULL_CORPUS_TOKENS,
-    BenchConfig,
-    format_table,
-    run_bench,
-)
+from strae_graph.bench import CLOCKS, BenchConfig, run_bench
+from strae_graph.bench_report import bench_record, format_table
 from strae_graph.model import COMPOSE_FUNCTIONS
 from strae_graph.objectives import OBJECTIVES
 
@@ -85,19 +77,14 @@ def _run(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
     )
+    from benchmarks.plain_model import PlainFrontierModel
     from parsers.tree_cache import parse_cached
 
-    results = run_bench(cfg, parse=parse_cached)
+    results = run_bench(cfg, parse=parse_cached, plain_model=PlainFrontierModel)
     print(format_table(results))
     if cfg.json:
         path = Path(cfg.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        record = {
-            "config": asdict(cfg),
-            "torch_threads": torch.get_num_threads(),
-            "full_corpus_tokens": FULL_CORPUS_TOKENS,
-            "results": [asdict(r) for r in results],
-        }
-        path.write_text(json.dumps(record, indent=2))
+        path.write_text(json.dumps(bench_record(cfg, results), indent=2))
         print(f"wrote {path}")
     return 0
