@@ -1,5 +1,7 @@
-"""Objectives: symmetric InfoNCE over node embeddings (computed in blocks) and
-token cross-entropy."""
+"""The losses of the objectives: symmetric InfoNCE over node embeddings (computed
+in blocks, optionally as one process's row shard), here; the fused token
+cross-entropy is :mod:`strae_graph.cross_entropy` (its names are importable from
+here too)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,15 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+
+from strae_graph.cross_entropy import CE_BLOCK_FLOATS, ce_block_rows, linear_cross_entropy
+from strae_graph.workspace import Workspace
+
+__all__ = [
+    "CACHE_BYTES", "CE_BLOCK_FLOATS", "FIXED_SHIFT_MAX_SCALE", "ColumnReduce", "Scale",
+    "ce_block_rows", "contrastive_loss", "contrastive_loss_dense", "contrastive_loss_shard",
+    "linear_cross_entropy", "logit_scale",
+]  # fmt: skip
 
 
 def logit_scale(temperature: float | None = None, log_scale: float | None = None) -> float:
@@ -49,31 +60,8 @@ FIXED_SHIFT_MAX_SCALE = 40.0
 CACHE_BYTES = 256 * 2**20
 
 
-class _Workspace:
-    """One reusable buffer for the kept (N, N) matrix: allocating hundreds of MB
-    afresh every step costs page faults comparable to an exponential pass."""
-
-    def __init__(self) -> None:
-        self.buffer: torch.Tensor | None = None
-
-    def take(self, rows: int, n: int, like: torch.Tensor) -> torch.Tensor:
-        buf, self.buffer = self.buffer, None
-        if (
-            buf is None
-            or buf.numel() < rows * n
-            or buf.dtype != like.dtype
-            or buf.device != like.device
-        ):
-            buf = torch.empty(rows * n, dtype=like.dtype, device=like.device)
-        return buf[: rows * n].view(rows, n)
-
-    def give(self, kept: torch.Tensor) -> None:
-        base = kept._base if kept._base is not None else kept
-        if self.buffer is None or base.numel() > self.buffer.numel():
-            self.buffer = base
-
-
-_WORKSPACE = _Workspace()
+#: the kept (N, N) matrix of the last contrastive forward, reused
+_WORKSPACE = Workspace()
 
 
 #: sums (or maxima) of a tensor over processes, in place; ``None``: one process
@@ -270,102 +258,3 @@ def contrastive_loss_shard(
         offset,
         reduce,
     )
-
-
-# --- token cross-entropy (Lambda + softmax over the vocabulary) -----------------------
-#: rows of the (rows, V) logits worked on at once by :func:`linear_cross_entropy`:
-#: a block of about this many floats stays in cache between the passes over it
-CE_BLOCK_FLOATS = 1 << 22
-
-_CE_WORKSPACE = _Workspace()  # the (n, V) softmax of the last CE forward, reused
-
-
-def ce_block_rows(vocab_size: int, floats: int = CE_BLOCK_FLOATS) -> int:
-    return max(1, floats // max(1, vocab_size))
-
-
-def _logits(h, weight, bias, out=None):
-    if bias is None:
-        return torch.mm(h, weight.T, out=out)
-    return torch.addmm(bias, h, weight.T, out=out)
-
-
-def _ce_loss_sum(h, weight, bias, targets, rows) -> torch.Tensor:
-    """Sum over the rows of ``h`` of -log softmax(h W^T + b)[target], in float64,
-    ``rows`` rows of logits at a time (no gradients)."""
-    total = h.new_zeros((), dtype=torch.float64)
-    for s in range(0, len(h), rows):
-        z = _logits(h[s : s + rows], weight, bias)
-        picked = z.gather(1, targets[s : s + rows, None]).squeeze(1)
-        total += (torch.logsumexp(z, dim=1) - picked).sum(dtype=torch.float64)
-    return total
-
-
-class _LinearCrossEntropy(torch.autograd.Function):
-    """Summed cross-entropy of ``h W^T + b`` and its gradients in one pass.
-
-    Forward computes the logits into a reused (n, V) buffer (no fresh hundreds
-    of MB to page in every step), turns them in place, block of rows by block
-    of rows while in cache, into ``softmax - one_hot``, and takes the two
-    gradient products (n x V x E each) at once; backward only scales the small
-    gradients.  Unfused, autograd would allocate and walk the (n, V) logits,
-    log-softmax, one-hot gradient and log-softmax gradient."""
-
-    @staticmethod
-    def forward(ctx, h, weight, bias, targets, rows, divisor):  # type: ignore[override]
-        n, v = len(h), weight.shape[0]
-        p = _logits(h, weight, bias, out=_CE_WORKSPACE.take(n, v, h))
-        total = h.new_zeros((), dtype=torch.float64)
-        for s in range(0, n, rows):
-            z = p[s : s + rows]
-            picked = z.gather(1, targets[s : s + rows, None])
-            top = z.amax(dim=1, keepdim=True)
-            z.sub_(top).exp_()
-            norm = z.sum(dim=1, keepdim=True)
-            total += (norm.log() + top - picked).sum(dtype=torch.float64)
-            z.div_(norm)
-        p.scatter_add_(1, targets[:, None], p.new_full((n, 1), -1.0))  # - one-hot
-        need_h, need_w, need_b = ctx.needs_input_grad[:3]
-        ctx.grads = (
-            torch.mm(p, weight) if need_h else None,
-            torch.mm(p.T, h) if need_w else None,
-            p.sum(dim=0) if need_b and bias is not None else None,
-        )
-        _CE_WORKSPACE.give(p)
-        ctx.divisor = divisor
-        return (total / divisor).to(h.dtype)
-
-    @staticmethod
-    def backward(ctx, grad):  # type: ignore[override]
-        scale = grad / ctx.divisor
-        out = [None if x is None else x * scale.to(x.dtype) for x in ctx.grads]
-        return (*out, None, None, None)
-
-
-def linear_cross_entropy(
-    h: torch.Tensor,
-    weight: torch.Tensor,
-    targets: torch.Tensor,
-    bias: torch.Tensor | None = None,
-    reduction: str = "mean",
-    block_rows: int | None = None,
-) -> torch.Tensor:
-    """``F.cross_entropy(h @ weight.T + bias, targets, reduction=reduction)``, equal
-    within float rounding (the loss is summed in float64).  With gradients
-    wanted, they are computed in the forward pass (:class:`_LinearCrossEntropy`:
-    the same 3 products of n x E x V as unfused, a fraction of its passes over
-    n x V memory); without, the logits are made ``block_rows`` rows at a time
-    (default :func:`ce_block_rows`).  The gradient of ``weight`` is dense (every
-    row gets softmax mass), as unfused."""
-    if reduction not in ("mean", "sum"):
-        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
-    if h.dim() != 2 or targets.dim() != 1 or len(h) != len(targets):
-        raise ValueError("h must be (n, E) and targets (n,)")
-    rows = block_rows or ce_block_rows(weight.shape[0])
-    divisor = float(len(h)) if reduction == "mean" else 1.0
-    tensors = (h, weight) if bias is None else (h, weight, bias)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-        if not len(h):  # e.g. a data-parallel shard without targets: 0, still in the graph
-            return sum(t.sum() * 0.0 for t in tensors)
-        return _LinearCrossEntropy.apply(h, weight, bias, targets, rows, divisor)
-    return (_ce_loss_sum(h, weight, bias, targets, rows) / divisor).to(h.dtype)
