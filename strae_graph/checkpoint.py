@@ -10,8 +10,11 @@
   ``best.pt`` / ``last.pt`` / a run directory: configuration, vocabulary and
   weights are checked against each other and against ``config.json`` and
   ``vocab.json`` beside the checkpoint.
-* :func:`capture_rng` / :func:`restore_rng` hold every random generator a run uses;
-  :func:`run_lock` stops two processes from writing one run directory.
+* :func:`run_lock` stops two processes from writing one run directory.
+
+The state of the random generators a checkpoint holds is
+:mod:`strae_graph.rng_state`'s (:func:`capture_rng` / :func:`restore_rng`, importable
+from here too).
 """
 
 from __future__ import annotations
@@ -21,17 +24,16 @@ import hashlib
 import io
 import json
 import os
-import random
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
 from strae_graph.fileio import atomic_write_bytes
+from strae_graph.rng_state import capture_rng, restore_rng  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     from strae_graph.model import StrAE, StrAEConfig
@@ -293,44 +295,6 @@ def load_run(
         state=state,
         subwords=subwords,
     )
-
-
-# --- random generators ------------------------------------------------------------
-def capture_rng() -> dict[str, Any]:
-    """The state of every random generator a run may use (torch CPU and CUDA,
-    numpy's global generator, Python's ``random``), as checkpointable values."""
-    np_state = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
-        "python": _python_rng_to_tensor(random.getstate()),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_rng(state: Mapping[str, Any]) -> None:
-    """Inverse of :func:`capture_rng` (missing entries are left as they are)."""
-    if "torch" in state:
-        torch.set_rng_state(state["torch"])
-    if "numpy" in state:
-        name, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "python" in state:
-        random.setstate(_python_rng_from_tensor(state["python"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _python_rng_to_tensor(st: tuple) -> dict[str, Any]:
-    version, internal, gauss = st
-    return {"version": version, "internal": torch.tensor(internal, dtype=torch.int64),
-            "gauss": gauss}  # fmt: skip
-
-
-def _python_rng_from_tensor(d: Mapping[str, Any]) -> tuple:
-    return (d["version"], tuple(int(x) for x in d["internal"].tolist()), d["gauss"])
 
 
 # --- one writer per run directory ---------------------------------------------------
