@@ -150,7 +150,7 @@ def test_settings_are_recorded_and_a_resume_must_keep_them(streamed, corpus, tmp
                             ({"order_buffer": 8}, "order_buffer: saved 4, now 8"),
                             ({"order_block": 32}, "order_block: saved 16, now 32")]:  # fmt: skip
         with pytest.raises(CheckpointError, match=message):
-            train(config(corpus, run, epochs=3, stream=True, **change), resume=True)
+            train(config(corpus, run, epochs=3, **{"stream": True, **change}), resume=True)
 
 
 def test_a_run_from_before_streaming_resumes_in_memory_only(corpus, tmp_path):
@@ -190,3 +190,26 @@ def test_what_cannot_stream_is_a_one_line_error(corpus, tmp_path, capsys):
     with pytest.raises(ValueError, match="runs a parser"):
         train(config(corpus, out, structure="spacy", stream=True))
     assert TrainConfig(stream=True).order == "bucketed" and TrainConfig().order == "permutation"
+
+
+def test_processes_take_their_shares_after_the_first_builds_the_cache(corpus, tmp_path):
+    """The plumbing of a streamed torchrun run in one process: the first process
+    of a machine converts the corpus before the barrier (a one-process gloo
+    group here), and each rank's items are its contiguous share of every batch."""
+    import torch.distributed as dist
+
+    from strae_graph.stream_cache import corpus_cache
+
+    cfg = config(corpus, tmp_path / "x", stream=True, max_length=150)  # a cache of its own
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
+                            world_size=1)  # fmt: skip
+    try:
+        data, _ = load_run_data(cfg, None, None, parse_cached, DistContext(0, 2), lambda s: None)
+    finally:
+        dist.destroy_process_group()
+    assert data.cache.path == corpus_cache(corpus, 150).path
+    whole = epoch_items(data, cfg, DistContext(), 1)
+    ranks = [epoch_items(data, cfg, DistContext(r, 2), 1) for r in (0, 1)]
+    for b in range(BATCHES):
+        assert ranks[0](b) + ranks[1](b) == whole(b)
+        assert len(ranks[0](b)) == -(-len(whole(b)) // 2)
