@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strae_graph.distributed import DistContext
 from strae_graph.graph import Frontiers
@@ -38,6 +38,9 @@ from strae_graph.train_data import (
 )
 from strae_graph.tree_source import Parse
 from strae_graph.vocab import Vocabulary
+
+if TYPE_CHECKING:
+    from strae_graph.stream import StreamedCorpus
 
 #: (this process's items of a global batch, their (graph, frontiers) or (None, None))
 Prepared = tuple[list, tuple[Any, Frontiers] | tuple[None, None]]
@@ -60,13 +63,13 @@ def load_run_data(
     """The run's data (in memory, or streamed) and its number of training tokens;
     its summary line in the log.  ``vocab``, ``subwords``: a resumed run's."""
     t0 = time.perf_counter()
+    data: RunData
     if cfg.stream:
-        data: RunData = _open_stream(cfg, vocab, parse, ctx)
-        n_train_tokens = data.train_tokens
+        data = streamed = _open_stream(cfg, vocab, parse, ctx)
+        n_train_tokens, how = streamed.train_tokens, f", streamed from {streamed.cache.path} "
     else:
         data = load_training_data(cfg, vocab, subwords, parse)
-        n_train_tokens = sum(len(leaves(t)) for t in data.train)
-    how = f", streamed from {data.cache.path} " if cfg.stream else " "  # type: ignore[union-attr]
+        n_train_tokens, how = sum(len(leaves(t)) for t in data.train), " "
     log(
         f"data: {data.n_train:,} training / {len(data.dev):,} dev sentences, "
         f"{n_train_tokens:,} tokens, vocabulary {len(data.vocab):,} "
@@ -81,7 +84,7 @@ def load_run_data(
 
 def _open_stream(
     cfg: TrainConfig, vocab: Vocabulary | None, parse: Parse | None, ctx: DistContext
-) -> RunData:
+) -> StreamedCorpus:
     """:func:`strae_graph.stream.stream_from_config`; under torchrun the first
     process of each machine builds the corpus's Arrow cache before the others
     open it (a failure there is raised by every process: each then tries the
