@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from parsers.structures import check_training_structure
+from parsers.structures import check_streamable, check_training_structure
 from parsers.tree_cache import parse_cached
 
 if TYPE_CHECKING:
@@ -28,12 +28,22 @@ if TYPE_CHECKING:
 
 def train_config(**values: Any) -> TrainConfig:
     """``TrainConfig(**values)`` with its structure checked against the registry
-    (an unknown name, or ``gold`` without a dataset of gold trees, is a ValueError)."""
+    (an unknown name, ``gold`` without a dataset of gold trees, or a parser's
+    structure to stream from a text corpus, is a ValueError)."""
     from strae_graph.train import TrainConfig
 
     cfg = TrainConfig(**values)
-    check_training_structure(cfg.structure, cfg.corpus)
+    check_structure(cfg)
     return cfg
+
+
+def check_structure(cfg: TrainConfig) -> None:
+    """ValueError unless a run of ``cfg`` can get the trees of its structure
+    (:func:`parsers.structures.check_training_structure`, and with
+    ``cfg.stream`` :func:`parsers.structures.check_streamable`)."""
+    check_training_structure(cfg.structure, cfg.corpus)
+    if cfg.stream:
+        check_streamable(cfg.structure, cfg.corpus)
 
 
 def train(cfg: TrainConfig, **kwargs: Any) -> TrainResult:
@@ -41,7 +51,7 @@ def train(cfg: TrainConfig, **kwargs: Any) -> TrainResult:
     with the registry's trees for ``cfg.structure``."""
     from strae_graph.train import train as core_train
 
-    check_training_structure(cfg.structure, cfg.corpus)
+    check_structure(cfg)
     return core_train(cfg, parse=parse_cached, **kwargs)
 
 

@@ -104,6 +104,12 @@ class DistContext:
             return batch
         return np.array_split(batch, self.world)[self.rank]
 
+    @property
+    def first_on_node(self) -> bool:
+        """The first process of this machine (torchrun's ``LOCAL_RANK`` 0): the one
+        that prepares what the machine's processes share on its disk."""
+        return int(os.environ.get("LOCAL_RANK", self.rank)) == 0
+
     def output_path(self, path: Path) -> Path:
         """Where this process writes ``path``: itself on rank 0, nowhere elsewhere."""
         return path if self.is_main else Path(os.devnull)
@@ -118,6 +124,11 @@ class DistContext:
         t = torch.tensor([float(value)], dtype=torch.float64)
         self.reduce_(t)
         return float(t.item())
+
+    def barrier(self) -> None:
+        """Wait until every process has come here (a no-op for a plain run)."""
+        if self.enabled:
+            _run(dist.barrier)
 
     def from_main(self, value: float) -> float:
         """Rank 0's ``value`` on every process (e.g. the dev loss only it computes)."""

@@ -24,7 +24,7 @@ from strae_graph.model import StrAEConfig
 from strae_graph.schedule_lr import resume_problem
 from strae_graph.subwords import TOKENIZER_FILE, Subwords, tokenizers_version
 from strae_graph.train_config import TrainConfig
-from strae_graph.train_data import TrainingData
+from strae_graph.train_data import RunData
 from strae_graph.tree_dataset import is_parsed_corpus, read_meta
 from strae_graph.vocab import Vocabulary
 
@@ -41,6 +41,11 @@ COMPARED = (
     "init_range", "learn_temperature", "warmup_steps", "lr_decay", "min_lr_ratio",
 )  # fmt: skip
 COMPARED += ("entangle",)
+
+#: the data pipeline's settings, compared on resume too; a checkpoint from before
+#: they existed was trained in memory in the permutation order (the values here)
+PIPELINE = {"stream": False, "order": "permutation", "order_buffer": TrainConfig.order_buffer,
+            "order_block": TrainConfig.order_block}  # fmt: skip
 
 #: what a checkpoint needs to be resumed from
 RESUME_KEYS = ("model", "optimizer", "vocab", "epoch", "next_batch", "step", "best_dev",
@@ -63,7 +68,7 @@ def environment() -> dict[str, str]:
     }
 
 
-def config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData) -> dict:
+def config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData) -> dict:
     """The content of ``config.json``: settings, versions, data hashes and counts."""
     corpus = Path(cfg.corpus)
     return {
@@ -73,7 +78,7 @@ def config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData) 
         "data": {
             "corpus": str(corpus.resolve()),
             "corpus_sha256": file_sha256(corpus) if corpus.is_file() else None,
-            "train_sentences": len(data.train),
+            "train_sentences": data.n_train,
             "dev_sentences": len(data.dev),
             "vocab_size": len(data.vocab),
             "vocab_kind": cfg.vocab,
@@ -85,9 +90,7 @@ def config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData) 
     }
 
 
-def start_run_files(
-    out: Path, cfg: TrainConfig, model_cfg: StrAEConfig, data: TrainingData
-) -> None:
+def start_run_files(out: Path, cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData) -> None:
     """What a run that starts from the beginning writes first: no logs of an
     earlier run, then ``vocab.json``, the BPE tokenizer (or none) and ``config.json``."""
     for name in LOG_FILES:
@@ -119,6 +122,7 @@ def resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dic
     saved = state.get("train_config", {})
     diff = [k for k in COMPARED if k != "corpus" and k in saved and saved[k] != getattr(cfg, k)]
     pairs = [f"{k}: saved {saved[k]!r}, now {getattr(cfg, k)!r}" for k in diff]
+    pairs += pipeline_problems(saved, cfg)
     pairs += [p for p in [resume_problem(saved, cfg)] if p]
     if pairs:
         raise CheckpointError(
@@ -131,6 +135,18 @@ def resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dic
             f"{last_path}: already trained {state['epoch']} epochs, more than --epochs {cfg.epochs}"
         )
     return state
+
+
+def pipeline_problems(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """How ``cfg``'s data pipeline differs from the one a checkpoint saved with
+    ``saved`` (its train config) was trained with: a resumed run must see the
+    same batches.  The buffer and block matter for the bucketed order only."""
+    was = {k: saved.get(k, default) for k, default in PIPELINE.items()}
+    keys = ["stream", "order"]
+    if was["order"] == cfg.order == "bucketed":
+        keys += ["order_buffer", "order_block"]
+    return [f"{k}: saved {was[k]!r}, now {getattr(cfg, k)!r}" for k in keys
+            if was[k] != getattr(cfg, k)]  # fmt: skip
 
 
 def resumed_vocabulary(

@@ -67,6 +67,11 @@ class StreamedCorpus:
     unknown_tokens: dict[str, int]
     parse: Parse | None = None
 
+    @property
+    def subwords(self) -> None:
+        """No BPE model: streamed data has word vocabularies (as ``TrainingData.subwords``)."""
+        return None
+
     def lengths(self, rows: np.ndarray) -> np.ndarray:
         """Token counts of training rows."""
         return self.cache.lengths(rows)

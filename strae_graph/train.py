@@ -17,6 +17,8 @@ the work is in:
 
 * :mod:`strae_graph.train_config`: :class:`TrainConfig` and its checks;
 * :mod:`strae_graph.train_data`: corpus -> trees -> batches;
+* :mod:`strae_graph.train_batches`: an epoch's batches, from memory or streamed
+  (``TrainConfig.stream``, :mod:`strae_graph.stream`), in the epoch order;
 * :mod:`strae_graph.run_dir`: the run directory (config.json, resume checks, clean-up);
 * :mod:`strae_graph.train_state`: the model, optimiser and position, and checkpoints;
 * :mod:`strae_graph.train_loop`: the epochs and steps;

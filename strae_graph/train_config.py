@@ -67,10 +67,17 @@ class TrainConfig:
     eval_every_minutes: float | None = None  # learning curve; may change on resume
     curve_tasks: tuple[str, ...] = ()  # for the CLI's curve evaluator (eval.curve)
     preset: str = "default"  # the preset's name, recorded (presets.preset_config applies it)
+    # --- the data pipeline (strae_graph.train_batches); absent from older runs: these defaults ---
+    stream: bool = False  # read the corpus a window at a time (strae_graph.stream)
+    order: str | None = None  # ORDERS; None: "bucketed" with stream, else "permutation"
+    order_buffer: int = 64  # bucketed: the shuffle buffer, in global batches (OrderSpec)
+    order_block: int = 128  # bucketed: consecutive sentences the block shuffle moves together
 
     def __post_init__(self) -> None:
         if is_parsed_corpus(self.corpus):  # a `strae parse` dataset: its trees decide
             self.structure = read_meta(self.corpus)["structure"]
+        if self.order is None:
+            self.order = "bucketed" if self.stream else "permutation"
         validate_train_config(self)
 
     @property
@@ -81,6 +88,11 @@ class TrainConfig:
 
 
 ON_NAN: tuple[str, ...] = ("stop", "skip")
+
+#: the epoch orders: the legacy plain permutation of the training sentences (the
+#: default), or strae_graph.order's block-shuffled, length-bucketed windows
+#: (what a streamed run uses; an in-memory run may choose it to compare)
+ORDERS: tuple[str, ...] = ("permutation", "bucketed")
 
 
 def validate_train_config(cfg: TrainConfig) -> None:
@@ -107,9 +119,11 @@ def validate_train_config(cfg: TrainConfig) -> None:
         )
     if cfg.on_nan not in ON_NAN:
         raise ValueError(f"on_nan must be one of {', '.join(ON_NAN)}, got {cfg.on_nan!r}")
+    validate_stream(cfg)
     at_least = {"epochs": 1, "batch_size": 1, "max_length": 1, "min_count": 1, "log_every": 1,
                 "channels": 1, "channel_size": 1, "dev_sentences": 0,
-                "checkpoint_every": 0, "seed": 0}  # fmt: skip
+                "checkpoint_every": 0, "seed": 0, "order_buffer": 1,
+                "order_block": 1}  # fmt: skip
     for name, low in at_least.items():
         if getattr(cfg, name) < low:
             raise ValueError(f"{name} must be at least {low}, got {getattr(cfg, name)}")
@@ -138,6 +152,22 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ValueError(f"unknown device {cfg.device!r} ({e})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {cfg.device!r}: this torch build or machine has no CUDA GPU")
+
+
+def validate_stream(cfg: TrainConfig) -> None:
+    """The order and streaming settings (ValueError naming the setting)."""
+    if cfg.order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {cfg.order!r}")
+    if cfg.stream and cfg.order != "bucketed":
+        raise ValueError(
+            f"order {cfg.order!r} cannot stream: a streamed run (stream) reads a window of "
+            "the bucketed order at a time; use order 'bucketed'"
+        )
+    if cfg.stream and cfg.vocab != "word":
+        raise ValueError(
+            f"stream builds word vocabularies only (not vocab {cfg.vocab!r}); drop --vocab "
+            f"{cfg.vocab} or train in memory"
+        )
 
 
 def train_config_fields() -> list[str]:

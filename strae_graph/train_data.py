@@ -4,14 +4,17 @@
 dataset that brings its trees), holds out the dev tail
 (:func:`strae_graph.corpus.split_dev`) and builds the vocabulary and the trees;
 :func:`epoch_order` and :func:`prepare_batch` turn them into the batches of an
-epoch.
+epoch (the legacy permutation order).  :mod:`strae_graph.train_batches`
+chooses between these, the bucketed order and streamed data
+(:mod:`strae_graph.stream`, whose :class:`~strae_graph.stream.StreamedCorpus`
+a run uses in place of :class:`TrainingData`: :data:`RunData`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
@@ -26,6 +29,9 @@ from strae_graph.tree_dataset import is_parsed_corpus, iter_parsed_trees
 from strae_graph.tree_source import SELF, Parse, no_parse
 from strae_graph.vocab import Vocabulary
 
+if TYPE_CHECKING:
+    from strae_graph.stream import StreamedCorpus
+
 
 @dataclass
 class TrainingData:
@@ -38,6 +44,15 @@ class TrainingData:
     stats: ReadStats = field(default_factory=ReadStats)
     unknown_tokens: dict[str, int] = field(default_factory=dict)
     subwords: Subwords | None = None  # --vocab bpe: the BPE model (leaves are its pieces)
+
+    @property
+    def n_train(self) -> int:
+        """The number of training items (as ``StreamedCorpus.n_train``)."""
+        return len(self.train)
+
+
+#: what a run trains on: data held in memory, or streamed (``TrainConfig.stream``)
+RunData: TypeAlias = "TrainingData | StreamedCorpus"
 
 
 def load_training_data(
@@ -125,10 +140,22 @@ def prepare_batch(
 ) -> tuple[list, tuple[Any, Frontiers] | tuple[None, None]]:
     """(this process's items of global batch ``b``, (graph, frontiers)); (None, None)
     for an empty shard, and for ``self`` (its trees are induced during the step)."""
-    items = [data.train[i] for i in ctx.shard(order[b * cfg.batch_size : (b + 1) * cfg.batch_size])]
+    items = [data.train[i] for i in ctx.shard(permutation_batch(order, b, cfg.batch_size))]
+    return prepare_items(items, data.vocab, cfg)
+
+
+def permutation_batch(order: np.ndarray, b: int, batch_size: int) -> np.ndarray:
+    """The indices of global batch ``b`` of the epoch order ``order`` (:func:`epoch_order`)."""
+    return order[b * batch_size : (b + 1) * batch_size]
+
+
+def prepare_items(
+    items: list, vocab: Vocabulary, cfg: TrainConfig
+) -> tuple[list, tuple[Any, Frontiers] | tuple[None, None]]:
+    """(``items``, their (graph, frontiers)), as :func:`prepare_batch` returns them."""
     if not items or cfg.structure == SELF:
         return items, (None, None)
-    return items, make_batch(items, data.vocab, cfg.device, cfg.entangle)
+    return items, make_batch(items, vocab, cfg.device, cfg.entangle)
 
 
 def leaves(item: Tree | Sequence[str]) -> Sequence[str]:

@@ -30,14 +30,9 @@ from strae_graph.prefetch import Prefetcher
 from strae_graph.run_dir import resume_state, resumed_vocabulary, start_run_files
 from strae_graph.schedule_lr import current_lr
 from strae_graph.subwords import Subwords
+from strae_graph.train_batches import epoch_batches, load_run_data
 from strae_graph.train_config import TrainConfig
-from strae_graph.train_data import (
-    TrainingData,
-    epoch_order,
-    leaves,
-    load_training_data,
-    prepare_batch,
-)
+from strae_graph.train_data import leaves
 from strae_graph.train_state import RunState
 from strae_graph.train_step import (
     evaluate_loss,
@@ -91,37 +86,13 @@ def run_training(
     subwords: Subwords | None = None
     if state is not None:
         vocab, subwords = resumed_vocabulary(state, cfg, out)
-    data, n_train_tokens = _load_data(cfg, vocab, subwords, parse, log)
+    data, n_train_tokens = load_run_data(cfg, vocab, subwords, parse, ctx, log)
     run = Trainer(cfg, ctx, log, data, n_train_tokens, saved)
     if state is not None:
         run.restore(state)
     elif ctx.is_main:
         start_run_files(out, cfg, run.model_cfg, data)
     return run.run(on_eval)
-
-
-def _load_data(
-    cfg: TrainConfig,
-    vocab: Vocabulary | None,
-    subwords: Subwords | None,
-    parse: Parse | None,
-    log: Callable[[str], None],
-) -> tuple[TrainingData, int]:
-    """:func:`load_training_data` and its number of training tokens; its
-    summary line in the log."""
-    t0 = time.perf_counter()
-    data = load_training_data(cfg, vocab, subwords, parse)
-    n_train_tokens = sum(len(leaves(t)) for t in data.train)
-    log(
-        f"data: {len(data.train):,} training / {len(data.dev):,} dev sentences, "
-        f"{n_train_tokens:,} tokens, vocabulary {len(data.vocab):,} "
-        f"{'BPE pieces ' if data.subwords is not None else ''}"
-        f"(skipped lines: {data.stats.empty} empty, {data.stats.too_long} too long, "
-        f"{data.stats.undecodable} undecodable; unknown tokens: "
-        f"{data.unknown_tokens['train']:,} training, {data.unknown_tokens['dev']:,} dev) "
-        f"in {time.perf_counter() - t0:.1f}s"
-    )
-    return data, n_train_tokens
 
 
 class Trainer(RunState):
@@ -175,7 +146,6 @@ class Trainer(RunState):
         """The batches of this epoch from ``next_batch`` on, until its end, a stop
         request or the end of the time budget."""
         cfg, data, ctx = self.cfg, self.data, self.ctx
-        order = epoch_order(len(data.train), cfg.seed, self.epoch)
         bar = tqdm(
             total=self.n_batches,
             initial=self.next_batch,
@@ -186,8 +156,7 @@ class Trainer(RunState):
         )
         ahead = threads.enter_context(
             Prefetcher(
-                lambda b, order=order: prepare_batch(data, order, b, cfg, ctx),
-                range(self.next_batch, self.n_batches),
+                epoch_batches(data, cfg, ctx, self.epoch), range(self.next_batch, self.n_batches)
             )
         )
         self.node_ratios, self.resumed_ratios = self.resumed_ratios, []
@@ -340,7 +309,7 @@ class Trainer(RunState):
             tokens_per_s=self.tokens_done / self.seconds if self.seconds else 0.0,
             peak_rss_mb=peak_rss_mb(),
             interrupted=self.interrupted,
-            train_sentences=len(data.train),
+            train_sentences=data.n_train,
             train_tokens=self.n_train_tokens,
             vocab_size=len(data.vocab),
             stopped_on_budget=stopped_on_budget,

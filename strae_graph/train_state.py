@@ -28,7 +28,7 @@ from strae_graph.model import StrAE
 from strae_graph.run_dir import truncate
 from strae_graph.schedule_lr import make_scheduler, restore_scheduler
 from strae_graph.train_config import TrainConfig, model_config
-from strae_graph.train_data import TrainingData
+from strae_graph.train_data import RunData
 
 #: the version of the checkpoint layout :meth:`RunState.checkpoint` writes
 CHECKPOINT_FORMAT = 1
@@ -44,7 +44,7 @@ class RunState:
         cfg: TrainConfig,
         ctx: DistContext,
         log: Callable[[str], None],
-        data: TrainingData,
+        data: RunData,
         n_train_tokens: int,
         saved: dict[str, Any],
     ):
@@ -58,7 +58,7 @@ class RunState:
         self.model = StrAE(self.model_cfg).to(cfg.device)
         ctx.broadcast_parameters(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate)
-        self.n_batches = math.ceil(len(data.train) / cfg.batch_size)
+        self.n_batches = math.ceil(data.n_train / cfg.batch_size)
         self.scheduler = make_scheduler(self.optimizer, cfg, self.n_batches)
         # where the run stands (restored from a checkpoint by restore())
         self.epoch, self.next_batch, self.step = 0, 0, 0

@@ -1,5 +1,6 @@
-"""Run by tests/test_distributed.py under torchrun: train every objective with
-the configuration that test gives, one run directory per objective."""
+"""Run by tests/test_distributed.py under torchrun: train every objective (or
+the objectives given as a JSON list) with the configuration that test gives,
+one run directory per objective."""
 
 import json
 import sys
@@ -9,5 +10,6 @@ from strae_graph.train import TrainConfig
 
 if __name__ == "__main__":
     root, common = sys.argv[1], json.loads(sys.argv[2])
-    for objective in ("contrastive", "ce", "both"):
+    objectives = json.loads(sys.argv[3]) if len(sys.argv) > 3 else ["contrastive", "ce", "both"]
+    for objective in objectives:
         train(TrainConfig(**common, objective=objective, out=f"{root}/{objective}"))

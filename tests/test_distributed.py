@@ -1,9 +1,12 @@
 """Data-parallel training (2 processes under torchrun) equals single-process
-training with the same global batch, for every objective.
+training with the same global batch, for every objective, and with streamed
+data (each process reads only its share of every window).
 
 Dropout is set to 0: each process draws its own dropout masks, so with
 dropout the two runs differ by design (strae_graph.distributed)."""
 
+import gzip
+import itertools
 import json
 import os
 import subprocess
@@ -35,25 +38,52 @@ COMMON = dict(
     log_every=1,
 )
 ATOL = 5e-5
+# streamed: windows of one global batch (16, 16 and 1 sentences), so each process
+# reads its share of three windows an epoch
+STREAMED = {**COMMON, "stream": True, "order_buffer": 1, "order_block": 4}
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory, data_dir):
-    root = tmp_path_factory.mktemp("dist")
+def two_and_one(root, common, objectives):
+    """``common`` trained by 2 processes under torchrun into ROOT/two/OBJECTIVE
+    and by 1 process into ROOT/one/OBJECTIVE."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     worker = str(ROOT / "tests" / "dist_worker.py")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-           "2", worker, str(root / "two"), json.dumps(COMMON)]  # fmt: skip
+           "2", worker, str(root / "two"), json.dumps(common), json.dumps(objectives)]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    for objective in ("contrastive", "ce", "both"):
-        train(TrainConfig(**COMMON, objective=objective, out=str(root / "one" / objective)),
+    for objective in objectives:
+        train(TrainConfig(**common, objective=objective, out=str(root / "one" / objective)),
               log=lambda *_: None)  # fmt: skip
     return root
 
 
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_dir):
+    return two_and_one(tmp_path_factory.mktemp("dist"), COMMON, ["contrastive", "ce", "both"])
+
+
+@pytest.fixture(scope="module")
+def streamed_runs(tmp_path_factory, data_dir):
+    """On the first 60 lines of the corpus (a stream converts the whole file once)."""
+    root = tmp_path_factory.mktemp("dist-stream")
+    with gzip.open(CORPUS, "rb") as f:
+        (root / "slice.txt").write_bytes(b"".join(itertools.islice(f, 60)))
+    return two_and_one(root, {**STREAMED, "corpus": str(root / "slice.txt")}, ["both"])
+
+
 @pytest.mark.parametrize("objective", ["contrastive", "ce", "both"])
 def test_two_processes_equal_one(runs, objective):
+    assert_two_equal_one(runs, objective)
+
+
+def test_two_processes_equal_one_on_streamed_data(streamed_runs):
+    assert_two_equal_one(streamed_runs, "both")
+    record = json.loads((streamed_runs / "two" / "both" / "config.json").read_text())["train"]
+    assert (record["stream"], record["order"]) == (True, "bucketed")
+
+
+def assert_two_equal_one(runs, objective):
     one = load_checkpoint(runs / "one" / objective / "last.pt")
     two = load_checkpoint(runs / "two" / objective / "last.pt")
     assert one["step"] == two["step"] == 6

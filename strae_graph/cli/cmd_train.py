@@ -25,6 +25,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     from parsers.structures import structure_names
     from strae_graph.presets import PRESETS
     from strae_graph.train import TrainConfig
+    from strae_graph.train_config import ORDERS
 
     d = TrainConfig()
     unset = argparse.SUPPRESS  # preset options: absent unless given, then the preset decides
@@ -77,6 +78,27 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         "or skip the batch and count it",
     )
     p.add_argument(
+        "--stream",
+        action="store_true",
+        help="for a corpus larger than memory: convert it once into an Arrow cache and read "
+        "one window of the bucketed order at a time (--order-buffer batches), never the whole "
+        "training part; a parser's structures stream from a `strae parse` dataset (--corpus DIR)",
+    )
+    p.add_argument(
+        "--order",
+        default=None,
+        choices=ORDERS,
+        help="the order of the batches in an epoch: permutation (a plain shuffle; the default "
+        "in memory) or bucketed (blocks of --order-block sentences shuffled, a shuffle buffer "
+        "of --order-buffer batches, batches of similar-length sentences; the default and the "
+        "only order with --stream, and in memory the same batches as --stream)",
+    )
+    p.add_argument("--order-buffer", type=int, default=d.order_buffer, metavar="BATCHES",
+                   help="bucketed order: the shuffle buffer, in global batches")  # fmt: skip
+    p.add_argument("--order-block", type=int, default=d.order_block, metavar="SENTENCES",
+                   help="bucketed order: consecutive sentences the block shuffle moves "
+                   "together (one read from disk when streaming)")  # fmt: skip
+    p.add_argument(
         "--minutes",
         type=float,
         default=None,
@@ -114,7 +136,7 @@ def _train_config(args: argparse.Namespace):
     """The TrainConfig of ``strae train ARGS``: the preset, overridden by the
     preset options given explicitly, and every other option; its structure
     checked against the registry."""
-    from parsers.structures import check_training_structure
+    from parsers.structures import check_streamable, check_training_structure
 
     curve_tasks = getattr(args, "curve_tasks", None)
     if curve_tasks is not None and args.eval_every_minutes is None:
@@ -126,9 +148,14 @@ def _train_config(args: argparse.Namespace):
     try:
         cfg = _make_train_config(args, curve_tasks)
         check_training_structure(cfg.structure, cfg.corpus)
-        return cfg
     except ValueError as e:  # name the option: "--seed: seed must be at least 0, got -1"
         raise UserError(_with_option(str(e))) from None
+    if cfg.stream:
+        try:
+            check_streamable(cfg.structure, cfg.corpus)
+        except ValueError as e:
+            raise UserError(f"--stream: {e}") from None
+    return cfg
 
 
 def _with_option(message: str) -> str:
