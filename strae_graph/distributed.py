@@ -91,6 +91,10 @@ class DistContext:
         if not under_torchrun():
             return cls()
         if not dist.is_initialized():
+            if str(device) == "cuda" and torch.cuda.is_available():
+                # one GPU per process on a machine: torchrun's LOCAL_RANK picks it,
+                # and "cuda" (the model, the batches, NCCL) then means that GPU
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             backend = "nccl" if str(device).startswith("cuda") else "gloo"
             dist.init_process_group(backend=backend)
             atexit.register(_leave)

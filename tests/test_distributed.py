@@ -142,3 +142,30 @@ def test_collectives_keep_their_work_handles(tmp_path):
     finally:
         dist.destroy_process_group()
         distributed._KEPT.clear()
+
+
+def test_each_process_takes_its_machines_gpu(monkeypatch):
+    """Under torchrun with --device cuda, process LOCAL_RANK k of a machine uses
+    GPU k (NCCL and "cuda" tensors then go there), not all of them GPU 0; an
+    explicit cuda:N or the CPU is left as given.  (No GPU here: the calls are
+    recorded, the process group is not joined.)"""
+    from strae_graph import distributed
+
+    chosen: list[int] = []
+    backends: list[str] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(
+        distributed.dist, "init_process_group", lambda backend: backends.append(backend)
+    )
+    monkeypatch.setattr(distributed.dist, "get_rank", lambda: 5)
+    monkeypatch.setattr(distributed.dist, "get_world_size", lambda: 8)
+    monkeypatch.setattr(distributed.atexit, "register", lambda f: None)
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    ctx = distributed.DistContext.setup("cuda")
+    assert (ctx.rank, ctx.world) == (5, 8) and chosen == [1] and backends == ["nccl"]
+    distributed.DistContext.setup("cuda:0")
+    distributed.DistContext.setup("cpu")
+    assert chosen == [1] and backends == ["nccl", "nccl", "gloo"]
