@@ -14,7 +14,8 @@ Layout of the study directory OUT:
   results.csv                     one row per run x system x task
   summary.csv                     mean and std over seeds per system x structure x objective x task
   contrasts.csv                   paired differences between structures (eval.stats)
-  results.md                      the summary and the contrasts as Markdown tables
+  results.md                      the summary, the contrasts and each run's training
+                                  (steps, sentences seen, tokens/s) as Markdown tables
   results.png                     one panel per task: bars (mean ± std) and the seeds' points
   f1_vs_score.png                 score against bracket F1, one panel per task
 

@@ -15,6 +15,8 @@ from eval.compare_tables import (
     result_rows,
     summarize,
     summary_markdown,
+    training_markdown,
+    training_rows,
     write_csv,
 )
 from strae_graph.fileio import atomic_write_text
@@ -24,14 +26,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONTRAST_SYSTEM", "contrast_markdown", "contrasts", "plot_f1_vs_score", "plot_summary",
-    "result_rows", "summarize", "summary_markdown", "write_csv", "write_report",
+    "result_rows", "summarize", "summary_markdown", "training_markdown", "training_rows",
+    "write_csv", "write_report",
 ]  # fmt: skip
 
 
 def write_report(cfg: StudyConfig, runs, labels, f1, pairs, trained, reused, log) -> Study:
     """Write the study's tables (results.csv, summary.csv, contrasts.csv,
-    results.md) and plots (results.png; f1_vs_score.png when ``f1`` is given)
-    into ``cfg.out`` and return the :class:`eval.compare.Study`."""
+    results.md with the training of each run) and plots (results.png;
+    f1_vs_score.png when ``f1`` is given) into ``cfg.out`` and return the
+    :class:`eval.compare.Study`."""
     from eval.compare import Study
 
     out = Path(cfg.out)
@@ -39,6 +43,9 @@ def write_report(cfg: StudyConfig, runs, labels, f1, pairs, trained, reused, log
     summary = summarize(rows, f1)
     diffs = contrasts(rows, list(pairs), cfg.resamples)
     markdown = summary_markdown(summary, cfg, diffs)
+    trained_runs = training_rows(runs, labels)
+    if trained_runs:
+        markdown += "\n\n" + training_markdown(trained_runs)
     write_csv(out / "results.csv", rows)
     write_csv(out / "summary.csv", summary)
     write_csv(out / "contrasts.csv", diffs)

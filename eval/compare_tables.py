@@ -5,6 +5,7 @@ Markdown of the summary and of the contrasts (``results.md``)."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,54 @@ def summarize(rows: list[dict], f1: dict | None = None) -> list[dict]:
             }
         )
     return out
+
+
+def training_rows(runs: list[RunEvaluation], labels: dict[str, str] | None = None) -> list[dict]:
+    """One row per trained run (those with ``RUN/train_result.json``): how much it
+    trained.  Under a ``--minutes`` budget a structure with slower steps sees fewer
+    sentences, so the scores compare equal time, not equal data."""
+    labels = labels or {}
+    rows = []
+    for run in runs:
+        path = Path(run.run_dir) / "train_result.json"
+        if not path.is_file():
+            continue
+        saved = json.loads(path.read_text())
+        res, cfg = saved["result"], saved["train_config"]
+        rows.append(
+            {
+                "structure": labels.get(run.run_dir, run.trained_structure),
+                "objective": run.objective,
+                "seed": run.seed,
+                "steps": res["steps"],
+                "sentences": res["steps"] * cfg["batch_size"],
+                "tokens_per_s": res["tokens_per_s"],
+                "minutes": res.get("minutes_trained", float("nan")),
+            }
+        )
+    return rows
+
+
+def training_markdown(rows: list[dict]) -> str:
+    """Rows: structure / objective; cells: mean ± std over seeds of the steps,
+    the sentences they held (steps x batch size), tokens/s and training minutes."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["structure"], r["objective"]), []).append(r)
+    cols = [("steps", "{:,.0f}"), ("sentences", "{:,.0f}"), ("tokens_per_s", "{:,.0f}"),
+            ("minutes", "{:.1f}")]  # fmt: skip
+    lines = ["| structure / objective | seeds | steps | sentences seen | tokens/s | minutes |",
+             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for (structure, objective), rs in groups.items():
+        cells = []
+        for name, fmt in cols:
+            mean, std = mean_std([float(r[name]) for r in rs])
+            cells.append(fmt.format(mean) + (" ± " + fmt.format(std) if len(rs) > 1 else ""))
+        lines.append(f"| {structure} / {objective} | {len(rs)} | " + " | ".join(cells) + " |")
+    lines += ["", "Training of each run (mean ± std over seeds). Under a time budget "
+              "(`--minutes`) a structure with slower steps sees fewer sentences: the scores "
+              "above compare equal training time, not equal data."]  # fmt: skip
+    return "\n".join(lines)
 
 
 def _label(system: str, structure: str, objective: str) -> str:

@@ -76,6 +76,12 @@ def test_compare_self_gold_minutes_contrasts_f1(tmp_path, gold_dataset, capsys):
         assert c["method"] == "items" and float(c["lo"]) <= float(c["mean"]) <= float(c["hi"])
     md = (out / "results.md").read_text()
     assert "| strae gold / ce | 100.0 |" in md and "| self − balanced / ce |" in md
+    # how much each run trained under the budget: steps x batch = sentences seen
+    steps = [json.loads((out / "runs" / f"gold-ce-s{k}" / "train_result.json").read_text())
+             ["result"]["steps"] for k in (0, 1)]  # fmt: skip
+    assert "| structure / objective | seeds | steps | sentences seen |" in md
+    assert f"| gold / ce | 2 | {np.mean(steps):,.0f} ± " in md
+    assert f"| {np.mean(steps) * 50:,.0f} ± " in md
     capsys.readouterr()
 
     # resuming (--checkpoint-every is not part of the recipe): nothing trained again;
