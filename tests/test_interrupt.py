@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
 from strae_graph.checkpoint import load_checkpoint
 from tests.conftest import CORPUS, ROOT
+from tests.tiny_runs import assert_same_model_and_optimizer
 
 EPOCHS, BATCHES = 2, 40  # 2 epochs x 40 batches of 8 = 80 steps
 EVERY = 5  # --checkpoint-every
@@ -71,13 +71,7 @@ def final_state(run: Path) -> dict:
 def assert_same_run(a: Path, b: Path) -> None:
     sa, sb = final_state(a), final_state(b)
     assert sa["step"] == sb["step"] == EPOCHS * BATCHES
-    for k in sa["model"]:
-        assert torch.equal(sa["model"][k], sb["model"][k]), k
-    for (ka, va), (kb, vb) in zip(sa["optimizer"]["state"].items(),
-                                  sb["optimizer"]["state"].items()):  # fmt: skip
-        assert ka == kb
-        for name in va:
-            assert torch.equal(va[name], vb[name]), (ka, name)
+    assert_same_model_and_optimizer(sa, sb)
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
     assert (a / "best.pt").exists() and (b / "best.pt").exists()
 

@@ -23,6 +23,7 @@ from strae_graph.schedule_lr import lr_factor, make_scheduler, restore_scheduler
 from strae_graph.train import TrainConfig
 from tests.conftest import CORPUS
 from tests.test_reliability import tiny_cfg, train_args, write_corpus
+from tests.tiny_runs import assert_same_model_and_optimizer
 
 
 def quiet(s: str) -> None:
@@ -40,11 +41,7 @@ def step_lines(run) -> list[dict]:
 def assert_same_final_state(a, b) -> None:
     sa, sb = load_checkpoint(a / "last.pt"), load_checkpoint(b / "last.pt")
     assert sa["step"] == sb["step"]
-    for k in sa["model"]:
-        assert torch.equal(sa["model"][k], sb["model"][k]), k
-    for (ka, va), (kb, vb) in zip(sa["optimizer"]["state"].items(),
-                                  sb["optimizer"]["state"].items()):  # fmt: skip
-        assert ka == kb and all(torch.equal(va[n], vb[n]) for n in va)
+    assert_same_model_and_optimizer(sa, sb)
     assert sa["scheduler"] == sb["scheduler"]
 
 

@@ -14,7 +14,6 @@ import signal
 from pathlib import Path
 
 import pytest
-import torch
 
 from parsers.api import train
 from parsers.tree_cache import parse_cached
@@ -25,6 +24,7 @@ from strae_graph.train import TrainConfig
 from strae_graph.train_batches import epoch_items, load_run_data
 from strae_graph.train_loop import Trainer
 from tests.conftest import CORPUS
+from tests.tiny_runs import assert_same_model_and_optimizer
 
 # 120 training sentences in batches of 8: 15 batches an epoch, in windows of 4
 # batches (32 sentences; the last window holds 24), blocks of 16 sentences
@@ -65,13 +65,7 @@ def assert_same_run(a: Path, b: Path) -> None:
     """Same final model and optimiser, bit for bit, and the same metrics file."""
     sa, sb = load_checkpoint(a / "last.pt"), load_checkpoint(b / "last.pt")
     assert sa["step"] == sb["step"] == 2 * BATCHES
-    for k in sa["model"]:
-        assert torch.equal(sa["model"][k], sb["model"][k]), k
-    for (ka, va), (kb, vb) in zip(sa["optimizer"]["state"].items(),
-                                  sb["optimizer"]["state"].items()):  # fmt: skip
-        assert ka == kb
-        for name in va:
-            assert torch.equal(va[name], vb[name]), (ka, name)
+    assert_same_model_and_optimizer(sa, sb)
     assert (a / "metrics.jsonl").read_bytes() == (b / "metrics.jsonl").read_bytes()
 
 

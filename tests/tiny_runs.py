@@ -1,12 +1,27 @@
-"""Tiny trained runs for the embedding and evaluation tests (seconds each)."""
+"""Tiny trained runs for the embedding and evaluation tests (seconds each), and
+the bit-for-bit comparison of two runs' checkpoints (resume and equivalence tests)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from parsers.api import train
 from strae_graph.train import TrainConfig
 from tests.conftest import CORPUS
+
+
+def assert_same_model_and_optimizer(sa: dict, sb: dict) -> None:
+    """Two checkpoints (``load_checkpoint``) hold the same model and optimiser
+    state, bit for bit."""
+    for k in sa["model"]:
+        assert torch.equal(sa["model"][k], sb["model"][k]), k
+    for (ka, va), (kb, vb) in zip(sa["optimizer"]["state"].items(),
+                                  sb["optimizer"]["state"].items()):  # fmt: skip
+        assert ka == kb
+        for name in va:
+            assert torch.equal(va[name], vb[name]), (ka, name)
 
 
 def tiny_config(out: Path, **kw) -> TrainConfig:
