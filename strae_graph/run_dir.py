@@ -68,8 +68,12 @@ def environment() -> dict[str, str]:
     }
 
 
-def config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData) -> dict:
-    """The content of ``config.json``: settings, versions, data hashes and counts."""
+def config_record(
+    cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData, corpus_sha256: str | None
+) -> dict:
+    """The content of ``config.json``: settings, versions, data hashes and counts;
+    ``corpus_sha256``: the corpus file's hash, as the run computed it (None for a
+    dataset directory)."""
     corpus = Path(cfg.corpus)
     return {
         "train": asdict(cfg),
@@ -77,7 +81,7 @@ def config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData) -> di
         "environment": environment(),
         "data": {
             "corpus": str(corpus.resolve()),
-            "corpus_sha256": file_sha256(corpus) if corpus.is_file() else None,
+            "corpus_sha256": corpus_sha256,
             "train_sentences": data.n_train,
             "dev_sentences": len(data.dev),
             "vocab_size": len(data.vocab),
@@ -90,7 +94,9 @@ def config_record(cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData) -> di
     }
 
 
-def start_run_files(out: Path, cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData) -> None:
+def start_run_files(
+    out: Path, cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData, corpus_sha256: str | None
+) -> None:
     """What a run that starts from the beginning writes first: no logs of an
     earlier run, then ``vocab.json``, the BPE tokenizer (or none) and ``config.json``."""
     for name in LOG_FILES:
@@ -100,7 +106,7 @@ def start_run_files(out: Path, cfg: TrainConfig, model_cfg: StrAEConfig, data: R
         data.subwords.save(out / TOKENIZER_FILE)
     else:
         (out / TOKENIZER_FILE).unlink(missing_ok=True)  # from an earlier bpe run (--overwrite)
-    record = config_record(cfg, model_cfg, data)
+    record = config_record(cfg, model_cfg, data, corpus_sha256)
     atomic_write_bytes(out / "config.json", json.dumps(record, indent=2).encode())
 
 

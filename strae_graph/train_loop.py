@@ -91,7 +91,7 @@ def run_training(
     if state is not None:
         run.restore(state)
     elif ctx.is_main:
-        start_run_files(out, cfg, run.model_cfg, data)
+        start_run_files(out, cfg, run.model_cfg, data, run.corpus_sha)
     return run.run(on_eval)
 
 
