@@ -1,5 +1,5 @@
 """The structure-comparison study: structures x objectives x seeds, one corpus
-slice, one vocabulary, one recipe, one budget (epochs and/or minutes); every
+slice, one vocabulary, one recipe, one budget (epochs, minutes and/or steps); every
 run evaluated by the same code.
 
 Layout of the study directory OUT:
@@ -55,8 +55,8 @@ DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
     ("balanced", "right"),
 )  # fmt: skip
 #: what a finished run must share with the study re-running it: the resume
-#: checks of `strae train` plus the budget (epochs, minutes)
-STUDY_COMPARED = (*COMPARED, "epochs", "minutes", "preset")
+#: checks of `strae train` plus the budget (epochs, minutes, steps)
+STUDY_COMPARED = (*COMPARED, "epochs", "minutes", "max_steps", "preset")
 #: per-run settings, not part of the study's recipe
 _PER_RUN = {"structure", "objective", "seed", "out", "progress", "corpus"}
 
@@ -158,7 +158,7 @@ def _same_training(saved: dict, cfg: TrainConfig) -> list[str]:
 
 
 def _check_recipe(cfg: StudyConfig) -> None:
-    """Refuse to resume a study whose recipe or budget (epochs, minutes, ...) changed."""
+    """Refuse to resume a study whose recipe or budget (epochs, minutes, steps, ...) changed."""
     path = Path(cfg.out) / "study.json"
     if not path.exists():
         return

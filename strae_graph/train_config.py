@@ -64,6 +64,7 @@ class TrainConfig:
     lr_decay: str = DEFAULT["lr_decay"]
     min_lr_ratio: float = DEFAULT["min_lr_ratio"]
     minutes: float | None = None  # time budget (strae_graph.budget); may change on resume
+    max_steps: int | None = None  # step budget (optimiser steps in all); may change on resume
     eval_every_minutes: float | None = None  # learning curve; may change on resume
     curve_tasks: tuple[str, ...] = ()  # for the CLI's curve evaluator (eval.curve)
     preset: str = "default"  # the preset's name, recorded (presets.preset_config applies it)
@@ -145,6 +146,8 @@ def validate_train_config(cfg: TrainConfig) -> None:
         initial_learned_scale(cfg.temperature, cfg.log_scale)
     validate_schedule(cfg)
     validate_minutes("minutes", cfg.minutes)
+    if cfg.max_steps is not None and not (isinstance(cfg.max_steps, int) and cfg.max_steps > 0):
+        raise ValueError(f"max_steps must be a positive number of steps, got {cfg.max_steps}")
     validate_minutes("eval_every_minutes", cfg.eval_every_minutes)
     try:
         device = torch.device(cfg.device)

@@ -62,7 +62,7 @@ class TrainResult:
     train_tokens: int
     vocab_size: int
     skipped: dict[str, int] = field(default_factory=dict)
-    stopped_on_budget: bool = False  # --minutes ran out before --epochs were done
+    stopped_on_budget: bool = False  # --minutes / --max-steps ran out before --epochs were done
     minutes_trained: float = 0.0  # training time of the run so far (strae_graph.budget)
 
 
@@ -100,7 +100,7 @@ class Trainer(RunState):
     the loop over its epochs and steps."""
 
     def run(self, on_eval: OnEval | None) -> TrainResult:
-        """Train until ``cfg.epochs`` are done, the time budget is spent or a stop
+        """Train until ``cfg.epochs`` are done, the budget (time or steps) is spent or a stop
         is requested (saving ``last.pt`` then); the run's result."""
         cfg, ctx = self.cfg, self.ctx
         ctx.seed_dropout(cfg.seed, self.step)
@@ -126,8 +126,8 @@ class Trainer(RunState):
         stop = self.stop
         while self.epoch < self.cfg.epochs and not self.interrupted:
             # spent in the last epoch's end, or before --resume
-            if self.step > 0 and self.time_is_up():
-                self.out_of_time = True
+            if self.step > 0 and self.budget_spent():
+                self.out_of_budget = True
                 break
             if stop.requested:  # arrived during the dev evaluation / epoch checkpoint
                 self.interrupted = True
@@ -139,12 +139,12 @@ class Trainer(RunState):
                 self._save_on_stop()
                 break
             self._end_epoch()
-            if self.out_of_time:
+            if self.out_of_budget:
                 break
 
     def _epoch_batches(self, threads: contextlib.ExitStack) -> None:
         """The batches of this epoch from ``next_batch`` on, until its end, a stop
-        request or the end of the time budget."""
+        request or the end of the budget."""
         cfg, data, ctx = self.cfg, self.data, self.ctx
         bar = tqdm(
             total=self.n_batches,
@@ -230,7 +230,7 @@ class Trainer(RunState):
 
     def _stop_after_step(self) -> bool:
         """After a step: the learning curve's evaluation when due, then whether
-        to stop (a stop request agreed by all processes, the time budget); the
+        to stop (a stop request agreed by all processes, the budget: --minutes, --max-steps); the
         periodic checkpoint (``--checkpoint-every``)."""
         cfg, stop = self.cfg, self.stop
         if self.curve is not None and self.curve.due(self.clock):  # before a Ctrl-C is seen
@@ -243,8 +243,8 @@ class Trainer(RunState):
             self.mfile.flush()
             with stop.deferred():
                 self.checkpoint(self.last_path)
-        if self.time_is_up():
-            self.out_of_time = True
+        if self.budget_spent():
+            self.out_of_budget = True
             return True
         return False
 
@@ -260,10 +260,10 @@ class Trainer(RunState):
         self.interrupted = True
 
     def _end_epoch(self) -> None:
-        """The end of an epoch (or of the time budget in mid-epoch): the dev loss,
+        """The end of an epoch (or of the budget in mid-epoch): the dev loss,
         its metrics line, ``last.pt`` and, when the dev loss improved, ``best.pt``."""
         ctx, data = self.ctx, self.data
-        finished = self.next_batch == self.n_batches  # else: out of time in mid-epoch
+        finished = self.next_batch == self.n_batches  # else: out of budget in mid-epoch
         dev = evaluate_loss(self.model, data.dev, data.vocab, self.cfg) if ctx.is_main else math.nan
         self.last_dev = ctx.from_main(dev)
         rec = {"epoch": self.epoch + 1, "step": self.step, "dev_loss": self.last_dev}
@@ -294,8 +294,11 @@ class Trainer(RunState):
     def _finish(self) -> TrainResult:
         """After the loop: the budget note, the learning curve's last line, the result."""
         cfg, data, clock = self.cfg, self.data, self.clock
-        stopped_on_budget = self.out_of_time and self.epoch < cfg.epochs
-        if stopped_on_budget:
+        stopped_on_budget = self.out_of_budget and self.epoch < cfg.epochs
+        if stopped_on_budget and cfg.max_steps is not None and self.step >= cfg.max_steps:
+            self.log(f"stopped on the step budget: {self.step} of --max-steps {cfg.max_steps} "
+                     "steps taken; continue with --resume and a larger --max-steps")  # fmt: skip
+        elif stopped_on_budget:
             self.log(f"stopped on the time budget: {clock.minutes():.4g} of {cfg.minutes:g} "
                      "minutes trained; continue with --resume and a larger --minutes")  # fmt: skip
         if self.curve is not None and not self.interrupted:

@@ -71,7 +71,7 @@ class RunState:
         self.resumed_ratios: list[float] = []
         # this call's throughput and how it ended
         self.tokens_done, self.seconds = 0, 0.0
-        self.interrupted = self.out_of_time = False
+        self.interrupted = self.out_of_budget = False
         self.clock = TrainClock(0.0)
         self.curve: LearningCurve | None = None
 
@@ -140,7 +140,10 @@ class RunState:
         if path == self.last_path:
             self.saved["checkpoint_step"] = self.step
 
-    def time_is_up(self) -> bool:
-        """Whether ``--minutes`` is spent; rank 0 decides, so every process stops together."""
+    def budget_spent(self) -> bool:
+        """Whether ``--max-steps`` steps are taken or ``--minutes`` are spent (rank 0
+        decides the time, so every process stops together)."""
+        if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
+            return True  # every process has taken the same steps
         minutes = self.cfg.minutes
         return minutes is not None and bool(self.ctx.from_main(budget_spent(self.clock, minutes)))

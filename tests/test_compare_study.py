@@ -88,11 +88,11 @@ def test_compare_self_gold_minutes_contrasts_f1(tmp_path, gold_dataset, capsys):
     # F1 comes from the cache
     assert _compare(out, gold_dataset) == 0
     assert '"trained": 0' in capsys.readouterr().out
-    # a different budget is refused, for minutes as for epochs
-    for change in (["--minutes", "0.1"], ["--epochs", "2"]):
+    # a different budget is refused, for minutes and steps as for epochs
+    for change in (["--minutes", "0.1"], ["--epochs", "2"], ["--max-steps", "3"]):
         assert _compare(out, gold_dataset, *change) == 2, change
         err = capsys.readouterr().err
-        assert "different configuration" in err and change[0][2:] in err
+        assert "different configuration" in err and change[0][2:].replace("-", "_") in err
 
 
 def test_study_recipe_comes_from_the_presets():
@@ -132,11 +132,13 @@ def test_compare_cli_passes_preset_options(tmp_path, monkeypatch):
     monkeypatch.setattr(eval.compare, "run_study", fake_run_study)
     rc = main(["compare", "--out", str(tmp_path / "s"), "--structures", "self", "spacy",
                "--preset", "paper", "--compose", "diagonal", "--lr-contrastive", "3e-4",
-               "--minutes", "2", "--contrast", "self:spacy", "--no-progress"])  # fmt: skip
+               "--minutes", "2", "--max-steps", "40", "--contrast", "self:spacy",
+               "--no-progress"])  # fmt: skip
     assert rc == 130
     cfg = seen["cfg"]
     run = cfg.train_config(parse_spec("self", cfg.out), "contrastive", 1)
     assert run.compose == "diagonal" and run.epochs == 15 and run.lr == 3e-4 and run.minutes == 2
+    assert run.max_steps == 40
     assert cfg.contrasts == (("self", "spacy"),) and cfg.structures == ("self", "spacy")
     assert cfg.objectives == ("contrastive",)  # the paper preset's objective
     assert main(["compare", "--out", str(tmp_path / "t"), "--no-progress"]) == 130

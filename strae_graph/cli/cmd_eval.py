@@ -10,6 +10,7 @@ import time
 
 from eval.evaluate import ALL_TASKS, EvalConfig
 from strae_graph.cli.options import (
+    MAX_STEPS_HELP,
     MINUTES_HELP,
     add_data_options,
     add_preset_options,
@@ -118,8 +119,8 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         "compare",
         help="structure-comparison study: train and evaluate structures x objectives x seeds",
         description="Train one StrAE per structure x objective x seed on the same corpus slice, "
-        "vocabulary, recipe and budget (epochs and/or --minutes), evaluate each (with the "
-        "mean-of-leaves baseline, and word2vec with --word2vec), score every structure's "
+        "vocabulary, recipe and budget (epochs, --minutes and/or --max-steps), evaluate each "
+        "(with the mean-of-leaves baseline, and word2vec with --word2vec), score every structure's "
         "bracket F1 on the held-out PTB sample, and write OUT/results.csv, summary.csv, "
         "contrasts.csv (paired differences with bootstrap intervals), results.md, results.png "
         "and f1_vs_score.png. The recipe is strae train's: --preset and its options, which "
@@ -151,6 +152,8 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     add_data_options(p, 20_000, "training sentences (0 = all)")
     p.add_argument("--minutes", type=float, default=None, metavar="M",
                    help=MINUTES_HELP + "; per run, part of the study's budget")  # fmt: skip
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help=MAX_STEPS_HELP + "; per run, part of the study's budget")  # fmt: skip
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N",
                    help="each run also saves last.pt every N steps (0: at the end of each "
                    "epoch and on interrupt), so a killed study loses at most N steps; "
@@ -279,6 +282,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             **data_values(args),
             "device": args.device,
             "minutes": args.minutes,
+            "max_steps": args.max_steps,
             "checkpoint_every": args.checkpoint_every,
             **preset_given(args),
         },

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from strae_graph.cli.errors import UserError
 from strae_graph.cli.options import (
+    MAX_STEPS_HELP,
     MINUTES_HELP,
     add_data_options,
     add_preset_options,
@@ -106,6 +107,8 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         help=MINUTES_HELP + "; kept in the checkpoint, so --resume continues with the rest; "
         "may be changed on --resume",
     )
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help=MAX_STEPS_HELP + "; may be changed on --resume")  # fmt: skip
     p.add_argument(
         "--eval-every-minutes",
         type=float,

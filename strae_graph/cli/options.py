@@ -28,6 +28,12 @@ MINUTES_HELP = (
     "time budget: stop cleanly (dev loss, checkpoint) once this many minutes of training "
     "time have passed (checked after each step; the learning-rate schedule stays step-based)"
 )
+#: ``--max-steps`` of ``strae train`` and ``strae compare``
+MAX_STEPS_HELP = (
+    "step budget: stop cleanly (dev loss, checkpoint) after N optimiser steps in all "
+    "(every structure sees the same batches: equal data, not equal time); like --minutes, "
+    "it does not stretch or shrink the learning-rate schedule, which spans --epochs"
+)
 
 
 def add_preset_options(p: argparse.ArgumentParser) -> None:
