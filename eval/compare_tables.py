@@ -78,7 +78,7 @@ def summarize(rows: list[dict], f1: dict | None = None) -> list[dict]:
 def training_rows(runs: list[RunEvaluation], labels: dict[str, str] | None = None) -> list[dict]:
     """One row per trained run (those with ``RUN/train_result.json``): how much it
     trained.  Under a ``--minutes`` budget a structure with slower steps sees fewer
-    sentences, so the scores compare equal time, not equal data."""
+    sentences, so the scores compare equal time, not equal data (``--max-steps``: equal data)."""
     labels = labels or {}
     rows = []
     for run in runs:
@@ -117,9 +117,14 @@ def training_markdown(rows: list[dict]) -> str:
             mean, std = mean_std([float(r[name]) for r in rs])
             cells.append(fmt.format(mean) + (" ± " + fmt.format(std) if len(rs) > 1 else ""))
         lines.append(f"| {structure} / {objective} | {len(rs)} | " + " | ".join(cells) + " |")
-    lines += ["", "Training of each run (mean ± std over seeds). Under a time budget "
-              "(`--minutes`) a structure with slower steps sees fewer sentences: the scores "
-              "above compare equal training time, not equal data."]  # fmt: skip
+    if len({r["steps"] for r in rows}) == 1:  # a step budget (or whole epochs)
+        note = ("Every run took the same steps, so under each seed every structure saw the "
+                "same sentences: the scores above compare equal data.")  # fmt: skip
+    else:
+        note = ("Under a time budget (`--minutes`) a structure with slower steps sees "
+                "fewer sentences: the scores above compare equal training time, not equal "
+                "data.")  # fmt: skip
+    lines += ["", f"Training of each run (mean ± std over seeds). {note}"]
     return "\n".join(lines)
 
 

@@ -94,3 +94,16 @@ def test_step_budget_on_the_command_line(tmp_path, capsys):
     assert '"stopped_on_budget": true' in out
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["train"]["max_steps"] == 3
+
+
+def test_the_study_report_says_what_the_budget_compares():
+    from eval.compare_tables import training_markdown
+
+    def row(structure, seed, steps):
+        return {"structure": structure, "objective": "both", "seed": seed, "steps": steps,
+                "sentences": steps * 128, "tokens_per_s": 1e4, "minutes": 1.0}  # fmt: skip
+
+    equal = training_markdown([row(s, k, 40) for s in ("balanced", "right") for k in (0, 1)])
+    assert "compare equal data" in equal and "| right / both | 2 | 40 ± 0 | 5,120 ± 0 |" in equal
+    timed = training_markdown([row("balanced", 0, 40), row("right", 0, 25)])
+    assert "compare equal training time, not equal data" in timed
