@@ -192,14 +192,19 @@ def test_resume_continues_the_stored_budget(tmp_path, monkeypatch):
     assert done.steps == 10 and not done.stopped_on_budget
 
 
-def test_budget_on_the_command_line(tmp_path, capsys):
-    args = train_args(write_corpus(tmp_path / "c.txt"), tmp_path / "r", "--minutes", "1e-9")
+@pytest.mark.parametrize(
+    "flag, value, field, message",
+    [("--minutes", 1e-9, "minutes", "stopped on the time budget"),
+     ("--max-steps", 3, "max_steps", "stopped on the step budget: 3 of --max-steps 3 steps")],
+)  # fmt: skip
+def test_budget_on_the_command_line(tmp_path, capsys, flag, value, field, message):
+    args = train_args(write_corpus(tmp_path / "c.txt"), tmp_path / "r", flag, str(value))
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "stopped on the time budget" in out
+    assert message in out
     assert '"stopped_on_budget": true' in out
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert cfg["train"]["minutes"] == 1e-9
+    assert cfg["train"][field] == value
 
 
 # --- learning curve ------------------------------------------------------------------------

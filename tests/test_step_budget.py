@@ -86,16 +86,6 @@ def test_every_structure_sees_the_same_sentences(tmp_path):
     assert tokens["balanced"] == tokens["right"]
 
 
-def test_step_budget_on_the_command_line(tmp_path, capsys):
-    args = train_args(write_corpus(tmp_path / "c.txt"), tmp_path / "r", "--max-steps", "3")
-    assert main(args) == 0
-    out = capsys.readouterr().out
-    assert "stopped on the step budget: 3 of --max-steps 3 steps taken" in out
-    assert '"stopped_on_budget": true' in out
-    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
-    assert cfg["train"]["max_steps"] == 3
-
-
 def test_the_study_report_says_what_the_budget_compares():
     from eval.compare_tables import training_markdown
 
