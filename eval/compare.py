@@ -179,10 +179,15 @@ def _check_recipe(cfg: StudyConfig) -> None:
         )
 
 
+ITEMS_FILE = "eval_items.npz"
+#: a finished run's training config and result (the resume marker of a study's run)
+TRAIN_RESULT_FILE = "train_result.json"
+
+
 def _train_once(cfg: TrainConfig, log: Callable[[str], None], train_fn) -> bool:
     """Train unless finished; True when training ran now."""
     out = Path(cfg.out)
-    marker = out / "train_result.json"
+    marker = out / TRAIN_RESULT_FILE
     if marker.exists():
         saved = json.loads(marker.read_text())["train_config"]
         diff = _same_training(saved, cfg)
@@ -201,9 +206,6 @@ def _train_once(cfg: TrainConfig, log: Callable[[str], None], train_fn) -> bool:
         marker, json.dumps({"train_config": asdict(cfg), "result": asdict(res)}, indent=2)
     )
     return True
-
-
-ITEMS_FILE = "eval_items.npz"
 
 
 def _evaluate_once(cfg: StudyConfig, spec: StructureSpec, run: Path, log) -> RunEvaluation:

@@ -79,10 +79,12 @@ def training_rows(runs: list[RunEvaluation], labels: dict[str, str] | None = Non
     """One row per trained run (those with ``RUN/train_result.json``): how much it
     trained.  Under a ``--minutes`` budget a structure with slower steps sees fewer
     sentences, so the scores compare equal time, not equal data (``--max-steps``: equal data)."""
+    from eval.compare import TRAIN_RESULT_FILE
+
     labels = labels or {}
     rows = []
     for run in runs:
-        path = Path(run.run_dir) / "train_result.json"
+        path = Path(run.run_dir) / TRAIN_RESULT_FILE
         if not path.is_file():
             continue
         saved = json.loads(path.read_text())

@@ -295,7 +295,7 @@ class Trainer(RunState):
         """After the loop: the budget note, the learning curve's last line, the result."""
         cfg, data, clock = self.cfg, self.data, self.clock
         stopped_on_budget = self.out_of_budget and self.epoch < cfg.epochs
-        if stopped_on_budget and cfg.max_steps is not None and self.step >= cfg.max_steps:
+        if stopped_on_budget and self.steps_spent():
             self.log(f"stopped on the step budget: {self.step} of --max-steps {cfg.max_steps} "
                      "steps taken; continue with --resume and a larger --max-steps")  # fmt: skip
         elif stopped_on_budget:

@@ -140,10 +140,14 @@ class RunState:
         if path == self.last_path:
             self.saved["checkpoint_step"] = self.step
 
+    def steps_spent(self) -> bool:
+        """Whether ``--max-steps`` steps are taken (every process has taken the same)."""
+        return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps
+
     def budget_spent(self) -> bool:
         """Whether ``--max-steps`` steps are taken or ``--minutes`` are spent (rank 0
         decides the time, so every process stops together)."""
-        if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
-            return True  # every process has taken the same steps
+        if self.steps_spent():
+            return True
         minutes = self.cfg.minutes
         return minutes is not None and bool(self.ctx.from_main(budget_spent(self.clock, minutes)))

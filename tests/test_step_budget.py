@@ -13,16 +13,8 @@ from parsers.api import train
 from strae_graph.checkpoint import load_checkpoint, load_run
 from strae_graph.cli import main
 from strae_graph.train import TrainConfig
+from tests.test_levers import assert_same_final_state, metrics, quiet, step_lines
 from tests.test_reliability import tiny_cfg, train_args, write_corpus
-from tests.tiny_runs import assert_same_model_and_optimizer
-
-
-def quiet(s: str) -> None:
-    pass
-
-
-def lines(run) -> list[dict]:
-    return [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("bad", [0, -3])
@@ -50,19 +42,15 @@ def test_stops_mid_epoch_and_resumes_bit_for_bit(tmp_path):
     assert part.stopped_on_budget and part.steps == 7 and part.epochs_done == 1
     state = load_checkpoint(run / "last.pt")
     assert state["step"] == 7 and state["next_batch"] == 2
-    assert lines(run)[-1]["stopped_on_budget"] is True and "dev_loss" in lines(run)[-1]
+    assert metrics(run)[-1]["stopped_on_budget"] is True and "dev_loss" in metrics(run)[-1]
     assert load_run(run).path.name in ("best.pt", "last.pt")
     again = train(tiny_cfg(tmp_path / "b", corpus=corpus, max_steps=7), resume=True, log=quiet)
     assert again.stopped_on_budget and again.steps == 7
     rest = train(tiny_cfg(tmp_path / "b", corpus=corpus), resume=True, log=quiet)
     assert rest.steps == 10 and not rest.stopped_on_budget
-    sa = load_checkpoint(tmp_path / "a" / "run" / "last.pt")
-    sb = load_checkpoint(run / "last.pt")
-    assert sa["step"] == sb["step"] == 10
-    assert_same_model_and_optimizer(sa, sb)
-    assert [m for m in lines(run) if "loss" in m] == [
-        m for m in lines(tmp_path / "a" / "run") if "loss" in m
-    ]
+    assert load_checkpoint(run / "last.pt")["step"] == 10
+    assert_same_final_state(tmp_path / "a" / "run", run)
+    assert step_lines(run) == step_lines(tmp_path / "a" / "run")
 
 
 @pytest.mark.parametrize("budget, epochs_done, stopped", [(5, 1, True), (10, 2, False)])
