@@ -37,16 +37,17 @@ from tqdm import tqdm
 
 from eval import compare_report as report
 from eval.compare_report import result_rows, summarize, summary_markdown  # noqa: F401 (API)
-from eval.encoders import Word2VecEncoder, gensim_available, train_word2vec, training_sentences
+from eval.encoders import Word2VecEncoder, cached_word2vec, gensim_available, training_sentences
 from eval.evaluate import EvalConfig, evaluate
 from eval.runs import RunEvaluation, evaluate_run
 from eval.study_specs import StructureSpec, build_dataset, eval_parse, parse_spec
 from parsers.api import train
 from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import read_limit
-from strae_graph.fileio import atomic_write_text
+from strae_graph.fileio import atomic_write_text, check_output_dir
 from strae_graph.presets import PRESETS, preset_config
 from strae_graph.run_dir import COMPARED
+from strae_graph.run_files import EVAL_FILE, EVAL_ITEMS_FILE, TRAIN_RESULT_FILE
 from strae_graph.train import TrainConfig
 
 #: the contrasts reported when both structures are in the study (A - B)
@@ -179,9 +180,10 @@ def _check_recipe(cfg: StudyConfig) -> None:
         )
 
 
-ITEMS_FILE = "eval_items.npz"
-#: a finished run's training config and result (the resume marker of a study's run)
-TRAIN_RESULT_FILE = "train_result.json"
+#: per-item arrays of a run's evaluation; TRAIN_RESULT_FILE (imported): a finished run's
+#: training config and result, the resume marker of a study's run (strae_graph.run_files
+#: names every file of a run directory)
+ITEMS_FILE = EVAL_ITEMS_FILE
 
 
 def _train_once(cfg: TrainConfig, log: Callable[[str], None], train_fn) -> bool:
@@ -209,7 +211,7 @@ def _train_once(cfg: TrainConfig, log: Callable[[str], None], train_fn) -> bool:
 
 
 def _evaluate_once(cfg: StudyConfig, spec: StructureSpec, run: Path, log) -> RunEvaluation:
-    path = run / "eval.json"
+    path = run / EVAL_FILE
     structure, options = eval_parse(spec, cfg.eval_structures)
     want = {"eval": _eval_key(cfg.eval.to_dict()), "mean_baseline": cfg.mean_baseline,
             "structure": structure, "options": options, "items": ITEMS_FILE}  # fmt: skip
@@ -248,11 +250,8 @@ def _word2vec_once(cfg: StudyConfig, seed: int, log) -> RunEvaluation:
         saved = json.loads(path.read_text())
         if saved.get("study_eval") == want:
             return RunEvaluation.from_dict(saved["evaluation"])
-    cache = base / f"word2vec-d{dim}.kv"
-    if not cache.exists():
-        log(f"training word2vec (seed {seed}) on the study's corpus slice -> {cache}")
-    sentences = [] if cache.exists() else training_sentences(asdict(tcfg))
-    kv = train_word2vec(sentences, dim=dim, seed=seed, min_count=tcfg.min_count, cache=cache)
+    kv = cached_word2vec(base / f"word2vec-d{dim}.npz", lambda: training_sentences(asdict(tcfg)),
+                         log, dim=dim, seed=seed, min_count=tcfg.min_count)  # fmt: skip
     res = RunEvaluation(
         run_dir=str(base),
         structure="-",
@@ -284,6 +283,8 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     """Train (or reuse) and evaluate every run of the study, then write the tables
     and the plots.  ``train_fn`` is :func:`parsers.api.train` (replaceable in tests)."""
     out = Path(cfg.out)
+    # a folder holding anything but a study is refused: a study writes results.csv & co.
+    check_output_dir(out, lambda p: (p / "study.json").is_file(), "a strae compare study")
     out.mkdir(parents=True, exist_ok=True)
     _check_recipe(cfg)
     atomic_write_text(out / "study.json", json.dumps(cfg.to_dict(), indent=2))

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from strae_graph.corpus import DataError, read_limit, read_sentences, split_dev, tokenize
 from strae_graph.embed import Embedder
-from strae_graph.fileio import atomic_path
+from strae_graph.fileio import atomic_open
 
 
 class Encoder(Protocol):
@@ -150,7 +151,8 @@ class MeanOfLeaves:
 
 
 class Word2VecEncoder:
-    """gensim KeyedVectors; words are lower-cased; sentence = mean of known words."""
+    """Word vectors (:class:`WordVectors`); words are lower-cased; sentence = mean
+    of known words."""
 
     def __init__(self, keyed_vectors, name: str = "word2vec"):
         self.kv = keyed_vectors
@@ -206,6 +208,45 @@ def training_sentences(train_config: dict) -> list[list[str]]:
     return split_dev(sentences, n_dev, limit)[0]
 
 
+class WordVectors:
+    """Word vectors as plain arrays, what the word2vec baseline keeps: ``words``
+    and ``vectors`` (n, d) float32.  Saved as one ``.npz`` (the vectors, and the
+    words as UTF-8 JSON bytes) and read with ``allow_pickle=False``: a cache in a
+    run directory from someone else cannot run code (gensim's own ``.kv`` files
+    are pickles, and are never loaded)."""
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray):
+        self.index_to_key = list(words)
+        self.key_to_index = {w: i for i, w in enumerate(self.index_to_key)}
+        self.vectors = np.asarray(vectors, dtype=np.float32)
+
+    @property
+    def vector_size(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically (:func:`strae_graph.fileio.atomic_open`)."""
+        words = json.dumps(self.index_to_key, ensure_ascii=False).encode()
+        with atomic_open(path, "wb") as f:
+            np.savez(f, vectors=self.vectors, words=np.frombuffer(words, dtype=np.uint8))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> WordVectors:
+        """What :meth:`save` wrote; ValueError for anything else (never unpickled)."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                vectors, raw = z["vectors"], z["words"]
+            words = json.loads(raw.tobytes().decode("utf-8"))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+            raise ValueError(f"{path}: not a word-vector file ({e})") from None
+        ok = (isinstance(words, list) and all(isinstance(w, str) for w in words)
+              and len(set(words)) == len(words) and vectors.ndim == 2
+              and vectors.dtype == np.float32 and len(vectors) == len(words))  # fmt: skip
+        if not ok:
+            raise ValueError(f"{path}: not a word-vector file (inconsistent words and vectors)")
+        return cls(words, vectors)
+
+
 def train_word2vec(
     sentences: Sequence[Sequence[str]],
     dim: int = 100,
@@ -213,17 +254,13 @@ def train_word2vec(
     window: int = 5,
     min_count: int = 5,
     epochs: int = 5,
-    cache: str | os.PathLike[str] | None = None,
-):
+) -> WordVectors:
     """gensim Word2Vec (skip-gram off: CBOW, gensim's default) with one worker so a
-    seed reproduces it; the SPEC's reference setting.  Returns KeyedVectors,
-    saved to / loaded from ``cache`` when given."""
+    seed reproduces it; the SPEC's reference setting."""
     if not gensim_available():
         raise ImportError("the word2vec baseline needs gensim: pip install 'strae-graph[word2vec]'")
-    from gensim.models import KeyedVectors, Word2Vec
+    from gensim.models import Word2Vec
 
-    if cache is not None and Path(cache).exists():
-        return KeyedVectors.load(str(cache))
     model = Word2Vec(
         sentences=[list(s) for s in sentences],
         vector_size=dim,
@@ -233,9 +270,30 @@ def train_word2vec(
         seed=seed,
         workers=1,
     )
-    kv = model.wv
-    if cache is not None:
-        Path(cache).parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cache) as tmp:
-            kv.save(str(tmp), separately=[])  # one file, so the rename is atomic
+    return WordVectors(model.wv.index_to_key, model.wv.vectors)
+
+
+def cached_word2vec(
+    cache: Path,
+    sentences: Callable[[], Sequence[Sequence[str]]],
+    log: Callable[[str], None],
+    **settings: int,
+) -> WordVectors:
+    """:func:`train_word2vec` on ``sentences()`` with ``settings``, kept in ``cache``
+    (an ``.npz`` of :class:`WordVectors`): read from it when it is whole, trained
+    again and rewritten when it is not.  A gensim ``.kv`` pickle beside it (the
+    old format) is never loaded."""
+    legacy = cache.with_suffix(".kv")
+    if legacy.exists():
+        log(f"note: {legacy}: an old pickled cache, never loaded (a pickle can run code); "
+            f"ignored, {cache.name} is used instead")  # fmt: skip
+    if cache.exists():
+        try:
+            return WordVectors.load(cache)
+        except ValueError as e:
+            log(f"note: {e}; training word2vec again")
+    log(f"training word2vec on the corpus slice -> {cache}")
+    kv = train_word2vec(sentences(), **settings)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    kv.save(cache)
     return kv

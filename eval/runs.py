@@ -14,8 +14,9 @@ from eval.encoders import (
     MeanOfLeaves,
     StrAERoot,
     Word2VecEncoder,
+    WordVectors,
+    cached_word2vec,
     gensim_available,
-    train_word2vec,
     training_sentences,
 )
 from eval.evaluate import MIN_COVERED_PAIRS, EvalConfig, TaskResult, evaluate, results_table
@@ -23,6 +24,7 @@ from parsers.api import load_embedder
 from strae_graph.embed import Embedder
 from strae_graph.fileio import atomic_open, atomic_write_text
 from strae_graph.jsonsafe import NULL_KEY, dumps
+from strae_graph.run_files import BASELINES
 
 
 def _null_reason(path: str, value: float) -> str | None:
@@ -91,26 +93,22 @@ class RunEvaluation:
 def load_items(path: str | os.PathLike[str]) -> dict[tuple[str, str], dict[str, np.ndarray]]:
     """What :meth:`RunEvaluation.save_items` wrote: (system, task) -> {name: array}."""
     out: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    with np.load(path) as z:
+    with np.load(path, allow_pickle=False) as z:
         for key in z.files:
             system, task, name = key.rsplit("/", 2)
             out.setdefault((system, task), {})[name] = z[key]
     return out
 
 
-def word2vec_for_run(embedder: Embedder, log=print):
+def word2vec_for_run(embedder: Embedder, log=print) -> WordVectors:
     """gensim word2vec on the run's own training slice (E-dimensional, the run's
-    seed and min_count), cached in RUN_DIR/baselines/."""
+    seed and min_count), cached in RUN_DIR/baselines/ (never as a pickle)."""
     run = embedder.run_dir
     record = json.loads((run / "config.json").read_text())["train"]
     dim, seed = embedder.embedding_size, int(record.get("seed", 0))
-    cache = run / "baselines" / f"word2vec-d{dim}-s{seed}.kv"
-    if not cache.exists():
-        log(f"training word2vec on the run's corpus slice -> {cache}")
-    sentences = [] if cache.exists() else training_sentences(record)
-    return train_word2vec(
-        sentences, dim=dim, seed=seed, min_count=int(record.get("min_count", 5)), cache=cache
-    )
+    cache = run / BASELINES / f"word2vec-d{dim}-s{seed}.npz"
+    return cached_word2vec(cache, lambda: training_sentences(record), log, dim=dim, seed=seed,
+                           min_count=int(record.get("min_count", 5)))  # fmt: skip
 
 
 def evaluate_run(

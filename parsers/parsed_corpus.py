@@ -32,9 +32,10 @@ from typing import Any
 
 from tqdm import tqdm
 
+from parsers.parse_output import check_replaceable, describe
 from parsers.structures import GOLD, get_structure
 from strae_graph.corpus import DataError, check_input_file, count_lines, read_sentences
-from strae_graph.fileio import atomic_path, file_sha256, json_sha256
+from strae_graph.fileio import OutputError, atomic_path, check_output_dir, file_sha256, json_sha256
 from strae_graph.tree import Tree, TreeError
 from strae_graph.tree_dataset import (  # noqa: F401 (the reader, re-exported)
     META_FILE,
@@ -131,9 +132,15 @@ def parse_corpus(
     shard_size: int = 2000,
     progress: bool = True,
     log=print,
+    overwrite: bool = True,
 ) -> ParseResult:
     """Parse every sentence of ``input_path`` under ``structure`` into the
-    dataset directory ``out`` (see the module docstring); cached by content hash."""
+    dataset directory ``out`` (see the module docstring); cached by content hash.
+
+    ``out`` may be new, empty, or a dataset this function wrote: the same
+    input and options reuse it, others replace it when ``overwrite`` (else a
+    ValueError; ``strae parse`` asks for ``--overwrite``).  A folder holding
+    anything else is refused before any work (:func:`check_out`)."""
     options = dict(options or {})
     source = get_structure(structure)  # a registered name, or a ValueError naming them
     src = check_input_file(input_path)
@@ -150,11 +157,18 @@ def parse_corpus(
         "max_sentences": max_sentences,
     }
     fp = fingerprint(key)
+    check_output_dir(out, is_parsed_corpus, "a `strae parse` dataset")
     if is_parsed_corpus(out):
         meta = read_meta(out)
         if meta.get("fingerprint") == fp:
             dt = time.perf_counter() - t0
             return ParseResult(str(out), structure, meta["sentences"], True, dt, 0.0, meta)
+        if not overwrite:
+            raise OutputError(
+                f"{out}: holds a dataset of another input or other options ({describe(meta)}); "
+                "add --overwrite to replace it, or choose another --out"
+            )
+    check_replaceable(out)
     if source.kind == "parser":
         _check_parser_available(structure, options)
 
@@ -163,7 +177,7 @@ def parse_corpus(
     total = _count_lines(src) if max_sentences is None else max_sentences
     partial = Path(str(out) + ".partial")
     if (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fp:
-        shutil.rmtree(partial)
+        shutil.rmtree(partial)  # our own shards (check_out), of other input or options
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "fingerprint").write_text(fp)
     try:
@@ -171,7 +185,6 @@ def parse_corpus(
                            max_sentences, num_proc, shard_size, progress)  # fmt: skip
     except (DataError, TreeError):  # bad input: nothing worth resuming from
         shutil.rmtree(partial, ignore_errors=True)
-        shutil.rmtree(Path(str(out) + ".tmp"), ignore_errors=True)
         raise
 
 
@@ -258,7 +271,7 @@ def _parse_into(
 
     datasets.disable_progress_bars()
     merged = datasets.concatenate_datasets([datasets.load_from_disk(p) for p in shard_paths])
-    with atomic_path(out) as tmp:  # OUT.tmp, renamed over OUT
+    with atomic_path(out) as tmp:  # a hidden temporary beside OUT, renamed over OUT
         merged.save_to_disk(str(tmp))
         seconds = time.perf_counter() - t0
         meta = _meta(key, fp, src, merged, num_proc, seconds)

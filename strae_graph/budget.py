@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from strae_graph.checkpoint import capture_rng, restore_rng
+from strae_graph.fileio import open_no_follow
 from strae_graph.model import StrAE
 from strae_graph.vocab import Vocabulary
 
@@ -115,7 +116,7 @@ class LearningCurve:
                 model.train(was_training)
                 restore_rng(rng)
             line = {"minutes": round(minutes, 4), "step": step, "tokens": tokens, **scores}
-            with open(self.path, "a") as f:
+            with open_no_follow(self.path) as f:  # never through a link to another file
                 f.write(json.dumps(line) + "\n")
         self.last_step = step
         self.next_at = self._after(minutes)

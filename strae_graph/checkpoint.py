@@ -20,9 +20,9 @@ from here too).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
-import json
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from strae_graph.fileio import atomic_write_bytes
+from strae_graph.fileio import LINK_HELP, atomic_write_bytes
 from strae_graph.rng_state import capture_rng, restore_rng  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
@@ -156,23 +156,6 @@ def describe_state_mismatch(
     return "; ".join(problems) or None
 
 
-def _with_defaults(model_config: Any) -> Any:
-    """A saved model configuration with the fields added since it was written
-    (e.g. ``learn_temperature``) at their defaults; as saved when unusable."""
-    from strae_graph.model import StrAEConfig
-
-    try:
-        return StrAEConfig(**model_config).to_dict()
-    except (TypeError, ValueError):
-        return model_config
-
-
-def _dict_diff(saved: Mapping[str, Any], now: Mapping[str, Any]) -> str:
-    keys = sorted(set(saved) | set(now))
-    diff = [f"{k}: {saved.get(k)!r} vs {now.get(k)!r}" for k in keys if saved.get(k) != now.get(k)]
-    return ", ".join(diff)
-
-
 @dataclass
 class TrainedRun:
     """A validated trained model: ``model`` (eval mode), its vocabulary and
@@ -185,6 +168,7 @@ class TrainedRun:
     path: Path
     state: dict[str, Any] = field(repr=False)
     subwords: Subwords | None = field(default=None, repr=False)
+    notes: list[str] = field(default_factory=list)  # e.g. a run made before file hashes
 
 
 def resolve_checkpoint(source: str | os.PathLike[str], which: str = "best") -> Path:
@@ -210,16 +194,19 @@ def load_run(
     which: str = "best",
     device: str = "cpu",
     expect_vocab: Vocabulary | None = None,
+    run_dir: str | os.PathLike[str] | None = None,
 ) -> TrainedRun:
     """Load and validate a trained StrAE from a run directory or a ``.pt`` file.
 
     Checks (each failure is a :class:`CheckpointError` naming the file): the
     file's integrity, that its model configuration builds a model whose
     parameter names and shapes are those stored, that the vocabulary has the
-    configured size, and that ``vocab.json`` / ``config.json`` beside the
-    checkpoint (when present) and ``expect_vocab`` (when given) agree with it.
-    A ``--vocab bpe`` run also needs ``tokenizer.json`` beside the checkpoint,
-    with exactly the checkpoint's pieces.
+    configured size, that the files of its run directory (``run_dir``, default
+    the checkpoint's folder; when present) agree with it
+    (:func:`strae_graph.run_files.check_run_files`: ``vocab.json``,
+    ``config.json``, the hashes they recorded), and ``expect_vocab`` (when
+    given).  A ``--vocab bpe`` run also needs ``tokenizer.json`` in the run
+    directory, with exactly the checkpoint's pieces.
     """
     from strae_graph.model import StrAE, StrAEConfig
     from strae_graph.vocab import Vocabulary
@@ -242,31 +229,10 @@ def load_run(
             f"{path}: vocabulary has {len(vocab)} entries but the model expects "
             f"{model_cfg.vocab_size}"
         )
-    vocab_json = path.parent / "vocab.json"
-    if vocab_json.exists():
-        try:
-            beside = json.loads(vocab_json.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise CheckpointError(f"{vocab_json}: unreadable vocabulary ({e})") from None
-        if beside != vocab.itos:
-            raise CheckpointError(
-                f"{path}: its vocabulary differs from {vocab_json} "
-                f"({len(vocab)} vs {len(beside) if isinstance(beside, list) else '?'} entries): "
-                "the checkpoint comes from another run"
-            )
-    config_json = path.parent / "config.json"
-    if config_json.exists():
-        try:
-            record = json.loads(config_json.read_text(encoding="utf-8"))
-            saved_model = record["model"]
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{config_json}: unreadable run configuration ({e})") from None
-        if _with_defaults(saved_model) != model_cfg.to_dict():
-            raise CheckpointError(
-                f"{path}: model configuration differs from {config_json} "
-                f"({_dict_diff(model_cfg.to_dict(), saved_model)}): "
-                "the checkpoint comes from another run"
-            )
+    from strae_graph.run_files import check_run_files
+
+    run = path.parent if run_dir is None else Path(run_dir)
+    notes = check_run_files(run, path, state)
     if expect_vocab is not None and expect_vocab.itos != vocab.itos:
         raise CheckpointError(
             f"{path}: trained with another vocabulary ({len(vocab)} entries, "
@@ -277,7 +243,7 @@ def load_run(
         from strae_graph.subwords import SubwordError, load_run_subwords
 
         try:
-            subwords = load_run_subwords(path.parent, vocab)
+            subwords = load_run_subwords(run, vocab)
         except SubwordError as e:
             raise CheckpointError(f"{path}: a --vocab bpe checkpoint: {e}") from None
     model = StrAE(model_cfg)
@@ -294,6 +260,7 @@ def load_run(
         path=path,
         state=state,
         subwords=subwords,
+        notes=notes,
     )
 
 
@@ -305,7 +272,12 @@ def run_lock(run_dir: str | os.PathLike[str]) -> Iterator[None]:
     import fcntl
 
     lock_path = Path(run_dir) / ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies
+    try:  # the umask applies; a link is never followed (it could truncate another file)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CheckpointError(f"{lock_path}: {LINK_HELP}") from None
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -28,6 +28,7 @@ Everything runs in eval mode (no dropout) under ``torch.no_grad``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,8 @@ class Embedder:
         """Load RUN_DIR (written by ``strae train``).
 
         checkpoint: ``"best"`` (best.pt, falling back to last.pt when a run has
-        no best yet), ``"last"``, or a path to a ``.pt`` file.  ``parse``: how
+        no best yet), ``"last"``, or a path to a ``.pt`` file of this run (checked
+        against RUN_DIR's config.json and vocab.json: another run's is refused).  ``parse``: how
         sentences get their trees (:mod:`strae_graph.tree_source`);
         :func:`parsers.api.load_embedder` passes the registry's.
         """
@@ -122,7 +124,12 @@ class Embedder:
             if not (run / name).exists():
                 raise CheckpointError(f"{run}: not a run directory (no {name})")
         named = checkpoint in ("best", "last")
-        loaded = load_run(run if named else checkpoint, checkpoint if named else "best")
+        # a checkpoint given by path is checked against RUN_DIR's files: one of another
+        # run is refused, never evaluated under this run's name
+        loaded = load_run(run if named else checkpoint, checkpoint if named else "best",
+                          run_dir=run)  # fmt: skip
+        for note in loaded.notes:
+            print(f"note: {note}", file=sys.stderr)
         train_cfg = loaded.train_config
         return cls(
             loaded.model,

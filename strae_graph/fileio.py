@@ -6,8 +6,13 @@ Every write-to-temporary-then-rename in strae-graph goes through here:
   on top of it) for a writer that takes a file object: a fresh temporary file
   beside the target, fsynced and renamed over it on a clean exit, removed on an
   exception; the file gets the mode ``open()`` would give it (umask);
-* :func:`atomic_path` for a writer that wants a name (gensim, ``datasets``'
-  ``save_to_disk`` of a whole directory): ``PATH.tmp``, renamed over ``PATH``.
+* :func:`atomic_path` for a writer that wants a name (``datasets``'
+  ``save_to_disk`` of a whole directory): a fresh hidden name beside ``PATH``,
+  renamed over it.
+
+Output folders are checked before anything is written (:func:`check_output_dir`:
+new, empty, or the command's own output), and a command's own files are
+appended to without following links (:func:`open_no_follow`).
 
 :func:`file_sha256` is the one content hash of a file (corpora, parser models,
 checkpoints), :func:`json_sha256` the fingerprint of settings and
@@ -18,12 +23,13 @@ is where the content-hash caches live (parser trees, BPE models).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -122,26 +128,89 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, encoding: str = "
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """``PATH.tmp`` (a leftover of an earlier attempt removed) for a writer that
-    needs a name, a file or a whole directory; renamed over ``path`` on a clean
-    exit (an existing directory at ``path`` is removed first: a directory cannot
-    be renamed over a non-empty one), removed on an exception."""
+    """A fresh temporary name for a writer that needs one (a file, or a whole
+    directory): ``NAME`` inside a new hidden folder ``.NAME.XXXX.tmp/`` beside
+    ``path``, renamed over ``path`` on a clean exit; the folder is removed
+    afterwards and on an exception.  Nothing that was there before is touched,
+    except a directory at ``path`` on a clean exit: it is replaced (moved into
+    the temporary folder and removed with it), so the caller checks first that
+    it is its own output to replace (:func:`check_output_dir`).  A kill in the
+    middle leaves the hidden folder, never a half-written ``path``."""
     path = Path(path)
-    tmp = Path(str(path) + ".tmp")
-    _remove(tmp)
+    box = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    tmp, old = box / path.name, box / ".replaced"
     try:
         yield tmp
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
+            os.rename(path, old)
+        try:
+            os.rename(tmp, path)
+        except BaseException:
+            if old.exists() and not path.exists():
+                os.rename(old, path)  # put the old one back
+            raise
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+    _fsync_dir(path.parent)
+
+
+class OutputError(ValueError):
+    """An output path a command refuses to write (it would change files it did
+    not create); the message names the path and what to do."""
+
+
+#: what a link to a run's file says (see :func:`open_no_follow`)
+LINK_HELP = "a symbolic link: strae writes its own files and never follows links (remove it)"
+
+
+def open_no_follow(path: str | os.PathLike[str], mode: str = "a") -> IO[Any]:
+    """Open one of a command's own files for appending (``"a"``, text) or
+    reading and writing (``"r+b"``, to cut it back) without following a
+    symbolic link: a link is an :class:`OutputError` naming it, so a run
+    directory never writes through a link into another file."""
+    flags = {"a": os.O_WRONLY | os.O_APPEND | os.O_CREAT, "r+b": os.O_RDWR}[mode]
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise OutputError(f"{path}: {LINK_HELP}") from None
         raise
+    return os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {}))
 
 
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+def check_output_dir(
+    path: str | os.PathLike[str],
+    own: Callable[[Path], bool],
+    what: str,
+    option: str = "--out",
+) -> Path:
+    """An output folder a command is about to write: it may not exist yet, be
+    empty, or be one of this command's own outputs (``own(path)``); a file, or
+    a folder holding anything else, is an :class:`OutputError` (nothing is
+    changed).  ``what``: the command's output, e.g. "a strae run directory"."""
+    p = Path(path)
+    if p.is_symlink() and not p.exists():
+        raise OutputError(f"{p}: a dangling symbolic link ({option})")
+    if p.exists() and not p.is_dir():
+        raise OutputError(f"{p}: exists and is not a directory ({option} names a folder)")
+    if not p.exists():
+        return p
+    entries = sorted(os.listdir(p))
+    if entries and not own(p):
+        shown = ", ".join(n + ("/" if (p / n).is_dir() else "") for n in entries[:3])
+        more = f" and {len(entries) - 3} more" if len(entries) > 3 else ""
+        raise OutputError(
+            f"{p}: not empty ({shown}{more}) and not {what}; {option} needs a new or empty "
+            "folder (nothing was changed)"
+        )
+    return p
+
+
+def check_not_cwd(path: str | os.PathLike[str], option: str = "--out") -> None:
+    """A folder a command replaces as a whole may not be the current directory
+    or hold it."""
+    here, p = Path.cwd().resolve(), Path(path).resolve()
+    if p == here or p in here.parents:
+        raise OutputError(
+            f"{path}: is the current directory or holds it; {option} needs a new folder"
+        )

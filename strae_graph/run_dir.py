@@ -7,7 +7,9 @@ directory that a failed run created but never used."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import platform
 import sys
 from collections.abc import Callable
@@ -19,17 +21,15 @@ import numpy as np
 import torch
 
 from strae_graph.checkpoint import CheckpointError, load_checkpoint
-from strae_graph.fileio import atomic_write_bytes, file_sha256
+from strae_graph.fileio import atomic_write_bytes, file_sha256, open_no_follow
 from strae_graph.model import StrAEConfig
+from strae_graph.run_files import check_run_files, clear_run_files, file_hashes
 from strae_graph.schedule_lr import resume_problem
 from strae_graph.subwords import TOKENIZER_FILE, Subwords, tokenizers_version
 from strae_graph.train_config import TrainConfig
 from strae_graph.train_data import RunData
 from strae_graph.tree_dataset import is_parsed_corpus, read_meta
 from strae_graph.vocab import Vocabulary
-
-#: the run's logs, appended to step by step and cut back to the checkpoint on resume
-LOG_FILES = ("metrics.jsonl", "timing.jsonl", "curve.jsonl")
 
 #: settings a resumed run must share with its checkpoint (epochs, minutes,
 #: eval_every_minutes, log/checkpoint intervals, ... may change)
@@ -69,11 +69,16 @@ def environment() -> dict[str, str]:
 
 
 def config_record(
-    cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData, corpus_sha256: str | None
+    cfg: TrainConfig,
+    model_cfg: StrAEConfig,
+    data: RunData,
+    corpus_sha256: str | None,
+    files: dict[str, str] | None = None,
 ) -> dict:
     """The content of ``config.json``: settings, versions, data hashes and counts;
     ``corpus_sha256``: the corpus file's hash, as the run computed it (None for a
-    dataset directory)."""
+    dataset directory); ``files``: the SHA-256 of the run's vocab.json and
+    tokenizer.json (:func:`strae_graph.run_files.file_hashes`)."""
     corpus = Path(cfg.corpus)
     return {
         "train": asdict(cfg),
@@ -91,23 +96,27 @@ def config_record(
             "unknown_tokens": data.unknown_tokens,
         },
         "command": sys.argv,
+        **({"files": files} if files is not None else {}),
     }
 
 
 def start_run_files(
     out: Path, cfg: TrainConfig, model_cfg: StrAEConfig, data: RunData, corpus_sha256: str | None
-) -> None:
-    """What a run that starts from the beginning writes first: no logs of an
-    earlier run, then ``vocab.json``, the BPE tokenizer (or none) and ``config.json``."""
-    for name in LOG_FILES:
-        (out / name).unlink(missing_ok=True)
-    atomic_write_bytes(out / "vocab.json", data.vocab.to_json().encode())
-    if data.subwords is not None:
-        data.subwords.save(out / TOKENIZER_FILE)
-    else:
-        (out / TOKENIZER_FILE).unlink(missing_ok=True)  # from an earlier bpe run (--overwrite)
-    record = config_record(cfg, model_cfg, data, corpus_sha256)
-    atomic_write_bytes(out / "config.json", json.dumps(record, indent=2).encode())
+) -> str:
+    """What a run that starts from the beginning writes first: none of an earlier
+    run's files (:func:`strae_graph.run_files.clear_run_files`), then
+    ``vocab.json``, the BPE tokenizer (or none) and ``config.json`` with their
+    hashes; returns the SHA-256 of ``config.json`` (recorded in every checkpoint)."""
+    clear_run_files(out)
+    vocab_json = data.vocab.to_json().encode()
+    tokenizer_json = data.subwords.to_str().encode() if data.subwords is not None else None
+    atomic_write_bytes(out / "vocab.json", vocab_json)
+    if tokenizer_json is not None:
+        atomic_write_bytes(out / TOKENIZER_FILE, tokenizer_json)
+    files = file_hashes(vocab_json, tokenizer_json)
+    record = json.dumps(config_record(cfg, model_cfg, data, corpus_sha256, files), indent=2)
+    atomic_write_bytes(out / "config.json", record.encode())
+    return hashlib.sha256(record.encode()).hexdigest()
 
 
 # --- resuming ---------------------------------------------------------------------
@@ -136,7 +145,9 @@ def resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dic
         )
     check_same_corpus(cfg, saved.get("corpus"), state.get("data", {}).get("corpus_sha256"),
                       last_path, log)  # fmt: skip
-    if isinstance(state["epoch"], int) and state["epoch"] > cfg.epochs:
+    for note in check_run_files(out, last_path, state):  # config.json, vocab.json, tokenizer
+        log(f"note: {note}")
+    if isinstance(state["epoch"], int) and cfg.epochs is not None and state["epoch"] > cfg.epochs:
         raise CheckpointError(
             f"{last_path}: already trained {state['epoch']} epochs, more than --epochs {cfg.epochs}"
         )
@@ -214,9 +225,11 @@ def check_same_corpus(
 def truncate(path: Path, size: int) -> bool:
     """Cut ``path`` back to ``size`` bytes (lines written after the checkpoint);
     False when the file is shorter than that."""
-    have = path.stat().st_size if path.exists() else 0
-    if have > size:
-        with open(path, "r+b") as f:
+    if not path.exists() and not path.is_symlink():
+        return size == 0
+    with open_no_follow(path, "r+b") as f:  # never through a link to another file
+        have = os.fstat(f.fileno()).st_size
+        if have > size:
             f.truncate(size)
     return have >= size
 

@@ -2,9 +2,12 @@
 linear or cosine decay, as a ``torch.optim.lr_scheduler.LambdaLR``.
 
 The schedule counts optimiser updates (a skipped NaN batch is not one), and
-its horizon is the run's nominal length, ``epochs x batches per epoch``:
-it is step-based, so a run stopped on a time budget (``--minutes``) or
-interrupted and resumed follows exactly the same learning rates.
+its horizon is the run's nominal length, ``epochs x batches per epoch``, or,
+for a run without an epoch limit (``strae train --max-steps N`` without
+``--epochs``: the budget decides), ``max_steps``; a decaying schedule needs one
+of them (a run limited by ``--minutes`` alone has no known length).  It is
+step-based, so a run stopped on a time budget (``--minutes``) or interrupted
+and resumed follows exactly the same learning rates.
 
 Update ``k`` (counted from 0) uses ``lr * factor(k)``:
 
@@ -34,13 +37,19 @@ class ScheduleSettings(Protocol):
     warmup_steps: int
     lr_decay: str
     min_lr_ratio: float
-    epochs: int
+    epochs: int | None  # None: no epoch limit (the budget decides)
+    max_steps: int | None
 
 
 def validate_schedule(cfg: ScheduleSettings) -> None:
     """Raise ValueError naming the first schedule setting that cannot work."""
     if cfg.lr_decay not in LR_DECAYS:
         raise ValueError(f"lr_decay must be one of {', '.join(LR_DECAYS)}, got {cfg.lr_decay!r}")
+    if cfg.lr_decay != "none" and cfg.epochs is None and cfg.max_steps is None:
+        raise ValueError(
+            f"lr_decay {cfg.lr_decay} spans a known number of steps: give --epochs or "
+            "--max-steps (a run limited by --minutes alone has no known length)"
+        )
     if cfg.warmup_steps < 0:
         raise ValueError(f"warmup_steps must be at least 0, got {cfg.warmup_steps}")
     r = cfg.min_lr_ratio
@@ -72,8 +81,16 @@ def make_scheduler(
     optimizer: torch.optim.Optimizer, cfg: ScheduleSettings, batches_per_epoch: int
 ) -> LambdaLR:
     """The run's scheduler; call its ``step()`` after every ``optimizer.step()``."""
-    total = cfg.epochs * batches_per_epoch
+    total = schedule_steps(cfg, batches_per_epoch)
     return LambdaLR(optimizer, lr_factor(cfg.warmup_steps, cfg.lr_decay, cfg.min_lr_ratio, total))
+
+
+def schedule_steps(cfg: ScheduleSettings, batches_per_epoch: int) -> int:
+    """The schedule's horizon: ``epochs x batches``, else ``max_steps`` (0: none,
+    only for a constant rate after the warm-up)."""
+    if cfg.epochs is not None:
+        return cfg.epochs * batches_per_epoch
+    return cfg.max_steps or 0
 
 
 def restore_scheduler(scheduler: LambdaLR, state: Mapping[str, Any] | None, step: int) -> None:
@@ -98,9 +115,17 @@ def resume_problem(saved: Mapping[str, Any], cfg: ScheduleSettings) -> str | Non
     """Why a run saved with ``saved`` (its train config) cannot resume as ``cfg``
     for the schedule's sake, or None: a decay spans ``epochs x batches``, so a
     changed ``--epochs`` would change the learning rates of steps already taken."""
-    if cfg.lr_decay == "none" or "epochs" not in saved or saved["epochs"] == cfg.epochs:
+    if cfg.lr_decay == "none" or "epochs" not in saved:
         return None
-    return (
-        f"epochs: saved {saved['epochs']!r}, now {cfg.epochs!r}; with --lr-decay {cfg.lr_decay} "
-        "the schedule spans all epochs, so the number of epochs cannot change on resume"
-    )
+    if saved["epochs"] != cfg.epochs:
+        return (
+            f"epochs: saved {saved['epochs']!r}, now {cfg.epochs!r}; with --lr-decay "
+            f"{cfg.lr_decay} the schedule spans all epochs, so the number of epochs cannot "
+            "change on resume"
+        )
+    if cfg.epochs is None and saved.get("max_steps") != cfg.max_steps:
+        return (
+            f"max_steps: saved {saved.get('max_steps')!r}, now {cfg.max_steps!r}; without "
+            f"--epochs, --lr-decay {cfg.lr_decay} spans --max-steps, so it cannot change on resume"
+        )
+    return None

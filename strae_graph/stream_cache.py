@@ -61,7 +61,7 @@ class CorpusCache:
         self.meta: dict[str, Any] = json.loads((path / "meta.json").read_text())
         self.rows: int = self.meta["rows"]
         self.parsed: bool = self.meta["key"]["source"]["kind"] == "parsed"
-        gaps = np.load(path / "gaps.npy")
+        gaps = np.load(path / "gaps.npy", allow_pickle=False)
         self._gaps = gaps.reshape(-1, 5).astype(np.int64)
         self._reader: pa.ipc.RecordBatchFileReader | None = None
         self._lock = threading.Lock()

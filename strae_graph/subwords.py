@@ -45,6 +45,7 @@ warns.  A run saves its tokenizer as RUN/tokenizer.json.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -52,6 +53,7 @@ from importlib import metadata
 from pathlib import Path
 
 from strae_graph.fileio import atomic_write_bytes, cache_dir, sentences_sha256
+from strae_graph.subwords_file import SubwordError, check_plain
 from strae_graph.tree import Tree
 from strae_graph.tree_shapes import balanced
 from strae_graph.vocab import UNK, Vocabulary
@@ -68,10 +70,6 @@ MIN_FREQUENCY = 2
 TOKENIZER_FILE = "tokenizer.json"
 #: bumped when training settings not in the key change
 FORMAT = 1
-
-
-class SubwordError(ValueError):
-    """A tokenizer file that is missing, damaged, or not a strae-graph BPE model."""
 
 
 def tokenizers_version() -> str | None:
@@ -179,7 +177,10 @@ class Subwords:
         from tokenizers import Tokenizer
 
         try:
+            check_plain(json.loads(text))  # before the library sees it: no regex, no normaliser
             tok = Tokenizer.from_str(text)
+        except SubwordError:
+            raise
         except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception
             raise SubwordError(f"not a tokenizer ({str(e)[:200]})") from None
         return cls(tok)
@@ -227,9 +228,14 @@ class Subwords:
             raise ValueError(f"a word needs at least one character and no whitespace: {bad!r}")
         if todo:
             batch = [[WORD_START + w] for w in todo]  # pre-tokenized: each word is one unit
-            encoded = self.tokenizer.encode_batch(
-                batch, is_pretokenized=True, add_special_tokens=False
-            )
+            try:
+                encoded = self.tokenizer.encode_batch(
+                    batch, is_pretokenized=True, add_special_tokens=False
+                )
+            except BaseException as e:  # a Rust panic is a BaseException (pyo3 PanicException)
+                if type(e).__name__ != "PanicException":
+                    raise
+                raise SubwordError(f"the tokenizer failed ({str(e)[:200]})") from None
             for w, enc in zip(todo, encoded):
                 known[w] = tuple(enc.tokens)
         return [known[w] for w in words]

@@ -35,7 +35,9 @@ from typing import Any
 from strae_graph.budget import OnEval
 from strae_graph.checkpoint import CheckpointError, run_lock
 from strae_graph.distributed import DistContext, under_torchrun
+from strae_graph.fileio import check_output_dir
 from strae_graph.run_dir import COMPARED, interrupted_note, remove_if_unused
+from strae_graph.run_files import is_run_dir
 from strae_graph.train_config import (
     ON_NAN,
     TrainConfig,
@@ -97,6 +99,9 @@ def train(
     :func:`parsers.api.train` passes the registry's.
 
     One process at a time may train into a run directory (a lock file).
+    ``cfg.out`` may be new, empty or a run directory (a fresh start removes the
+    old run's files, and only those: :func:`strae_graph.run_files.clear_run_files`);
+    a folder holding anything else is refused.
     Under torchrun: data-parallel over the processes (strae_graph.distributed).
     ``on_eval``: the learning-curve evaluator (strae_graph.budget), needed by
     ``cfg.eval_every_minutes``.
@@ -118,8 +123,7 @@ def train(
     if not ctx.is_main:
         log = lambda *_: None  # noqa: E731
     out = Path(cfg.out)
-    if out.exists() and not out.is_dir():
-        raise CheckpointError(f"{out}: exists and is not a directory (--out)")
+    check_output_dir(out, is_run_dir, "a strae run directory")  # a fresh run clears a run only
     if resume and not out.is_dir():
         raise CheckpointError(f"--resume: no run directory {out}")
     created = [d for d in (out, *out.parents) if not d.exists()]  # removed again on failure

@@ -29,7 +29,7 @@ class TrainConfig:
     out: str = "runs/default"
     structure: str = "balanced"  # a name of parsers.structures (checked there, not here)
     objective: str = DEFAULT["objective"]
-    epochs: int = DEFAULT["epochs"]
+    epochs: int | None = DEFAULT["epochs"]  # None: until the budget (minutes, max_steps) is spent
     batch_size: int = DEFAULT["batch_size"]
     lr: float | None = DEFAULT["lr"]  # None: 1e-4 for contrastive, 1e-3 for ce / both
     clip: float = DEFAULT["clip"]
@@ -121,12 +121,15 @@ def validate_train_config(cfg: TrainConfig) -> None:
     if cfg.on_nan not in ON_NAN:
         raise ValueError(f"on_nan must be one of {', '.join(ON_NAN)}, got {cfg.on_nan!r}")
     validate_stream(cfg)
+    if cfg.epochs is None and cfg.minutes is None and cfg.max_steps is None:
+        raise ValueError("epochs may be None (train until the budget is spent) only with "
+                         "minutes or max_steps")  # fmt: skip
     at_least = {"epochs": 1, "batch_size": 1, "max_length": 1, "min_count": 1, "log_every": 1,
                 "channels": 1, "channel_size": 1, "dev_sentences": 0,
                 "checkpoint_every": 0, "seed": 0, "order_buffer": 1,
                 "order_block": 1}  # fmt: skip
     for name, low in at_least.items():
-        if getattr(cfg, name) < low:
+        if getattr(cfg, name) is not None and getattr(cfg, name) < low:
             raise ValueError(f"{name} must be at least {low}, got {getattr(cfg, name)}")
     for name in ("max_sentences", "max_vocab"):
         v = getattr(cfg, name)

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from strae_graph.budget import LearningCurve, OnEval, TrainClock
 from strae_graph.distributed import DistContext
+from strae_graph.fileio import open_no_follow
 from strae_graph.interrupt import StopRequest
 from strae_graph.prefetch import Prefetcher
 from strae_graph.run_dir import resume_state, resumed_vocabulary, start_run_files
@@ -91,7 +92,7 @@ def run_training(
     if state is not None:
         run.restore(state)
     elif ctx.is_main:
-        start_run_files(out, cfg, run.model_cfg, data, run.corpus_sha)
+        run.config_sha = start_run_files(out, cfg, run.model_cfg, data, run.corpus_sha)
     return run.run(on_eval)
 
 
@@ -106,14 +107,20 @@ class Trainer(RunState):
         ctx.seed_dropout(cfg.seed, self.step)
         self.model.train()
         self.clock = TrainClock(self.train_seconds)
+        if cfg.epochs is None:
+            budget = " and ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in
+                                  (("max_steps", cfg.max_steps), ("minutes", cfg.minutes))
+                                  if v is not None)  # fmt: skip
+            self.log(f"no --epochs: training until the budget is spent ({budget}); "
+                     f"{self.n_batches} batches per epoch")  # fmt: skip
         if cfg.eval_every_minutes is not None and on_eval is not None and ctx.is_main:
             self.curve = LearningCurve(self.out / "curve.jsonl", cfg.eval_every_minutes,
                                        on_eval, self.clock.minutes(), self.curve_step)  # fmt: skip
         with (
             StopRequest() as stop,
             contextlib.ExitStack() as threads,  # prefetchers joined even on a 2nd Ctrl-C
-            open(ctx.output_path(self.out / "metrics.jsonl"), "a") as mfile,
-            open(ctx.output_path(self.out / "timing.jsonl"), "a") as tfile,
+            open_no_follow(ctx.output_path(self.out / "metrics.jsonl")) as mfile,
+            open_no_follow(ctx.output_path(self.out / "timing.jsonl")) as tfile,
         ):
             self.stop: StopRequest = stop
             self.mfile: IO[str] = mfile
@@ -124,7 +131,7 @@ class Trainer(RunState):
 
     def _epochs(self, threads: contextlib.ExitStack) -> None:
         stop = self.stop
-        while self.epoch < self.cfg.epochs and not self.interrupted:
+        while self.epochs_left() and not self.interrupted:
             # spent in the last epoch's end, or before --resume
             if self.step > 0 and self.budget_spent():
                 self.out_of_budget = True
@@ -149,7 +156,7 @@ class Trainer(RunState):
         bar = tqdm(
             total=self.n_batches,
             initial=self.next_batch,
-            desc=f"epoch {self.epoch + 1}/{cfg.epochs}",
+            desc=f"epoch {self.epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs else ""),
             disable=not cfg.progress or not ctx.is_main,
             unit="batch",
             dynamic_ncols=True,
@@ -294,7 +301,7 @@ class Trainer(RunState):
     def _finish(self) -> TrainResult:
         """After the loop: the budget note, the learning curve's last line, the result."""
         cfg, data, clock = self.cfg, self.data, self.clock
-        stopped_on_budget = self.out_of_budget and self.epoch < cfg.epochs
+        stopped_on_budget = self.out_of_budget and self.epochs_left()
         if stopped_on_budget and self.steps_spent():
             self.log(f"stopped on the step budget: {self.step} of --max-steps {cfg.max_steps} "
                      "steps taken; continue with --resume and a larger --max-steps")  # fmt: skip

@@ -74,6 +74,8 @@ class RunState:
         self.interrupted = self.out_of_budget = False
         self.clock = TrainClock(0.0)
         self.curve: LearningCurve | None = None
+        # the SHA-256 of config.json, recorded in every checkpoint (strae_graph.run_files)
+        self.config_sha: str | None = None
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from the checkpoint ``state`` (checked by
@@ -97,6 +99,10 @@ class RunState:
         self.curve_step = state.get("curve_step")
         self.resumed_ratios = [float(r) for r in state.get("node_ratios", [])]
         out, ctx = self.out, self.ctx
+        config = out / "config.json"  # checked against the checkpoint (run_dir.resume_state)
+        self.config_sha = (state.get("files") or {}).get("config.json") or (
+            file_sha256(config) if config.is_file() else None
+        )
         truncate(ctx.output_path(out / "curve.jsonl"), state.get("curve_bytes", 0))
         if not truncate(ctx.output_path(out / "metrics.jsonl"), state["metrics_bytes"]):
             self.log(f"warning: {out / 'metrics.jsonl'} is shorter than when {self.last_path} "
@@ -127,6 +133,7 @@ class RunState:
                 "metrics_bytes": metrics.stat().st_size if metrics.exists() else 0,
                 "nan_batches": self.nan_batches,
                 "data": {"corpus_sha256": self.corpus_sha},
+                "files": {"config.json": self.config_sha},
                 "scheduler": self.scheduler.state_dict(),
                 "train_seconds": self.clock.seconds(),
                 "tokens_seen": self.tokens_seen,
@@ -139,6 +146,10 @@ class RunState:
         )
         if path == self.last_path:
             self.saved["checkpoint_step"] = self.step
+
+    def epochs_left(self) -> bool:
+        """Whether ``--epochs`` allow another epoch (always, without an epoch limit)."""
+        return self.cfg.epochs is None or self.epoch < self.cfg.epochs
 
     def steps_spent(self) -> bool:
         """Whether ``--max-steps`` steps are taken (every process has taken the same)."""

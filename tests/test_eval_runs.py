@@ -99,7 +99,7 @@ def test_word2vec_baseline_on_the_same_slice(run, tmp_path):
     res = evaluate_run(run, EvalConfig(tasks=("ws353",), progress=False), word2vec=True,
                        mean_baseline=False, log=lambda s: None)  # fmt: skip
     assert set(res.systems) == {"strae", "word2vec"}
-    kv_files = list((run / "baselines").glob("word2vec-*.kv"))
+    kv_files = list((run / "baselines").glob("word2vec-*.npz"))
     assert len(kv_files) == 1
     w2v = res.systems["word2vec"][0]
     assert w2v.n == 353 and 0 < w2v.coverage < 1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from strae_graph.cli.options import CHECKPOINT_HELP
 from strae_graph.corpus import check_output_file, read_lines
 
 
@@ -27,7 +28,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output .npy file")
     p.add_argument("--words", action="store_true", help="input holds one word per line")
     p.add_argument("--structure", default=None, help="override the run's structure")
-    p.add_argument("--checkpoint", default="best", help="best, last, or a .pt path")
+    p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_run_embed)
@@ -43,7 +44,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", default="word2vec", choices=["word2vec"])
     p.add_argument("--out", required=True, help="output text file")
-    p.add_argument("--checkpoint", default="best", help="best, last, or a .pt path")
+    p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     p.set_defaults(func=_run_export)
 
 

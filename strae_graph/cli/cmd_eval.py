@@ -10,6 +10,7 @@ import time
 
 from eval.evaluate import ALL_TASKS, EvalConfig
 from strae_graph.cli.options import (
+    CHECKPOINT_HELP,
     MAX_STEPS_HELP,
     MINUTES_HELP,
     add_data_options,
@@ -85,7 +86,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="a sentence-similarity file: score<TAB>s1<TAB>s2, STS-B or SICK layout (repeatable)",
     )
-    p.add_argument("--checkpoint", default="best", help="best, last, or a .pt path")
+    p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
     _add_eval_options(p)
     p.set_defaults(func=_run_eval)
 

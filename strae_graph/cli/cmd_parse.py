@@ -95,7 +95,18 @@ def _add_parse(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("input", help="text file (optionally .gz) or, for gold, a tree file")
     p.add_argument("--structure", required=True, choices=ALL_SOURCES)
-    p.add_argument("--out", required=True, help="output dataset directory")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output dataset directory: new, empty, or a dataset strae parse wrote (a folder "
+        "holding anything else is refused)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a dataset at --out made from another input or with other options "
+        "(only the files strae parse wrote there)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random: the seed")
     p.add_argument("--max-sentences", type=int, default=None, help="only the first N")
     p.add_argument("--num-proc", type=int, default=1, help="parser processes")
@@ -119,6 +130,7 @@ def _run_parse(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         shard_size=args.shard_size,
         progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     if res.reused:
         print(f"strae parse: {res.out} is up to date (same input and options): reused")

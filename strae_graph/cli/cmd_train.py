@@ -129,7 +129,10 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     r = p.add_mutually_exclusive_group()
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     r.add_argument(
-        "--overwrite", action="store_true", help="start again even if OUT holds a checkpoint"
+        "--overwrite",
+        action="store_true",
+        help="start again over the run in OUT: the old run's files (checkpoints, logs, "
+        "config, vocabulary, cached baselines) are removed first, anything else is kept",
     )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run_train)

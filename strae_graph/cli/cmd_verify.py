@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from strae_graph.checkpoint import CheckpointError, has_integrity_trailer, load_run
+from strae_graph.run_dir import RESUME_KEYS
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +18,9 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         help="check a run's checkpoints (integrity, configuration, vocabulary)",
         description="Check every checkpoint of a run directory (best.pt, last.pt) or one "
         ".pt file: not truncated or corrupted, weights fit the stored configuration, "
-        "vocabulary agrees with vocab.json and config.json. Exit status 2 if any fails.",
+        "vocabulary, model and training settings agree with vocab.json and config.json, the "
+        "SHA-256 of config.json, vocab.json and tokenizer.json are those recorded, and last.pt "
+        "holds what --resume needs: what --resume and loading check. Exit status 2 if any fails.",
     )
     p.add_argument("source", help="run directory or .pt checkpoint file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -38,6 +41,9 @@ def run_verify(args: argparse.Namespace) -> int:
     for path in paths:
         try:
             run = load_run(path)
+            missing = [k for k in RESUME_KEYS if k not in run.state]
+            if path.name == "last.pt" and missing:
+                raise CheckpointError(f"{path}: not resumable (no {', '.join(missing)})")
         except CheckpointError as e:
             report.append({"checkpoint": str(path), "ok": False, "error": str(e)})
             continue
@@ -54,6 +60,7 @@ def run_verify(args: argparse.Namespace) -> int:
             "objective": run.model_config.objective,
             "structure": run.train_config.get("structure"),
             "embedding_size": run.model_config.embedding_size,
+            "notes": run.notes,
         })  # fmt: skip
     if args.json:
         print(json.dumps(report, indent=2))
@@ -64,6 +71,8 @@ def run_verify(args: argparse.Namespace) -> int:
                 print(f"{r['checkpoint']}: OK ({integrity}); step {r['step']}, epoch "
                       f"{r['epoch']}, {r['structure']} / {r['objective']}, vocabulary "
                       f"{r['vocab_size']}, E = {r['embedding_size']}")  # fmt: skip
+                for note in r["notes"]:
+                    print(f"  note: {note}")
             else:
                 print(f"{r['checkpoint']}: FAILED: {r['error']}")
     return 0 if all(r["ok"] for r in report) else 2

@@ -23,6 +23,12 @@ def preset_help(key: str, text: str = "", label: str = "") -> str:
     return f"{text} (preset{' ' + label if label else ''}: {values})".lstrip()
 
 
+#: ``--checkpoint`` of ``strae eval``, ``embed`` and ``export``
+CHECKPOINT_HELP = (
+    "best, last, or a .pt file of RUN_DIR (e.g. a copy of an earlier last.pt): it is checked "
+    "against RUN_DIR's config.json and vocab.json, so a checkpoint of another run is refused "
+    "rather than used under RUN_DIR's name (give that run's directory instead)"
+)
 #: ``--minutes`` of ``strae train`` and ``strae compare``
 MINUTES_HELP = (
     "time budget: stop cleanly (dev loss, checkpoint) once this many minutes of training "
@@ -32,7 +38,8 @@ MINUTES_HELP = (
 MAX_STEPS_HELP = (
     "step budget: stop cleanly (dev loss, checkpoint) after N optimiser steps in all "
     "(every structure sees the same batches: equal data, not equal time); like --minutes, "
-    "it does not stretch or shrink the learning-rate schedule, which spans --epochs"
+    "it does not stretch or shrink the learning-rate schedule, which spans --epochs (without "
+    "--epochs: --max-steps)"
 )
 
 
@@ -43,7 +50,16 @@ def add_preset_options(p: argparse.ArgumentParser) -> None:
     from strae_graph.schedule_lr import LR_DECAYS
 
     unset = argparse.SUPPRESS
-    p.add_argument("--epochs", type=int, default=unset, help=preset_help("epochs"))
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=unset,
+        help=preset_help(
+            "epochs",
+            "passes over the training sentences; with --minutes or --max-steps and no "
+            "--epochs, the budget alone decides (no epoch limit)",
+        ),
+    )
     p.add_argument(
         "--batch-size",
         type=int,
@@ -175,10 +191,16 @@ def add_preset_options(p: argparse.ArgumentParser) -> None:
 
 
 def preset_given(args: argparse.Namespace) -> dict[str, Any]:
-    """The preset options given on the command line (the preset decides the rest)."""
+    """The preset options given on the command line (the preset decides the rest).
+    A budget (``--minutes``, ``--max-steps``) without ``--epochs`` decides alone:
+    ``epochs`` is then None (no epoch limit), not the preset's."""
     from strae_graph.presets import PRESET_KEYS
 
-    return {k: getattr(args, k) for k in PRESET_KEYS if hasattr(args, k)}
+    given = {k: getattr(args, k) for k in PRESET_KEYS if hasattr(args, k)}
+    budget = getattr(args, "minutes", None) is not None or getattr(args, "max_steps", None)
+    if budget and "epochs" not in given:
+        given["epochs"] = None
+    return given
 
 
 def add_data_options(
