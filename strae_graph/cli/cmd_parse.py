@@ -142,7 +142,7 @@ def _add_parse_eval(sub: argparse._SubParsersAction) -> None:
         "(n-ary gold constituents, traces removed, spans of one token and the whole sentence "
         "left out; corpus-level F1). Leaves are the gold tokens lower-cased, like the "
         "project's tokeniser. The ceiling rows are the gold trees themselves binarised (the "
-        "best a binary tree can score); '%% of ceiling' is each F1 as a share of it. benepar "
+        "best a binary tree can score); '% of ceiling' is each F1 as a share of it. benepar "
         "also gets the labelled bracket F1 of its n-ary parses (EVALB COLLINS.prm "
         "conventions) of the lower-cased tokens and of the original-case words.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
