@@ -3,7 +3,8 @@ bracket F1 on the held-out PTB sample (:mod:`parsers.evaluate`, as ``strae
 parse-eval`` reports it).
 
 * heuristics, spacy, benepar (default model or a model path): the F1 of the
-  source itself (``random``: of the seed's trees);
+  source itself (keyed on the parser's identity: for benepar the resolved
+  model file's hash) (``random``: of the seed's trees);
 * a ``strae parse`` dataset: the F1 of the source that wrote it, with its
   options; gold trees score 1.0 by definition;
 * ``self``: the F1 of the trees each trained run induces (so one value per run;
@@ -45,10 +46,12 @@ def _key_and_job(spec: StructureSpec, seed: int, run_dir: Path) -> tuple[str, st
         opts = {"model": str(run_dir)}
         ident = {"checkpoint": _checkpoint_sha(run_dir)}
     else:
+        from parsers.structures import get_structure
+        from parsers.tree_cache import parser_identity
+
         ident = {k: str(v) for k, v in opts.items()}
-        model = Path(str(opts.get("model", "")))
-        if opts.get("model") and model.is_file():
-            ident["model_sha256"] = file_sha256(model)
+        if get_structure(spec.structure).kind == "parser":  # the model file's hash, ...
+            ident["parser"] = json.dumps(parser_identity(spec.structure, opts), sort_keys=True)
     key = {"structure": spec.structure, **ident}
     if spec.structure == "random":
         key["seed"] = seed
@@ -70,7 +73,7 @@ def run_f1(
         what = f"run {run_dir.name}" if "model" in opts else structure
         log(f"bracket F1 of {spec.label} ({what})")
         try:
-            (r,) = evaluate_sources([structure], {structure: opts}, seed=seed)
+            (r,) = evaluate_sources([structure], {structure: opts}, seed=seed, labelled=False)
         except (ValueError, RuntimeError, OSError) as e:
             r = {"note": f"{type(e).__name__}: {e}"[:200]}
         row = (

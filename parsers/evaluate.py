@@ -14,12 +14,20 @@ period, could never match a constituent.  Scores are corpus-level (micro)
 precision, recall and F1 over all spans, plus the mean of per-sentence F1.  A
 binary tree has ``n - 2`` non-trivial spans while the flatter gold trees have
 fewer, so no binary source reaches 100 precision.
+
+The ceiling of this metric (:func:`ceiling_rows`) is what the gold trees
+themselves score once binarised (right, and left): recall 100, precision
+well below it.  Every row also reports its F1 as a fraction of that ceiling.
+benepar rows add the parser's own labelled bracket scores of its n-ary trees
+against the n-ary gold under EVALB's COLLINS.prm conventions
+(:mod:`parsers.evalb`), comparable with published parser results.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,22 +39,39 @@ PTB_SAMPLE = DATA_DIR / "trees" / "ptb_sample_combined.mrg.oneline.txt.gz"
 DEFAULT_HELD_OUT = 400
 
 
+@dataclass
+class GoldSet:
+    """The held-out gold trees in the forms the scores need."""
+
+    texts: list[str]  # bracket strings
+    sentences: list[list[str]]  # leaves unescaped, lower-cased (the tokeniser's form)
+    cased: list[list[str]]  # leaves unescaped, case kept
+    spans: list[set[tuple[int, int]]]  # scored unlabelled spans (punctuation deleted)
+
+    @classmethod
+    def load(cls, trees_path: str | Path | None = None, held_out: int = DEFAULT_HELD_OUT):
+        """The last ``held_out`` trees of ``trees_path`` (default: the PTB sample)."""
+        from parsers.gold import constituent_spans, iter_bracket_strings, unescape
+
+        if held_out < 1:
+            raise ValueError(f"--held-out must be at least 1, not {held_out}")
+        texts = [t for _, t in iter_bracket_strings(trees_path or PTB_SAMPLE)][-held_out:]
+        gold = cls(texts, [], [], [])
+        for text in texts:
+            leaves, s = constituent_spans(text)
+            gold.cased.append([unescape(t) for t in leaves])
+            gold.sentences.append([t.lower() for t in gold.cased[-1]])
+            gold.spans.append(without_punctuation(s, gold.sentences[-1]))
+        return gold
+
+
 def load_gold(
     trees_path: str | Path | None = None, held_out: int = DEFAULT_HELD_OUT
 ) -> tuple[list[list[str]], list[set[tuple[int, int]]]]:
     """Token lists (unescaped, lower-cased) and gold span sets of the last
     ``held_out`` trees of ``trees_path`` (default: the PTB sample)."""
-    from parsers.gold import constituent_spans, iter_bracket_strings, unescape
-
-    texts = [t for _, t in iter_bracket_strings(trees_path or PTB_SAMPLE)]
-    texts = texts[-held_out:] if held_out else texts
-    sentences, spans = [], []
-    for text in texts:
-        leaves, s = constituent_spans(text)
-        tokens = [unescape(t).lower() for t in leaves]
-        sentences.append(tokens)
-        spans.append(without_punctuation(s, tokens))
-    return sentences, spans
+    gold = GoldSet.load(trees_path, held_out)
+    return gold.sentences, gold.spans
 
 
 _KEPT_SYMBOLS = {"$", "#", "%", "&"}
@@ -103,56 +128,121 @@ def bracket_scores(
     }
 
 
+def ceiling_rows(gold: GoldSet) -> list[dict[str, Any]]:
+    """The best any binary tree can score on this metric: the gold trees
+    themselves, binarised right and left (traces removed, unary chains collapsed)."""
+    from strae_graph.tree import Tree
+
+    rows = []
+    for binarize in ("right", "left"):
+        trees = [Tree(tuple(s), Tree.from_brackets(t, binarize=binarize).children)
+                 for s, t in zip(gold.sentences, gold.texts)]  # fmt: skip
+        scores = bracket_scores([tree_spans(t) for t in trees], gold.spans)
+        rows.append({"structure": f"ceiling-{binarize}", "kind": "ceiling",
+                     "options": {"binarize": binarize}, **scores,
+                     "sentences": len(trees)})  # fmt: skip
+    return rows
+
+
+_BENEPAR_RUN = ("model", "parser_words", "batch_size")
+
+
+def _parse(name: str, gold: GoldSet, opts: dict[str, Any], seed: int) -> tuple[list, list | None]:
+    """The binary trees of ``name`` over the gold tokens and, for benepar, the
+    n-ary parses they were binarised from (one parse serves both scores)."""
+    from parsers import parse_sentences
+
+    if name != "benepar":
+        return parse_sentences(gold.sentences, name, seed=seed, **opts), None
+    from parsers.benepar_parser import benepar_parses, binary_tree
+
+    parses = benepar_parses(gold.sentences, **{k: opts[k] for k in _BENEPAR_RUN if k in opts})
+    trees = [binary_tree(s, p, opts.get("binarize", "right"), i)
+             for i, (s, p) in enumerate(zip(gold.sentences, parses))]  # fmt: skip
+    return trees, parses
+
+
+def _labelled(gold: GoldSet, opts: dict[str, Any], parses: list) -> dict[str, Any]:
+    """EVALB-style scores (:mod:`parsers.evalb`) of benepar's n-ary ``parses`` of
+    the row's tokens, and of a second parse of the original-case words."""
+    from parsers.benepar_parser import benepar_parses
+    from parsers.evalb import labelled_scores
+    from strae_graph.tree_io import nltk_to_generic, parse_brackets
+
+    golds = [parse_brackets(t, labelled=True) for t in gold.texts]
+    run = {k: opts[k] for k in _BENEPAR_RUN if k in opts}
+    cased = benepar_parses(gold.sentences, **{**run, "parser_words": gold.cased})
+    return {
+        "labelled": labelled_scores([nltk_to_generic(p) for p in parses], golds),
+        "labelled_cased": labelled_scores([nltk_to_generic(p) for p in cased], golds),
+    }
+
+
 def evaluate_sources(
     structures: Sequence[str],
     options: dict[str, dict[str, Any]] | None = None,
     trees_path: str | Path | None = None,
     held_out: int = DEFAULT_HELD_OUT,
     seed: int = 0,
+    ceilings: bool = False,
+    labelled: bool = True,
 ) -> list[dict[str, Any]]:
-    """One row per structure: bracket scores, sentences, sentences/s (and a
-    ``note`` instead of scores when the source cannot run here)."""
-    from parsers import parse_sentences
+    """One row per structure: bracket scores, ``of_ceiling`` (F1 / the F1 of the
+    gold trees binarised the same way, right unless ``binarize=left``),
+    sentences, sentences/s (and a ``note`` instead of scores when the source
+    cannot run here).  benepar rows also hold ``labelled`` and
+    ``labelled_cased`` (EVALB-style scores of its n-ary parses of the
+    lower-cased tokens and of the original-case words; not with
+    ``labelled=False``).  ``ceilings``: the two ceiling rows come first."""
     from parsers.errors import ParserError
 
-    sentences, gold = load_gold(trees_path, held_out)
-    rows: list[dict[str, Any]] = []
+    gold = GoldSet.load(trees_path, held_out)
+    ceiling = ceiling_rows(gold)
+    best = {r["options"]["binarize"]: r["f1"] for r in ceiling}
+    rows: list[dict[str, Any]] = list(ceiling) if ceilings else []
     for name in structures:
         opts = dict((options or {}).get(name, {}))
         t0 = time.perf_counter()
         try:
-            trees = parse_sentences(sentences, name, seed=seed, **opts)
+            trees, parses = _parse(name, gold, opts, seed)
         except ParserError as e:
             rows.append({"structure": name, "options": opts, "note": str(e).split(". ")[0]})
             continue
         dt = time.perf_counter() - t0
-        scores = bracket_scores([tree_spans(t) for t in trees], gold)
-        rows.append(
-            {
-                "structure": name,
-                "options": opts,
-                **scores,
-                "sentences": len(sentences),
-                "sentences_per_s": len(sentences) / dt if dt else float("inf"),
-            }
-        )
+        extra = _labelled(gold, opts, parses) if parses is not None and labelled else {}
+        scores = bracket_scores([tree_spans(t) for t in trees], gold.spans)
+        ceiling_f1 = best[opts.get("binarize", "right")]
+        rows.append({"structure": name, "options": opts, **scores,
+                     "of_ceiling": scores["f1"] / ceiling_f1 if ceiling_f1 else 0.0,
+                     "sentences": len(trees),
+                     "sentences_per_s": len(trees) / dt if dt else float("inf"),
+                     **extra})  # fmt: skip
     return rows
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
 
 
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of :func:`evaluate_sources` rows (scores x 100)."""
     lines = [
-        "| structure | options | P | R | F1 | sentence F1 | sentences/s |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| structure | options | P | R | F1 | % of ceiling | sentence F1 | "
+        "labelled F1 (lower / cased) | sentences/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         opts = ", ".join(f"{k}={v}" for k, v in r["options"].items()) or "-"
         if "note" in r:
-            lines.append(f"| {r['structure']} | {opts} | - | - | - | - | {r['note']} |")
+            lines.append(f"| {r['structure']} | {opts} | - | - | - | - | - | - | {r['note']} |")
             continue
+        lab = "-"
+        if "labelled" in r:
+            lab = f"{_pct(r['labelled']['f1'])} / {_pct(r['labelled_cased']['f1'])}"
+        speed = f"{r['sentences_per_s']:,.0f}" if "sentences_per_s" in r else "-"
         lines.append(
-            f"| {r['structure']} | {opts} | {100 * r['precision']:.1f} | "
-            f"{100 * r['recall']:.1f} | {100 * r['f1']:.1f} | {100 * r['sentence_f1']:.1f} | "
-            f"{r['sentences_per_s']:,.0f} |"
+            f"| {r['structure']} | {opts} | {_pct(r['precision'])} | {_pct(r['recall'])} | "
+            f"{_pct(r['f1'])} | {_pct(r.get('of_ceiling'))} | {_pct(r['sentence_f1'])} | "
+            f"{lab} | {speed} |"
         )
     return "\n".join(lines)

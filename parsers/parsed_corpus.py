@@ -152,10 +152,15 @@ def parse_corpus(
         "format": FORMAT,
         "input_sha256": file_sha256(src),
         "structure": structure,
-        "options": options,
+        "options": dict(options),
         "seed": seed if structure == "random" else None,
         "max_sentences": max_sentences,
     }
+    if structure == "benepar":  # which model (the default resolved), by its file's hash
+        from parsers.benepar_parser import benepar_model_identity, resolve_benepar_model
+
+        key["benepar_model"] = benepar_model_identity(options.get("model"))
+        options["model"] = resolve_benepar_model(options.get("model"))  # workers: no notice
     fp = fingerprint(key)
     check_output_dir(out, is_parsed_corpus, "a `strae parse` dataset")
     if is_parsed_corpus(out):
@@ -318,9 +323,9 @@ def _check_parser_available(structure: str, options: dict[str, Any]) -> None:
 
         load_spacy(str(options.get("model", DEFAULT_SPACY_MODEL)))
     else:
-        from parsers.benepar_parser import DEFAULT_BENEPAR_MODEL, load_benepar
+        from parsers.benepar_parser import load_benepar
 
-        load_benepar(str(options.get("model", DEFAULT_BENEPAR_MODEL)))
+        load_benepar(options.get("model"))
 
 
 def result_dict(res: ParseResult) -> dict[str, Any]:

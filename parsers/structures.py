@@ -9,7 +9,8 @@ right      heuristic  right-branching
 left       heuristic  left-branching
 random     heuristic  random bracketing, seeded per sentence
 spacy      parser     spaCy dependency parse -> binary tree (parsers.dependency)
-benepar    parser     benepar constituency parse, binarised
+benepar    parser     benepar constituency parse, binarised (default model:
+                      parsers.benepar_parser.resolve_benepar_model)
 self       model      induced by a trained Self-StrAE (strae_graph.self_strae)
 gold       gold       a treebank's own trees (parsers.gold): never parsed, they
                       come with their sentences in a `strae parse` dataset
@@ -28,11 +29,9 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from parsers.heuristics import HEURISTICS, random_tree
-from strae_graph.fileio import file_sha256
 from strae_graph.tree import Tree
 from strae_graph.tree_source import SELF
 
@@ -53,8 +52,9 @@ class Structure:
     parse: SourceParse | None
     summary: str
     #: parser structures: what decides their trees besides the input (package and
-    #: model versions, or the model file's hash), part of the tree cache's key
-    identity: Callable[[], dict[str, str | None]] | None = None
+    #: model versions, or the model file's hash) under the given parser options;
+    #: part of the tree cache's key
+    identity: Callable[[dict[str, Any]], dict[str, str | None]] | None = None
 
     @property
     def needs_model(self) -> bool:
@@ -105,19 +105,18 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _spacy_identity() -> dict[str, str | None]:
+def _spacy_identity(options: dict[str, Any]) -> dict[str, str | None]:
     from parsers.spacy_parser import DEFAULT_SPACY_MODEL
 
-    return {"spacy": _version("spacy"), "model": DEFAULT_SPACY_MODEL,
-            "model_version": _version(DEFAULT_SPACY_MODEL)}  # fmt: skip
+    model = str(options.get("model", DEFAULT_SPACY_MODEL))
+    return {"spacy": _version("spacy"), "model": model, "model_version": _version(model)}
 
 
-def _benepar_identity() -> dict[str, str | None]:
-    from parsers.benepar_parser import DEFAULT_BENEPAR_MODEL
+def _benepar_identity(options: dict[str, Any]) -> dict[str, str | None]:
+    """The resolved model (the default when none is given) by its file's hash."""
+    from parsers.benepar_parser import benepar_model_identity
 
-    model = Path(str(DEFAULT_BENEPAR_MODEL))
-    digest = file_sha256(model) if model.is_file() else str(model)
-    return {"benepar": _version("benepar"), "model": digest}
+    return {"benepar": _version("benepar"), "model": benepar_model_identity(options.get("model"))}
 
 
 def _self(

@@ -5,9 +5,10 @@ Parsing with spaCy or benepar costs far more than a short training run (spaCy:
 ~400 sentences/s on one core), and a structure study trains the same parsed
 slice once per objective and seed.  :func:`parse_cached` keys the trees on the
 SHA-256 of the structure, the parser's identity (package and model versions,
-or the model file's hash) and every token list, and keeps them as gzipped JSON
-lines in ``cache_dir()`` (``$STRAE_CACHE``, else ``$XDG_CACHE_HOME/strae-graph``,
-else ``~/.cache/strae-graph``), under ``trees/``.  Heuristic structures are
+or the model file's hash: for benepar, of the model the default resolves to)
+and every token list, and keeps them as gzipped JSON lines in ``cache_dir()``
+(``$STRAE_CACHE``, else ``$XDG_CACHE_HOME/strae-graph``, else
+``~/.cache/strae-graph``), under ``trees/``.  Heuristic structures are
 cheaper to rebuild than to read and are never cached.
 """
 
@@ -19,6 +20,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from strae_graph.fileio import atomic_open, cache_dir, sentences_sha256
 from strae_graph.tree import Tree, TreeError
@@ -26,15 +28,16 @@ from strae_graph.tree import Tree, TreeError
 FORMAT = 1
 
 
-def parser_identity(structure: str) -> dict[str, str | None]:
-    """What decides the trees of a parser structure besides its input (its
-    registry entry's ``identity``)."""
+def parser_identity(structure: str, options: dict[str, Any] | None = None) -> dict[str, str | None]:
+    """What decides the trees of a parser structure besides its input, under
+    parser ``options`` (default: none, the default model): its registry entry's
+    ``identity`` (benepar: the resolved model file's SHA-256)."""
     from parsers.structures import REGISTRY
 
     entry = REGISTRY.get(structure)
     if entry is None or entry.identity is None:
         raise ValueError(f"structure {structure!r} is not a cached parser structure")
-    return entry.identity()
+    return entry.identity(dict(options or {}))
 
 
 def cache_key(sentences: Sequence[Sequence[str]], structure: str) -> str:

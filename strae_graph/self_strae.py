@@ -38,11 +38,13 @@ from strae_graph._dgl import dgl
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.model import StrAE, StrAEConfig, StrAEOutput
 from strae_graph.tree import Tree
+from strae_graph.tree_source import SELF
 from strae_graph.vocab import Vocabulary
 
 __all__ = [
     "MergeResult",
     "SelfStep",
+    "check_self_run",
     "induce_trees",
     "load_model",
     "merge",
@@ -238,6 +240,27 @@ def self_forward(
 
 
 # --- trained models ---------------------------------------------------------------
+def check_self_run(run_dir: str | os.PathLike[str]) -> None:
+    """CheckpointError unless ``run_dir`` is a Self-StrAE run (its ``config.json``
+    records ``--structure self``): only such a run learned to induce trees."""
+    import json
+
+    from strae_graph.checkpoint import CheckpointError
+
+    path = Path(run_dir) / "config.json"
+    try:
+        structure = json.loads(path.read_text(encoding="utf-8"))["train"]["structure"]
+    except FileNotFoundError:
+        raise CheckpointError(f"{run_dir}: no config.json (not a training run?)") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: unreadable run configuration ({e})") from None
+    if structure != SELF:
+        raise CheckpointError(
+            f"{run_dir}: not a Self-StrAE run (trained with --structure {structure}), so it "
+            f"induces no trees of its own; its trees come from --structure {structure}"
+        )
+
+
 def load_model(run_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[StrAE, Vocabulary]:
     """The model and vocabulary of a training run (best.pt, else last.pt), in eval
     mode, loaded and checked by :func:`strae_graph.checkpoint.load_run`."""
@@ -265,14 +288,16 @@ def parse_with_model(
 ) -> list[Tree]:
     """Self-StrAE trees of tokenised ``sentences`` (leaves = the given tokens).
 
-    ``model``: a run directory (its vocabulary is used) or a :class:`StrAE`
-    together with ``vocab``.  Sentences are batched longest-first for speed;
+    ``model``: a Self-StrAE run directory (its vocabulary is used; another run
+    is a CheckpointError, :func:`check_self_run`) or a :class:`StrAE` together
+    with ``vocab``.  Sentences are batched longest-first for speed;
     the trees come back in input order and do not depend on the batching.
     """
     if isinstance(model, StrAE):
         if vocab is None:
             raise ValueError("parse_with_model: a model object needs its vocabulary (vocab=...)")
     else:
+        check_self_run(model)
         model, run_vocab = load_model(model, device)
         vocab = vocab or run_vocab
     for i, s in enumerate(sentences):

