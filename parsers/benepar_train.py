@@ -1,17 +1,25 @@
-"""Train a small benepar ChartParser offline, in benepar's own format.
+"""Train a benepar ChartParser offline, in benepar's own format, resumably.
 
 benepar's pretrained models cannot be downloaded on an offline machine, so
 this trains benepar's own :class:`benepar.parse_chart.ChartParser` with a
-character-LSTM word encoder and a small partitioned-transformer encoder (no
+character-LSTM word encoder and a partitioned-transformer encoder (no
 pretrained transformer) on bracketed trees: by default the PTB sample in
 ``shared/data/trees``, minus its last ``held_out`` trees (the test set
 ``strae parse-eval`` scores) and the ``dev`` trees before them (used to keep
-the best epoch).  Words are unescaped and lower-cased like the project's
-tokeniser, so the parser sees at training time what it sees in use.
+the best epoch and to halve the learning rate when dev F1 stops rising).
 
-The model is saved as benepar's single-file checkpoint
-(``{"config": ..., "state_dict": ...}``), which ``benepar.Parser(path)``
-loads; :func:`train_benepar` checks that by loading it back and scoring it.
+Case: the corpus is cased but the project's tokeniser lower-cases the leaves.
+With ``case="mixed"`` (default) every training example is lower-cased with
+probability ``lower_prob`` each epoch, so one model parses both forms; dev F1
+is measured on both and the best epoch is chosen by their mean.
+
+After every epoch the whole training state (model, optimiser, learning-rate
+state, random generators, history) is written atomically to
+``cfg.checkpoint`` (default ``OUT.ckpt``); ``resume=True`` continues from it
+and ends with the same model as an uninterrupted run.  The best model is saved
+as benepar's single-file checkpoint (``{"config", "state_dict"}``), which
+``benepar.Parser(path)`` loads; :func:`train_benepar` checks that by loading it
+back and scoring it on the test trees.
 """
 
 from __future__ import annotations
@@ -19,41 +27,75 @@ from __future__ import annotations
 import dataclasses
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-from strae_graph.corpus import DataError
+from parsers.benepar_data import CASES, TrainingExample, load_examples, lowered, split_examples
+from strae_graph.corpus import DataError, check_output_file
 from strae_graph.fileio import atomic_open
+
+# kept importable from here (older callers)
+__all__ = ["BeneparTrainConfig", "TrainingExample", "load_examples", "train_benepar"]
 
 
 @dataclass
 class BeneparTrainConfig:
-    """Data, model size and optimisation of a small offline benepar model."""
+    """Data, model size and optimisation of an offline benepar model."""
 
     trees: str | None = None  # default: the PTB sample
-    out: str = "models/benepar_char.pt"
+    out: str = "benepar_char.pt"
+    checkpoint: str | None = None  # training state; default OUT.ckpt
     held_out: int = 400  # last trees: test set (parse-eval's gold)
     dev: int = 200  # trees before them: model selection
     max_train: int | None = None
     max_len: int | None = None  # drop training trees longer than this (cost grows as n^2)
-    epochs: int = 10
+    epochs: int = 60
     batch_size: int = 32
-    lr: float = 1e-3
-    warmup_steps: int = 100
-    clip: float = 1.0
-    d_model: int = 128
-    num_layers: int = 2
-    num_heads: int = 4
-    d_char_emb: int = 32
-    d_ff: int = 256
-    d_label_hidden: int = 128
-    lowercase: bool = True
+    lr: float = 8e-4
+    warmup_steps: int = 160
+    clip: float = 0.0  # gradient-norm clip; 0 = none (benepar's default)
+    patience: int = 4  # epochs without dev gain before the learning rate is halved
+    stop_after: int = 12  # epochs without dev gain before training stops
+    d_model: int = 256
+    num_layers: int = 4
+    num_heads: int = 8
+    d_char_emb: int = 64
+    d_ff: int = 1024
+    d_label_hidden: int = 256
+    dropout: float = 0.2  # attention, residual and morpho-embedding dropout
+    predict_tags: bool = True  # POS tags as an auxiliary loss (gold tags of the treebank)
+    case: str = "mixed"
+    lower_prob: float = 0.5
     seed: int = 0
+    threads: int | None = None
     progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.case not in CASES:
+            raise ValueError(f"--case must be one of {', '.join(CASES)}, not {self.case!r}")
+        for name in ("epochs", "batch_size", "d_model", "num_layers", "num_heads", "patience",
+                     "stop_after"):  # fmt: skip
+            if getattr(self, name) < 1:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} must be at least 1, not {getattr(self, name)}")
+        if self.d_model % (2 * self.num_heads):
+            raise ValueError(f"--d-model ({self.d_model}) must be a multiple of 2 x --heads")
+        if not 0.0 <= self.lower_prob <= 1.0 or not 0.0 <= self.dropout < 1.0:
+            raise ValueError("--lower-prob must be in [0, 1] and --dropout in [0, 1)")
+        if not self.lr > 0:
+            raise ValueError(f"--lr must be positive, not {self.lr}")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return Path(self.checkpoint or f"{self.out}.ckpt")
+
+
+#: options that may differ between a run and its --resume
+RESUMABLE_CHANGES = ("epochs", "stop_after", "progress", "threads")
 
 
 def hparams(cfg: BeneparTrainConfig) -> dict[str, Any]:
@@ -67,7 +109,7 @@ def hparams(cfg: BeneparTrainConfig) -> dict[str, Any]:
         "clip_grad_norm": cfg.clip,
         "use_chars_lstm": True,
         "d_char_emb": cfg.d_char_emb,
-        "char_lstm_input_dropout": 0.2,
+        "char_lstm_input_dropout": cfg.dropout,
         "use_pretrained": False,
         "pretrained_model": "",
         "use_encoder": True,
@@ -77,103 +119,30 @@ def hparams(cfg: BeneparTrainConfig) -> dict[str, Any]:
         "d_kv": cfg.d_model // cfg.num_heads,
         "d_ff": cfg.d_ff,
         "encoder_max_len": 512,
-        "morpho_emb_dropout": 0.2,
-        "attention_dropout": 0.2,
+        "morpho_emb_dropout": cfg.dropout,
+        "attention_dropout": cfg.dropout,
         "relu_dropout": 0.1,
-        "residual_dropout": 0.2,
+        "residual_dropout": cfg.dropout,
         "force_root_constituent": True,
-        "predict_tags": False,
+        "predict_tags": cfg.predict_tags,
         "d_label_hidden": cfg.d_label_hidden,
         "d_tag_hidden": cfg.d_label_hidden,
         "tag_loss_scale": 5.0,
     }
 
 
-# --- treebank preparation ------------------------------------------------------
-def clean_tree(tree: Any, lowercase: bool) -> Any | None:
-    """An nltk tree without ``-NONE-`` traces, function tags (``NP-SBJ-1`` ->
-    ``NP``) or emptied constituents; leaves unescaped (and lower-cased)."""
-    import nltk
-
-    from parsers.gold import unescape
-
-    if isinstance(tree, str):
-        word = unescape(tree)
-        return word.lower() if lowercase else word
-    label = tree.label()
-    if label == "-NONE-":
-        return None
-    if label and not label.startswith("-"):
-        label = label.split("-")[0].split("=")[0]
-    kids = [k for k in (clean_tree(c, lowercase) for c in tree) if k is not None]
-    if not kids:
-        return None
-    return nltk.Tree(label, kids)
-
-
-@dataclass
-class TrainingExample:
-    """A sentence with its gold tree, as benepar's training code expects."""
-
-    words: list[str]
-    space_after: list[bool]
-    tree: Any
-
-    def leaves(self) -> list[str]:
-        return self.tree.leaves()
-
-    def pos(self) -> list[tuple[str, str]]:
-        return self.tree.pos()
-
-
-def load_examples(path: str | Path, lowercase: bool = True) -> list[TrainingExample]:
-    """Every tree of a bracketed file (see :mod:`parsers.gold`) as a training example."""
-    import nltk
-
-    from parsers.gold import iter_bracket_strings
-
-    out = []
-    for k, text in iter_bracket_strings(path):
-        try:
-            raw = nltk.Tree.fromstring(text)
-        except ValueError as e:
-            raise DataError(f"{path}, tree {k}: {e}") from None
-        tree = clean_tree(raw, lowercase)
-        if tree is None:
-            continue
-        if tree.label() in ("", "ROOT", "TOP"):
-            tree.set_label("TOP")
-        else:
-            tree = nltk.Tree("TOP", [tree])
-        words = tree.leaves()
-        out.append(TrainingExample(words, [True] * len(words), tree))
-    return out
-
-
-def split_examples(
-    examples: Sequence[TrainingExample], held_out: int, dev: int
-) -> tuple[list[TrainingExample], list[TrainingExample], list[TrainingExample]]:
-    """(train, dev, test): the last ``held_out`` are test, the ``dev`` before them dev."""
-    if held_out + dev >= len(examples):
-        raise DataError(f"only {len(examples)} trees: too few for {dev} dev + {held_out} test")
-    n_train = len(examples) - held_out - dev
-    return (
-        list(examples[:n_train]),
-        list(examples[n_train : n_train + dev]),
-        list(examples[n_train + dev :]),
-    )
-
-
-# --- training ------------------------------------------------------------------
-def build_parser(cfg: BeneparTrainConfig, train: Sequence[TrainingExample]):
+def build_parser(cfg: BeneparTrainConfig, train: Sequence[TrainingExample]) -> Any:
+    """A fresh ChartParser whose vocabularies cover ``train`` (characters of
+    both cases, so lower-cased and cased words are both in its alphabet)."""
     from benepar import char_lstm, decode_chart, nkutil
     from benepar.parse_chart import ChartParser
 
     label_vocab = decode_chart.ChartDecoder.build_vocab([e.tree for e in train])
-    char_vocab = char_lstm.RetokenizerForCharLSTM.build_vocab([e.words for e in train])
-    tag_vocab = {tag: i for i, tag in enumerate(sorted({t for e in train for _, t in e.pos()}))}
+    words = [e.words for e in train] + [[w.lower() for w in e.words] for e in train]
+    char_vocab = char_lstm.RetokenizerForCharLSTM.build_vocab(words)
+    tags = sorted({t for e in train for _, t in e.pos()})
     return ChartParser(
-        tag_vocab=tag_vocab,
+        tag_vocab={tag: i for i, tag in enumerate(tags)},
         label_vocab=label_vocab,
         char_vocab=char_vocab,
         hparams=nkutil.HParams(**hparams(cfg)),
@@ -184,15 +153,14 @@ def save_parser(parser: Any, path: str | Path) -> None:
     """Save in benepar's single-file format (loadable by ``benepar.Parser(path)``)."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as f:
         torch.save({"config": parser.config, "state_dict": parser.state_dict()}, f)
 
 
+# --- scoring -------------------------------------------------------------------
 def bracket_f1_of(parser: Any, examples: Sequence[TrainingExample]) -> float:
     """Unlabelled bracket F1 (x 100, as parse-eval computes it) of a ChartParser
-    on ``examples``, parsing their words (lower-cased as in training)."""
+    or ``benepar.Parser`` on ``examples``, parsing their words as given."""
     import benepar
 
     from parsers.evaluate import bracket_scores, tree_spans, without_punctuation
@@ -225,81 +193,208 @@ def _parse_with_chart_parser(parser: Any, inputs: Sequence[Any]) -> list[Any]:
     ]
 
 
-def train_benepar(cfg: BeneparTrainConfig, log=print) -> dict[str, Any]:
-    """Train, keep the best dev epoch, save to ``cfg.out``, load it back with
-    ``benepar.Parser`` and report bracket F1 on the held-out trees."""
-    import benepar
+def dev_scores(parser: Any, dev: Sequence[TrainingExample], case: str) -> dict[str, float]:
+    """Dev F1 of the lower-cased words (what the tokeniser gives), of the cased
+    words unless ``case == "lower"``, and the score the best epoch is chosen by."""
+    parser.eval()
+    scores = {"dev_f1_lower": bracket_f1_of(parser, [lowered(e) for e in dev])}
+    if case != "lower":
+        scores["dev_f1_cased"] = bracket_f1_of(parser, dev)
+    scores["dev_f1"] = sum(scores.values()) / len(scores)
+    return scores
+
+
+# --- training state --------------------------------------------------------------
+@dataclass
+class TrainState:
+    """Everything an epoch boundary needs to continue exactly."""
+
+    epoch: int = 0
+    step: int = 0
+    lr_scale: float = 1.0
+    best_dev: float = -1.0
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+
+def save_state(cfg: BeneparTrainConfig, parser: Any, optimizer: Any, st: TrainState) -> None:
     import torch
 
+    record = {
+        "cfg": asdict(cfg),
+        "parser_config": parser.config,
+        "model": parser.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "state": asdict(st),
+        "torch_rng": torch.get_rng_state(),
+    }
+    with atomic_open(cfg.checkpoint_path, "wb") as f:
+        torch.save(record, f)
+
+
+def load_state(cfg: BeneparTrainConfig, parser: Any, optimizer: Any) -> TrainState:
+    """Restore ``cfg.checkpoint_path`` into ``parser`` and ``optimizer``."""
+    import torch
+
+    path = cfg.checkpoint_path
+    if not path.is_file():
+        raise DataError(f"{path}: no training state to resume (train without --resume first)")
+    try:
+        record = torch.load(path, map_location="cpu", weights_only=True)
+        saved_cfg = record["cfg"]
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
+        raise DataError(f"{path}: not a benepar-train state file ({e})") from None
+    mine = asdict(cfg)
+    changed = [k for k in mine if k not in RESUMABLE_CHANGES and saved_cfg.get(k) != mine[k]]
+    if changed:
+        diffs = ", ".join(f"{k}: {saved_cfg.get(k)!r} -> {mine[k]!r}" for k in changed)
+        raise DataError(f"{path}: --resume with other settings than the run ({diffs})")
+    parser.load_state_dict(record["model"])
+    optimizer.load_state_dict(record["optimizer"])
+    torch.set_rng_state(record["torch_rng"])
+    return TrainState(**record["state"])
+
+
+# --- the loop ------------------------------------------------------------------------
+def epoch_examples(
+    cfg: BeneparTrainConfig, train: Sequence[TrainingExample], low: Sequence[TrainingExample],
+    epoch: int,
+) -> list[TrainingExample]:  # fmt: skip
+    """Epoch ``epoch``'s shuffled examples, each cased or lower-cased as ``cfg.case``
+    says; a function of (seed, epoch) only, so a resumed run sees the same."""
+    rng = random.Random(cfg.seed * 100_003 + epoch)
+    order = list(range(len(train)))
+    rng.shuffle(order)
+    if cfg.case == "lower":
+        return [low[i] for i in order]
+    if cfg.case == "cased":
+        return [train[i] for i in order]
+    return [low[i] if rng.random() < cfg.lower_prob else train[i] for i in order]
+
+
+def train_epoch(
+    cfg: BeneparTrainConfig, parser: Any, optimizer: Any, batches: list[list[Any]],
+    st: TrainState, desc: str,
+) -> float:  # fmt: skip
+    """One pass over ``batches``; returns the mean batch loss."""
+    import torch
+
+    parser.train()
+    total = 0.0
+    bar = tqdm(batches, desc=desc, disable=not cfg.progress, unit="batch", dynamic_ncols=True)
+    for batch in bar:
+        st.step += 1
+        warm = min(1.0, st.step / max(1, cfg.warmup_steps))
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * warm * st.lr_scale
+        optimizer.zero_grad()
+        loss_value = 0.0
+        for _, sub in parser.encode_and_collate_subbatches(batch, subbatch_max_tokens=2000):
+            loss = parser.compute_loss(sub)
+            loss_value += loss.item()
+            loss.backward()
+        if cfg.clip:
+            torch.nn.utils.clip_grad_norm_(parser.parameters(), cfg.clip)
+        optimizer.step()
+        total += loss_value
+        bar.set_postfix(loss=f"{loss_value:.3f}")
+    return total / max(1, len(batches))
+
+
+def end_epoch(cfg: BeneparTrainConfig, parser: Any, st: TrainState, scores: dict) -> bool:
+    """Book-keeping after an epoch's dev scores: keep the best model, halve the
+    learning rate after ``patience`` epochs without gain; True = stop now."""
+    if scores["dev_f1"] > st.best_dev:
+        st.best_dev, st.bad_epochs = scores["dev_f1"], 0
+        save_parser(parser, cfg.out)
+        return False
+    st.bad_epochs += 1
+    if st.bad_epochs % cfg.patience == 0:
+        st.lr_scale *= 0.5
+    return st.bad_epochs >= cfg.stop_after
+
+
+def prepare(cfg: BeneparTrainConfig) -> tuple[list, list, list]:
+    """(train, dev, test) examples of ``cfg`` (cased; see :func:`lowered`)."""
     from parsers.evaluate import PTB_SAMPLE
 
-    t0 = time.perf_counter()
-    random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    examples = load_examples(cfg.trees or PTB_SAMPLE, cfg.lowercase)
+    examples = load_examples(cfg.trees or PTB_SAMPLE, lowercase=cfg.case == "lower")
     train, dev, test = split_examples(examples, cfg.held_out, cfg.dev)
     if cfg.max_len is not None:
         train = [e for e in train if len(e.words) <= cfg.max_len]
     if cfg.max_train is not None:
         train = train[: cfg.max_train]
+    if not train:
+        raise DataError("no training trees left (check --max-len / --max-train)")
+    return train, dev, test
+
+
+def train_benepar(
+    cfg: BeneparTrainConfig, log: Callable[[str], Any] = print, resume: bool = False
+) -> dict[str, Any]:
+    """Train (or with ``resume`` continue), keep the best dev epoch in ``cfg.out``,
+    load it back with ``benepar.Parser`` and report F1 on the held-out trees."""
+    import torch
+
+    check_output_file(cfg.out)
+    check_output_file(cfg.checkpoint_path)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    train, dev, test = prepare(cfg)
+    low = [lowered(e) for e in train]
     parser = build_parser(cfg, train)
+    optimizer = torch.optim.Adam(parser.parameters(), lr=cfg.lr, betas=(0.9, 0.98))
+    st = load_state(cfg, parser, optimizer) if resume else TrainState()
     params = sum(p.numel() for p in parser.parameters())
     log(f"benepar-train: {len(train)} train / {len(dev)} dev / {len(test)} test trees, "
-        f"{params:,} parameters")  # fmt: skip
-    optimizer = torch.optim.Adam(parser.parameters(), lr=cfg.lr, betas=(0.9, 0.98))
-    steps_per_epoch = (len(train) + cfg.batch_size - 1) // cfg.batch_size
-    step, best_dev, history = 0, -1.0, []
-    rng = random.Random(cfg.seed)
-    for epoch in range(cfg.epochs):
-        parser.train()
-        order = list(range(len(train)))
-        rng.shuffle(order)
-        bar = tqdm(total=steps_per_epoch, desc=f"benepar epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not cfg.progress, unit="batch", dynamic_ncols=True)  # fmt: skip
-        total_loss = 0.0
-        for b in range(steps_per_epoch):
-            batch = [train[i] for i in order[b * cfg.batch_size : (b + 1) * cfg.batch_size]]
-            step += 1
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * min(1.0, step / max(1, cfg.warmup_steps))
-            optimizer.zero_grad()
-            loss_value = 0.0
-            for _, sub in parser.encode_and_collate_subbatches(batch, subbatch_max_tokens=2000):
-                loss = parser.compute_loss(sub)
-                loss_value += loss.item()
-                loss.backward()
-            if cfg.clip:
-                torch.nn.utils.clip_grad_norm_(parser.parameters(), cfg.clip)
-            optimizer.step()
-            total_loss += loss_value
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.3f}")
-        bar.close()
-        dev_f1 = bracket_f1_of(parser, dev)
-        history.append({"epoch": epoch + 1, "train_loss": total_loss / steps_per_epoch,
-                        "dev_f1": dev_f1})  # fmt: skip
-        log(
-            f"epoch {epoch + 1}: train loss {total_loss / steps_per_epoch:.3f}, dev F1 {dev_f1:.1f}"
-        )
-        if dev_f1 > best_dev:
-            best_dev = dev_f1
-            save_parser(parser, cfg.out)
-    train_s = time.perf_counter() - t0
-    # the real path: load the saved file through benepar's public API
+        f"{params:,} parameters, case {cfg.case}"
+        + (f"; resuming after epoch {st.epoch}" if resume else ""))  # fmt: skip
+    stopped = st.bad_epochs >= cfg.stop_after
+    while st.epoch < cfg.epochs and not stopped:
+        examples = epoch_examples(cfg, train, low, st.epoch)
+        size = cfg.batch_size
+        batches = [examples[i : i + size] for i in range(0, len(examples), size)]
+        desc = f"benepar epoch {st.epoch + 1}/{cfg.epochs}"
+        loss = train_epoch(cfg, parser, optimizer, batches, st, desc)
+        scores = dev_scores(parser, dev, cfg.case)
+        st.epoch += 1
+        st.history.append({"epoch": st.epoch, "train_loss": loss, "lr_scale": st.lr_scale,
+                           **scores, "seconds": round(time.perf_counter() - t0, 1)})  # fmt: skip
+        stopped = end_epoch(cfg, parser, st, scores)
+        save_state(cfg, parser, optimizer, st)
+        log(f"epoch {st.epoch}: train loss {loss:.3f}, "
+            + ", ".join(f"{k} {v:.1f}" for k, v in scores.items())
+            + f", lr x{st.lr_scale:g}" + (" (best)" if st.bad_epochs == 0 else ""))  # fmt: skip
+    return final_report(cfg, train, dev, test, params, st, time.perf_counter() - t0)
+
+
+def final_report(
+    cfg: BeneparTrainConfig, train: list, dev: list, test: list, params: int,
+    st: TrainState, seconds: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Load the saved best model through benepar's public API and score it."""
+    import benepar
+
     loaded = benepar.Parser(str(cfg.out))
     t1 = time.perf_counter()
-    test_f1 = bracket_f1_of(loaded, test)
+    test_f1 = bracket_f1_of(loaded, [lowered(e) for e in test])
     parse_s = time.perf_counter() - t1
-    return {
+    report = {
         "model": str(cfg.out),
         "config": asdict(cfg),
         "parameters": params,
         "train_trees": len(train),
         "dev_trees": len(dev),
         "test_trees": len(test),
-        "best_dev_f1": best_dev,
-        "test_f1": test_f1,
-        "history": history,
-        "train_seconds": round(train_s, 1),
+        "epochs_trained": st.epoch,
+        "best_dev_f1": st.best_dev,
+        "test_f1": test_f1,  # lower-cased words: what strae's tokeniser gives the parser
+        "history": st.history,
+        "train_seconds_this_call": round(seconds, 1),
         "test_sentences_per_s": round(len(test) / parse_s, 1),
     }
+    if cfg.case != "lower":
+        report["test_f1_cased"] = bracket_f1_of(loaded, test)
+    return report
