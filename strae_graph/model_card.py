@@ -1,0 +1,66 @@
+"""The README.md model card of a model directory (:mod:`strae_graph.model_dir`):
+what the model is, how to load it, how it was trained, and (when the exporter
+passes one) its ``strae eval`` table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _training_rows(training: dict[str, Any]) -> list[str]:
+    labels = [
+        ("corpus", "corpus"), ("corpus_sha256", "corpus SHA-256"),
+        ("train_sentences", "training sentences"), ("steps", "optimiser steps"),
+        ("epochs_done", "complete epochs"), ("minutes", "training minutes"),
+        ("tokens_seen", "tokens seen"), ("preset", "preset"), ("objective", "objective"),
+        ("batch_size", "batch size"), ("lr", "learning rate"), ("seed", "seed"),
+        ("checkpoint", "checkpoint"), ("dev_loss", "dev loss"),
+    ]  # fmt: skip
+    return [f"| {label} | {training[k]} |" for k, label in labels if training.get(k) is not None]
+
+
+def model_card(record: dict[str, Any], name: str, extra: str = "") -> str:
+    """The model card of a model directory's ``config.json`` ``record``."""
+    m, v, s = record["model"], record["vocab"], record["structure"]
+    options = ", ".join(f"{k}={val}" for k, val in sorted(s.get("options", {}).items()))
+    lines = [
+        "---",
+        "library_name: strae-graph",
+        "tags: [sentence-embeddings, strae, structured-autoencoder, sentence-transformers]",
+        "---",
+        f"# {name}",
+        "",
+        "A StrAE (Structured AutoEncoder; Opper, Prokhorov & Siddharth, EMNLP 2023) trained "
+        "with [strae-graph](https://pypi.org/project/strae-graph/): a sentence's embedding is "
+        "the root of its binary tree, composed bottom-up from its words.",
+        "",
+        f"- embedding size {record['embedding_size']} ({m['channels']} channels x "
+        f"{m['channel_size']}), {m['compose']} compose/decompose, trained with the "
+        f"{m['objective']} objective",
+        f"- vocabulary: {v['size']:,} {'BPE pieces' if v['kind'] == 'bpe' else 'words'}"
+        " (`<unk>` included); text is split by `strae_graph.corpus.tokenize`",
+        f"- sentence trees: `{s['name']}`" + (f" ({options})" if options else ""),
+        f"- strae-graph {record['strae_graph_version']}, model format "
+        f"{record['format']} {record['format_version']}",
+        "",
+        "## Use",
+        "",
+        "```python",
+        "from strae_graph import Embedder",
+        f'emb = Embedder.from_pretrained("{name}")  # this directory',
+        'vectors = emb.embed_sentences(["A dog barks.", "The cat sleeps."])  # (2, E)',
+        "```",
+        "",
+        f"`strae embed --model {name} --input sentences.txt --out vectors.npy`; as a "
+        "sentence-transformers model: `parsers.st_module.sentence_transformer(DIR)` "
+        "(strae-graph[st]).",
+        "",
+        "## Training",
+        "",
+        "| | |",
+        "|---|---|",
+        *_training_rows(record.get("training", {})),
+    ]
+    if extra.strip():
+        lines += ["", "## Evaluation (`strae eval`)", "", extra.strip()]
+    return "\n".join(lines) + "\n"
