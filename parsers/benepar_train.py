@@ -24,10 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from strae_graph.corpus import DataError
 from strae_graph.fileio import atomic_open
+from strae_graph.progress import progress
 
 
 @dataclass
@@ -254,7 +253,7 @@ def train_benepar(cfg: BeneparTrainConfig, log=print) -> dict[str, Any]:
         parser.train()
         order = list(range(len(train)))
         rng.shuffle(order)
-        bar = tqdm(total=steps_per_epoch, desc=f"benepar epoch {epoch + 1}/{cfg.epochs}",
+        bar = progress(total=steps_per_epoch, desc=f"benepar epoch {epoch + 1}/{cfg.epochs}",
                    disable=not cfg.progress, unit="batch", dynamic_ncols=True)  # fmt: skip
         total_loss = 0.0
         for b in range(steps_per_epoch):

@@ -41,12 +41,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from strae_graph.checkpoint import CheckpointError, load_run
 from strae_graph.corpus import tokenize
 from strae_graph.graph import Frontiers, batch_trees, roots
 from strae_graph.model import StrAE
+from strae_graph.progress import progress as show
 from strae_graph.subwords import Subwords, join_sentence
 from strae_graph.tree import Tree
 from strae_graph.tree_shapes import balanced
@@ -298,7 +298,7 @@ class Embedder:
                       key=lambda i: trees[i].n_leaves)  # fmt: skip
         if progress is None:
             progress = len(todo) > 5000
-        bar = tqdm(total=len(todo), disable=not progress, desc="embedding", unit="sent")
+        bar = show(total=len(todo), disable=not progress, desc="embedding", unit="sent")
         for start in range(0, len(todo), batch_size):
             idx = todo[start : start + batch_size]
             out[idx] = self.root_embeddings([trees[i] for i in idx]).cpu().numpy()

@@ -265,7 +265,7 @@ def test_word_similarity_coverage_is_complete(emb, tmp_path):
 def test_export_and_resume(run, tmp_path, capsys):
     vec = tmp_path / "v.txt"
     assert main(["export", str(run), "--out", str(vec)]) == 0
-    assert "BPE pieces" in capsys.readouterr().out
+    assert "BPE pieces" in capsys.readouterr().err
     n = len(json.loads((run / "vocab.json").read_text())) - 1
     assert vec.read_text().splitlines()[0] == f"{n} 100"
     # resume reads the run's tokenizer

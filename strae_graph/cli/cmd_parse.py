@@ -8,6 +8,7 @@ from typing import Any
 
 from parsers.dependency import ATTACH_ORDERS
 from parsers.structures import GOLD, get_structure, names
+from strae_graph.cli.output import status, summary
 
 ALL_SOURCES = names()
 
@@ -119,10 +120,11 @@ def _run_parse(args: argparse.Namespace) -> int:
         num_proc=args.num_proc,
         shard_size=args.shard_size,
         progress=not args.no_progress,
+        log=status,
     )
     if res.reused:
-        print(f"strae parse: {res.out} is up to date (same input and options): reused")
-    print(json.dumps(result_dict(res), indent=2))
+        status(f"strae parse: {res.out} is up to date (same input and options): reused")
+    summary(json.dumps(result_dict(res), indent=2))
     return 0
 
 
@@ -287,6 +289,6 @@ def _run_benepar_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         progress=not args.no_progress,
     )
-    res = train_benepar(cfg)
-    print(json.dumps(res, indent=2))
+    res = train_benepar(cfg, log=status)
+    summary(json.dumps(res, indent=2))
     return 0
