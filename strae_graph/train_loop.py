@@ -205,9 +205,7 @@ class Trainer(RunState):
             )  # fmt: skip
         )
 
-    def _update(
-        self, output: Any, items: list, n_tok: int, ts: float, cs: float, bar: Any
-    ) -> None:
+    def _update(self, output: Any, items: list, n_tok: int, ts: float, cs: float, bar: Any) -> None:
         """Take the step of a finite batch (begun at ``perf_counter() == ts``,
         ``process_time() == cs``), count it and log it."""
         cfg = self.cfg

@@ -211,8 +211,6 @@ def _eval_config(args: argparse.Namespace, files: bool) -> EvalConfig:
     )
 
 
-
-
 def _run_eval(args: argparse.Namespace) -> int:
     from eval.data import load_sts, load_wordsim
     from eval.evaluate import MIN_COVERED_PAIRS
