@@ -1,10 +1,17 @@
 """The README.md model card of a model directory (:mod:`strae_graph.model_dir`):
 what the model is, how to load it, how it was trained, and (when the exporter
-passes one) its ``strae eval`` table."""
+passes one) its ``strae eval`` table; and what a run's model directory records
+about its training and structure."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from strae_graph.checkpoint import TrainedRun
 
 
 def _training_rows(training: dict[str, Any]) -> list[str]:
@@ -64,3 +71,47 @@ def model_card(record: dict[str, Any], name: str, extra: str = "") -> str:
     if extra.strip():
         lines += ["", "## Evaluation (`strae eval`)", "", extra.strip()]
     return "\n".join(lines) + "\n"
+
+
+def training_record(run: TrainedRun) -> dict[str, Any]:
+    """What a model card says about a run's training (its checkpoint and config.json)."""
+    st, tc = run.state, run.train_config
+    beside = run.path.parent / "config.json"
+    data = {}
+    if beside.is_file():
+        data = json.loads(beside.read_text(encoding="utf-8")).get("data", {})
+    return {
+        "corpus": Path(str(tc.get("corpus", "?"))).name,
+        "corpus_sha256": st.get("data", {}).get("corpus_sha256"),
+        "train_sentences": data.get("train_sentences"),
+        "steps": st.get("step"),
+        "epochs_done": st.get("epoch"),
+        "minutes": round(float(st.get("train_seconds") or 0.0) / 60, 2),
+        "tokens_seen": st.get("tokens_seen"),
+        "checkpoint": run.path.name,
+        "dev_loss": _rounded(st.get("best_dev" if run.path.name == "best.pt" else "last_dev")),
+        **{k: tc.get(k) for k in ("preset", "objective", "seed", "max_sentences", "batch_size",
+                                  "lr", "epochs")},
+        "budget": {"minutes": tc.get("minutes"), "max_steps": tc.get("max_steps")},
+    }  # fmt: skip
+
+
+def _rounded(value: Any) -> Any:
+    """A finite float to 4 decimals; None for NaN / inf (strict JSON)."""
+    if not isinstance(value, float):
+        return value
+    return round(value, 4) if math.isfinite(value) else None
+
+
+def structure_record(run: TrainedRun) -> dict[str, Any]:
+    """The structure a run trained with: its name, seed and (for a ``strae parse``
+    dataset as corpus) the parser options recorded with the dataset."""
+    from strae_graph.tree_dataset import is_parsed_corpus, read_meta
+
+    tc = run.train_config
+    corpus = str(tc.get("corpus", ""))
+    options: dict[str, Any] = {}
+    if corpus and is_parsed_corpus(corpus):
+        options = dict(read_meta(corpus).get("options") or {})
+    return {"name": tc.get("structure", "balanced"), "seed": int(tc.get("seed", 0)),
+            "options": options}  # fmt: skip

@@ -23,7 +23,6 @@ the package (:data:`MODELS_DIR`, e.g. ``strae-wiki10m``).
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -195,50 +194,6 @@ def save_embedder(emb: Embedder, out: str | os.PathLike[str], card: str | None =
     return write_model_files(out, model, emb.vocab, structure, training, emb.subwords, card)
 
 
-def training_record(run: TrainedRun) -> dict[str, Any]:
-    """What a model card says about a run's training (its checkpoint and config.json)."""
-    st, tc = run.state, run.train_config
-    beside = run.path.parent / "config.json"
-    data = {}
-    if beside.is_file():
-        data = json.loads(beside.read_text(encoding="utf-8")).get("data", {})
-    return {
-        "corpus": Path(str(tc.get("corpus", "?"))).name,
-        "corpus_sha256": st.get("data", {}).get("corpus_sha256"),
-        "train_sentences": data.get("train_sentences"),
-        "steps": st.get("step"),
-        "epochs_done": st.get("epoch"),
-        "minutes": round(float(st.get("train_seconds") or 0.0) / 60, 2),
-        "tokens_seen": st.get("tokens_seen"),
-        "checkpoint": run.path.name,
-        "dev_loss": _rounded(st.get("best_dev" if run.path.name == "best.pt" else "last_dev")),
-        **{k: tc.get(k) for k in ("preset", "objective", "seed", "max_sentences", "batch_size",
-                                  "lr", "epochs")},
-        "budget": {"minutes": tc.get("minutes"), "max_steps": tc.get("max_steps")},
-    }  # fmt: skip
-
-
-def _rounded(value: Any) -> Any:
-    """A finite float to 4 decimals; None for NaN / inf (strict JSON)."""
-    if not isinstance(value, float):
-        return value
-    return round(value, 4) if math.isfinite(value) else None
-
-
-def structure_record(run: TrainedRun) -> dict[str, Any]:
-    """The structure a run trained with: its name, seed and (for a ``strae parse``
-    dataset as corpus) the parser options recorded with the dataset."""
-    from strae_graph.tree_dataset import is_parsed_corpus, read_meta
-
-    tc = run.train_config
-    corpus = str(tc.get("corpus", ""))
-    options: dict[str, Any] = {}
-    if corpus and is_parsed_corpus(corpus):
-        options = dict(read_meta(corpus).get("options") or {})
-    return {"name": tc.get("structure", "balanced"), "seed": int(tc.get("seed", 0)),
-            "options": options}  # fmt: skip
-
-
 def export_run(
     run: TrainedRun,
     out: str | os.PathLike[str],
@@ -250,7 +205,7 @@ def export_run(
     place whole; an existing non-empty one only with ``overwrite``).
     ``card_extra``: markdown added to the model card (e.g. its evaluation table);
     ``extra_files``: more files (name -> text), e.g. sentence-transformers' own."""
-    from strae_graph.model_card import model_card
+    from strae_graph.model_card import model_card, structure_record, training_record
 
     out = Path(out)
     if out.exists() and not out.is_dir():
