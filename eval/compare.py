@@ -33,8 +33,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from eval import compare_report as report
 from eval.compare_report import result_rows, summarize, summary_markdown  # noqa: F401 (API)
 from eval.encoders import Word2VecEncoder, cached_word2vec, gensim_available, training_sentences
@@ -46,6 +44,7 @@ from strae_graph.checkpoint import CheckpointError
 from strae_graph.corpus import read_limit
 from strae_graph.fileio import atomic_write_text, check_output_dir
 from strae_graph.presets import PRESETS, preset_config
+from strae_graph.progress import progress
 from strae_graph.run_dir import COMPARED
 from strae_graph.run_files import EVAL_FILE, EVAL_ITEMS_FILE, TRAIN_RESULT_FILE
 from strae_graph.train import TrainConfig
@@ -299,7 +298,7 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     labels: dict[str, str] = {}
     done: list[tuple[StructureSpec, str, int, Path]] = []
     trained = reused = 0
-    bar = tqdm(grid, desc="study", unit="run", disable=not cfg.eval.progress)
+    bar = progress(grid, desc="study", unit="run", disable=not cfg.eval.progress)
     for spec, o, seed in bar:
         bar.set_postfix_str(f"{spec.label}/{o}/seed {seed}")
         tcfg = cfg.train_config(spec, o, seed)

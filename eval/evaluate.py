@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from eval.data import (
     PROBE_SETS,
@@ -34,6 +33,7 @@ from eval.data import (
 from eval.encoders import Encoder
 from eval.metrics import SimilarityScore, cosine_rows, similarity_score
 from eval.probe import ProbeConfig, pair_features, run_probe
+from strae_graph.progress import progress
 
 #: a similarity score over fewer covered pairs is shown as n/a (too few pairs: N):
 #: a Spearman over a handful of pairs says nothing (3 pairs give 0.5 or 1.0)
@@ -200,7 +200,7 @@ def evaluate(encoder: Encoder, cfg: EvalConfig | None = None) -> list[TaskResult
     jobs += [("wordsim-file", f) for f in cfg.wordsim_files]
     jobs += [("sts-file", f) for f in cfg.sts_files]
     results = []
-    bar = tqdm(
+    bar = progress(
         jobs, desc=f"eval {encoder.name}", unit="task", disable=not cfg.progress, leave=False
     )
     for task, path in bar:

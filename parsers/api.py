@@ -8,7 +8,8 @@ and check a structure name before any work (:mod:`parsers.structures`)::
     from parsers.api import load_embedder, train, train_config
 
     result = train(train_config(corpus="c.txt", out="runs/a", structure="spacy"))
-    emb = load_embedder("runs/a")
+    emb = load_embedder("runs/a")          # a run directory
+    emb = load_embedder("strae-wiki10m")   # a model directory, or a shipped model's name
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from parsers.structures import check_streamable, check_training_structure
+from parsers.structures import check_streamable, check_training_structure, parse_sentences
 from parsers.tree_cache import parse_cached
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
     from strae_graph.embed import Embedder
     from strae_graph.train import TrainConfig, TrainResult
+    from strae_graph.tree_source import Parse
 
 
 def train_config(**values: Any) -> TrainConfig:
@@ -56,12 +58,52 @@ def train(cfg: TrainConfig, **kwargs: Any) -> TrainResult:
 
 
 def load_embedder(
-    run_dir: str | os.PathLike[str],
+    source: str | os.PathLike[str],
     device: str | torch.device = "cpu",
     checkpoint: str = "best",
 ) -> Embedder:
-    """:meth:`strae_graph.embed.Embedder.from_run` that parses sentences with
-    the registry's structures (the run's own by default)."""
+    """The embedder of a run directory (:meth:`strae_graph.embed.Embedder.from_run`,
+    ``checkpoint`` as there), or of a model directory or shipped model's name
+    (:meth:`~strae_graph.embed.Embedder.from_pretrained`), parsing sentences with
+    the registry's structures (the model's own by default, with the parser options
+    a model directory records)."""
     from strae_graph.embed import Embedder
+    from strae_graph.model_dir import is_model_dir
 
-    return Embedder.from_run(run_dir, device=device, checkpoint=checkpoint, parse=parse_cached)
+    if is_model_dir(source):
+        emb = Embedder.from_pretrained(source, device=device)
+        emb.parse_fn = parse_with_options(emb.structure, emb.options)
+        return emb
+    return Embedder.from_run(source, device=device, checkpoint=checkpoint, parse=parse_cached)
+
+
+def parse_with_options(structure: str, options: dict[str, Any]) -> Parse:
+    """:func:`parsers.tree_cache.parse_cached`, except that ``structure`` is parsed
+    with the parser ``options`` (e.g. ``attach``) when there are any."""
+    if not options:
+        return parse_cached
+
+    def parse(sentences, name: str, seed: int, *, first_index: int = 0) -> list:
+        if name != structure:
+            return parse_cached(sentences, name, seed, first_index=first_index)
+        return parse_sentences(sentences, name, seed=seed, first_index=first_index, **options)
+
+    return parse
+
+
+#: the sentence-transformers module class of a StrAE (parsers.st_module, strae-graph[st])
+ST_MODULE = "parsers.st_module.StrAEModule"
+
+
+def sentence_transformers_files() -> dict[str, str]:
+    """The two files that make a model directory a sentence-transformers model too
+    (``SentenceTransformer(DIR, trust_remote_code=True)``): ``modules.json`` (one
+    module, :data:`ST_MODULE`, saved in the directory's root) and
+    ``config_sentence_transformers.json`` (cosine similarity, no prompts)."""
+    import json
+
+    modules = [{"idx": 0, "name": "0", "path": "", "type": ST_MODULE}]
+    config = {"model_type": "SentenceTransformer", "prompts": {}, "default_prompt_name": None,
+              "similarity_fn_name": "cosine"}  # fmt: skip
+    return {"modules.json": json.dumps(modules, indent=2) + "\n",
+            "config_sentence_transformers.json": json.dumps(config, indent=2) + "\n"}  # fmt: skip

@@ -32,11 +32,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from parsers.benepar_data import CASES, TrainingExample, load_examples, lowered, split_examples
 from strae_graph.corpus import DataError, check_output_file
 from strae_graph.fileio import atomic_open
+from strae_graph.progress import progress
 
 # kept importable from here (older callers)
 __all__ = ["BeneparTrainConfig", "TrainingExample", "load_examples", "train_benepar"]
@@ -281,7 +280,7 @@ def train_epoch(
 
     parser.train()
     total = 0.0
-    bar = tqdm(batches, desc=desc, disable=not cfg.progress, unit="batch", dynamic_ncols=True)
+    bar = progress(batches, desc=desc, disable=not cfg.progress, unit="batch", dynamic_ncols=True)
     for batch in bar:
         st.step += 1
         warm = min(1.0, st.step / max(1, cfg.warmup_steps))

@@ -30,12 +30,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from parsers.parse_output import check_replaceable, describe
 from parsers.structures import GOLD, get_structure
 from strae_graph.corpus import DataError, check_input_file, count_lines, read_sentences
 from strae_graph.fileio import OutputError, atomic_path, check_output_dir, file_sha256, json_sha256
+from strae_graph.progress import progress as show_progress
 from strae_graph.tree import Tree, TreeError
 from strae_graph.tree_dataset import (  # noqa: F401 (the reader, re-exported)
     META_FILE,
@@ -211,7 +210,7 @@ def _parse_into(
 ) -> ParseResult:
     """The work of :func:`parse_corpus` once its input is checked: shards in
     ``partial``, then the merged dataset at ``out``."""
-    bar = tqdm(total=total, desc=f"parse {structure}", unit="sent", disable=not progress,
+    bar = show_progress(total=total, desc=f"parse {structure}", unit="sent", disable=not progress,
                dynamic_ncols=True, smoothing=0.05)  # fmt: skip
     shard_paths: list[str] = []
     n_done = 0

@@ -10,6 +10,6 @@ stamp=.venv/.strae-installed
 want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,word2vec]'
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev,word2vec,st,mteb]'
   echo "$want" > "$stamp"
 fi

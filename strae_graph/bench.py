@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from strae_graph import bench_timing as timing
 from strae_graph.bench_report import FULL_CORPUS_TOKENS, CaseResult, format_table
@@ -47,6 +46,7 @@ from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.model import StrAE, StrAEConfig
 from strae_graph.objectives import OBJECTIVES
+from strae_graph.progress import progress
 from strae_graph.tree import Tree
 from strae_graph.tree_source import Parse, no_parse
 from strae_graph.vocab import Vocabulary
@@ -279,6 +279,6 @@ def run_bench(
         raise _no_plain_model()
     cases = [(p, s, o) for p in cfg.settings for s in cfg.structures for o in cfg.objectives]
     results = []
-    for p, s, o in tqdm(cases, desc="bench", unit="case", disable=not cfg.progress):
+    for p, s, o in progress(cases, desc="bench", unit="case", disable=not cfg.progress):
         results.append(run_case(cfg, s, o, sents, vocab, p, parse, plain_model))
     return results

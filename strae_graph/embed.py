@@ -1,6 +1,7 @@
 """Embeddings out of a trained run: words, sentences, and every node of a tree.
 
     emb = Embedder.from_run("runs/q")            # config.json, vocab.json, best.pt
+    emb = Embedder.from_pretrained("strae-wiki10m")  # a model directory or a shipped model
     words = emb.embed_words(["dog", "cat"])       # (2, E); unknown words are NaN rows
     sents = emb.embed_sentences(["A dog barks."]) # (1, E) root up embeddings
     nodes = emb.embed_nodes("A dog barks.")       # spans, up and down of every node
@@ -22,6 +23,12 @@ would split, or one with a character outside the BPE alphabet (an ``<unk>``
 piece), is a NaN row.  :meth:`word_vectors` / export give the pieces' leaf
 embeddings.
 
+Trees: the embedder is handed a ``parse`` (:mod:`strae_graph.tree_source`;
+:func:`parsers.api.load_embedder` hands it the registry's).  Without one it
+builds the trees the core knows itself: ``balanced`` (its own shape,
+:func:`strae_graph.tree_shapes.balanced`, the registry's ``balanced`` too) and
+``self``; any other structure then raises an error saying what to pass.
+
 Everything runs in eval mode (no dropout) under ``torch.no_grad``.
 """
 
@@ -35,15 +42,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from strae_graph.checkpoint import CheckpointError, load_run
 from strae_graph.corpus import tokenize
 from strae_graph.graph import Frontiers, batch_trees, roots
 from strae_graph.model import StrAE
+from strae_graph.progress import progress as show
 from strae_graph.subwords import Subwords, join_sentence
 from strae_graph.tree import Tree
-from strae_graph.tree_source import SELF, Parse, no_parse
+from strae_graph.tree_shapes import balanced
+from strae_graph.tree_source import BALANCED, SELF, Parse, no_parse
 from strae_graph.vocab import Vocabulary
 
 #: a sentence is raw text (tokenised with strae_graph.corpus.tokenize) or a token list
@@ -85,6 +93,8 @@ class Embedder:
         run_dir: str | os.PathLike[str] | None = None,
         subwords: Subwords | None = None,
         parse: Parse | None = None,
+        options: dict | None = None,
+        record: dict | None = None,
     ):
         if model.config.vocab_size != len(vocab):
             raise ValueError(
@@ -98,7 +108,10 @@ class Embedder:
         self.seed = seed
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.subwords = subwords  # a --vocab bpe run's BPE model: the leaves are its pieces
-        self.parse_fn = parse  # builds trees (strae_graph.tree_source); None: only self trees
+        self.parse_fn = parse  # builds trees (strae_graph.tree_source); None: the core's own
+        self.options = dict(options or {})  # the structure's parser options (a model directory's)
+        #: a model directory's config.json (from_pretrained), else None
+        self.record = record
 
     # -- loading ---------------------------------------------------------------
     @classmethod
@@ -141,6 +154,40 @@ class Embedder:
             subwords=loaded.subwords,
             parse=parse,
         )
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike[str],
+        device: str | torch.device = "cpu",
+        parse: Parse | None = None,
+    ) -> Embedder:
+        """Load a model directory (``strae export RUN --format model``, see
+        :mod:`strae_graph.model_dir`) or a model shipped with the package by name
+        (``"strae-wiki10m"``): JSON, safetensors and ``tokenizers`` only, no pickle.
+        ``parse`` as for :meth:`from_run` (:func:`parsers.api.load_embedder`
+        passes the registry's, with the structure options the directory records)."""
+        from strae_graph.model_dir import read_model_dir
+
+        loaded = read_model_dir(name_or_path)
+        return cls(
+            loaded.model,
+            loaded.vocab,
+            structure=loaded.structure,
+            seed=loaded.seed,
+            device=device,
+            subwords=loaded.subwords,
+            parse=parse,
+            options=loaded.options,
+            record=loaded.config,
+        )
+
+    def save_pretrained(self, out: str | os.PathLike[str], card: str | None = None) -> Path:
+        """Write this embedder as a model directory into ``out`` (created if needed;
+        :func:`strae_graph.model_dir.save_embedder`); returns ``out``."""
+        from strae_graph.model_dir import save_embedder
+
+        return save_embedder(self, out, card)
 
     @property
     def embedding_size(self) -> int:
@@ -219,16 +266,29 @@ class Embedder:
 
             leaves = [self.leaves(tokens[i]) for i in nonempty]
             trees = parse_with_model(self.model, leaves, self.vocab)
-        elif self.parse_fn is None:
-            raise no_parse(structure)
         else:
-            trees = self.parse_fn([tokens[i] for i in nonempty], structure, self.seed)
+            trees = self._word_trees([tokens[i] for i in nonempty], structure)
             if self.subwords is not None:
                 trees = [self.subwords.expand(t) for t in trees]
         out: list[Tree | None] = [None] * len(tokens)
         for i, t in zip(nonempty, trees):
             out[i] = t
         return out
+
+    def _word_trees(self, tokens: list[list[str]], structure: str) -> list[Tree]:
+        """Trees over words from the embedder's parse, or the core's own balanced shape."""
+        if self.parse_fn is not None:
+            return self.parse_fn(tokens, structure, self.seed)
+        if structure == BALANCED:
+            return [balanced(t) for t in tokens]
+        raise no_parse(structure)
+
+    def root_embeddings(self, trees: Sequence[Tree]) -> torch.Tensor:
+        """(n, E) root up embeddings of one batch of trees on the model's device, as a
+        tensor (with gradients outside ``torch.no_grad``)."""
+        g = batch_trees(trees, [self.vocab.encode(t.tokens) for t in trees], self.device)
+        up = self.model.up(g, Frontiers.of(g)).reshape(g.num_nodes(), -1)
+        return up[roots(g)]
 
     @torch.no_grad()
     def embed_trees(
@@ -245,13 +305,10 @@ class Embedder:
                       key=lambda i: trees[i].n_leaves)  # fmt: skip
         if progress is None:
             progress = len(todo) > 5000
-        bar = tqdm(total=len(todo), disable=not progress, desc="embedding", unit="sent")
+        bar = show(total=len(todo), disable=not progress, desc="embedding", unit="sent")
         for start in range(0, len(todo), batch_size):
             idx = todo[start : start + batch_size]
-            chunk = [trees[i] for i in idx]
-            g = batch_trees(chunk, [self.vocab.encode(t.tokens) for t in chunk], self.device)
-            up = self.model.up(g, Frontiers.of(g)).reshape(g.num_nodes(), -1)
-            out[idx] = up[roots(g)].cpu().numpy()
+            out[idx] = self.root_embeddings([trees[i] for i in idx]).cpu().numpy()
             bar.update(len(idx))
         bar.close()
         return out

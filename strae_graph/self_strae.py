@@ -32,11 +32,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
 from strae_graph._dgl import dgl
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.model import StrAE, StrAEConfig, StrAEOutput
+from strae_graph.progress import progress as show
 from strae_graph.tree import Tree
 from strae_graph.tree_source import SELF
 from strae_graph.vocab import Vocabulary
@@ -305,7 +305,7 @@ def parse_with_model(
             raise ValueError(f"sentence {i} is empty; every sentence needs at least one token")
     order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
     trees: list[Tree | None] = [None] * len(sentences)
-    with tqdm(
+    with show(
         total=len(sentences), desc="self-strae parse", unit="sent", disable=not progress
     ) as bar:
         for start in range(0, len(order), batch_size):

@@ -21,13 +21,13 @@ from typing import IO, Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from strae_graph.budget import LearningCurve, OnEval, TrainClock
 from strae_graph.distributed import DistContext
 from strae_graph.fileio import open_no_follow
 from strae_graph.interrupt import StopRequest
 from strae_graph.prefetch import Prefetcher
+from strae_graph.progress import progress
 from strae_graph.run_dir import resume_state, resumed_vocabulary, start_run_files
 from strae_graph.schedule_lr import current_lr
 from strae_graph.subwords import Subwords
@@ -153,8 +153,8 @@ class Trainer(RunState):
         """The batches of this epoch from ``next_batch`` on, until its end, a stop
         request or the end of the budget."""
         cfg, data, ctx = self.cfg, self.data, self.ctx
-        bar = tqdm(
-            total=self.n_batches,
+        bar = progress(
+            total=self._batches_this_epoch(),
             initial=self.next_batch,
             desc=f"epoch {self.epoch + 1}" + (f"/{cfg.epochs}" if cfg.epochs else ""),
             disable=not cfg.progress or not ctx.is_main,
@@ -185,7 +185,13 @@ class Trainer(RunState):
         bar.close()
         ahead.close()
 
-    def _bad_batch(self, bad: str, bar: tqdm, rng_at_batch: torch.Tensor) -> None:
+    def _batches_this_epoch(self) -> int:
+        """Where this epoch's batches end: its last, or the last of ``--max-steps``."""
+        if self.cfg.max_steps is None:
+            return self.n_batches
+        return min(self.n_batches, self.next_batch + max(0, self.cfg.max_steps - self.step))
+
+    def _bad_batch(self, bad: str, bar: Any, rng_at_batch: torch.Tensor) -> None:
         """A batch whose loss or gradient is not finite: skipped (``--on-nan
         skip``), else a FloatingPointError after saving the model from before it."""
         where = f"epoch {self.epoch + 1}, batch {self.next_batch + 1} of {self.n_batches}"
@@ -206,9 +212,7 @@ class Trainer(RunState):
             )  # fmt: skip
         )
 
-    def _update(
-        self, output: Any, items: list, n_tok: int, ts: float, cs: float, bar: tqdm
-    ) -> None:
+    def _update(self, output: Any, items: list, n_tok: int, ts: float, cs: float, bar: Any) -> None:
         """Take the step of a finite batch (begun at ``perf_counter() == ts``,
         ``process_time() == cs``), count it and log it."""
         cfg = self.cfg
@@ -225,8 +229,9 @@ class Trainer(RunState):
         self.tokens_done += n_tok
         self.tokens_seen += n_tok
         self.seconds += dt
+        bar.set_postfix({"step": f"{self.step:,}", "loss": f"{output.loss.item():.4f}",
+                         "tokens/s": f"{self.tokens_done / self.seconds:,.0f}"})  # fmt: skip
         bar.update(1)
-        bar.set_postfix(loss=f"{output.loss.item():.4f}", tok_s=f"{n_tok / dt:,.0f}")
         if self.step % cfg.log_every == 0 or self.next_batch == self.n_batches:
             rec = step_record(self.step, self.epoch + 1, self.next_batch, output, lr,
                               self.model, cfg)  # fmt: skip

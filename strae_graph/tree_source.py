@@ -9,7 +9,10 @@ structure.
 
 The one structure the core knows by name is :data:`SELF`: the trees the model
 being trained (or embedding) induces itself (:mod:`strae_graph.self_strae`),
-which need no parse.  A ``strae parse`` dataset as the corpus brings its own
+which need no parse.  An embedder given no parse also builds :data:`BALANCED`
+trees itself: the core's own shape (:func:`strae_graph.tree_shapes.balanced`,
+which the registry's ``balanced`` is), so a balanced model embeds with the
+core alone.  A ``strae parse`` dataset as the corpus brings its own
 trees (:mod:`strae_graph.tree_dataset`) and needs none either.
 """
 
@@ -34,6 +37,8 @@ class Parse(Protocol):
 
 #: trees induced by the model itself (strae_graph.self_strae), never parsed
 SELF = "self"
+#: the core's own balanced shape (strae_graph.tree_shapes; the registry's "balanced")
+BALANCED = "balanced"
 
 
 def no_parse(structure: str) -> ValueError:
@@ -41,5 +46,5 @@ def no_parse(structure: str) -> ValueError:
     return ValueError(
         f"structure {structure!r}: no parse was given to build its trees; pass "
         "parse=parsers.tree_cache.parse_cached (or call parsers.api.train / "
-        "parsers.api.load_embedder, which do)"
+        "parsers.api.load_embedder, which do; load_embedder also loads model directories)"
     )

@@ -28,8 +28,9 @@ from tests.test_reliability import WORDS, summary, train_args, write_corpus
 
 
 def one_line_error(err: str, command: str, *phrases: str) -> None:
+    """One error line on stderr (beside status lines such as ``strae train: ...``)."""
     assert "Traceback" not in err, err
-    lines = [x for x in err.splitlines() if x.startswith("strae ")]
+    lines = [x for x in err.splitlines() if ": error: " in x]
     assert len(lines) == 1 and lines[0].startswith(f"strae {command}: error: "), err
     for p in phrases:
         assert p in lines[0], err
@@ -98,8 +99,8 @@ def test_training_on_a_gold_tree_dataset(tmp_path, capsys):
             "--dev-sentences", "6", "--batch-size", "27", "--min-count", "1",
             "--no-progress"]  # fmt: skip
     assert main(args) == 0, capsys.readouterr().err
-    out = capsys.readouterr().out
-    assert "strae train: gold trees" in out and summary(out)["train_sentences"] == 54
+    out, err = capsys.readouterr()
+    assert "strae train: gold trees" in err and summary(out)["train_sentences"] == 54
     record = json.loads((tmp_path / "r" / "config.json").read_text())
     assert record["train"]["structure"] == "gold"
     # new sentences have no gold trees: say so, and how to choose a structure
@@ -196,12 +197,12 @@ def test_resume_compares_the_corpus_by_content(tmp_path, capsys, monkeypatch):
     capsys.readouterr()
     # the same file, given as an absolute path
     assert main(train_args(tmp_path / "c.txt", "r", "--epochs", "2", "--resume")) == 0
-    assert "moved" not in capsys.readouterr().out
+    assert "moved" not in capsys.readouterr().err
     # the file moved: resumed, and said
     (tmp_path / "elsewhere").mkdir()
     shutil.move(tmp_path / "c.txt", tmp_path / "elsewhere" / "c.txt")
     assert main(train_args("elsewhere/c.txt", "r", "--epochs", "3", "--resume")) == 0
-    assert "note: the corpus moved" in capsys.readouterr().out
+    assert "note: the corpus moved" in capsys.readouterr().err
     # other content under the old name: refused
     write_corpus(tmp_path / "c.txt", n=70)
     assert main(train_args("c.txt", "r", "--epochs", "4", "--resume")) == 2

@@ -265,7 +265,7 @@ def test_word_similarity_coverage_is_complete(emb, tmp_path):
 def test_export_and_resume(run, tmp_path, capsys):
     vec = tmp_path / "v.txt"
     assert main(["export", str(run), "--out", str(vec)]) == 0
-    assert "BPE pieces" in capsys.readouterr().out
+    assert "BPE pieces" in capsys.readouterr().err
     n = len(json.loads((run / "vocab.json").read_text())) - 1
     assert vec.read_text().splitlines()[0] == f"{n} 100"
     # resume reads the run's tokenizer
@@ -307,3 +307,20 @@ def test_training_is_deterministic_and_checks_words(tmp_path):
         train_bpe([["a", "b c"]], 50, cache=False)
     with pytest.raises(ValueError, match="empty"):
         train_bpe([["a", ""]], 50, cache=False)
+
+
+def test_a_bpe_model_directory_round_trips(run, emb, tmp_path):
+    from strae_graph import Embedder
+
+    out = tmp_path / "bpe-model"
+    assert main(["export", str(run), "--format", "model", "--out", str(out)]) == 0
+    assert (out / "tokenizer.json").is_file()
+    record = json.loads((out / "config.json").read_text())
+    assert record["vocab"] == {"kind": "bpe", "size": len(emb.vocab), "file": "vocab.json",
+                               "tokenizer": "tokenizer.json"}  # fmt: skip
+    back = Embedder.from_pretrained(out)
+    assert back.subwords is not None
+    sents = ["The unbelievable dog barks.", "Wikipedia is a free online encyclopedia."]
+    assert np.array_equal(back.embed_sentences(sents), emb.embed_sentences(sents))
+    words = ["unbelievable", "dog", "qqqzzz"]
+    assert np.array_equal(back.embed_words(words), emb.embed_words(words), equal_nan=True)

@@ -329,7 +329,7 @@ def test_cli_train_entangle_runs_and_checkpoint_loads(tmp_path, data_dir, capsys
                "--objective", "both", "--entangle", "--no-progress",
                "--min-count", "1"])  # fmt: skip
     assert rc == 0
-    assert "of the plain nodes" in capsys.readouterr().out
+    assert "of the plain nodes" in capsys.readouterr().err
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["train"]["entangle"] is True
     lines = (run / "metrics.jsonl").read_text().splitlines()

@@ -113,7 +113,7 @@ def test_killed_run_resumes_to_the_uninterrupted_result(reference, tmp_path, sig
     assert saved["step"] < EPOCHS * BATCHES
     res = run_to_end(run, "--resume")
     assert res.returncode == 0, res.stderr
-    assert f"resumed from {run / 'last.pt'}" in res.stdout
+    assert f"resumed from {run / 'last.pt'}" in res.stderr  # status lines: stderr
     assert_same_run(reference, run)
 
 
@@ -144,7 +144,7 @@ def test_double_ctrl_c_leaves_a_valid_checkpoint(reference, tmp_path):
     at = wait_for_steps(proc, run, 12)
     proc.send_signal(signal.SIGINT)
     seen = []
-    for line in proc.stdout:  # the marker: printed (flushed) just before the save
+    for line in proc.stderr:  # the marker: printed (flushed) just before the save
         seen.append(line)
         if "SIGINT: saving" in line:
             break
@@ -152,11 +152,11 @@ def test_double_ctrl_c_leaves_a_valid_checkpoint(reference, tmp_path):
         pytest.fail(f"no 'SIGINT: saving' line: {''.join(seen)}")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=300)
-    out = "".join(seen) + out
+    err = "".join(seen) + err
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err and "Traceback" not in out
     # saved: by the first Ctrl-C's save, which the second one waited for
-    assert "SIGINT: saved" in out or "after saving" in err, out + err
+    assert "SIGINT: saved" in err or "after saving" in err, out + err
     assert "no checkpoint was written" not in err
     assert final_state(run)["step"] >= at  # loads: whole and verified
     res = run_to_end(run, "--resume")

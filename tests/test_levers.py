@@ -200,8 +200,8 @@ def test_resume_continues_the_stored_budget(tmp_path, monkeypatch):
 def test_budget_on_the_command_line(tmp_path, capsys, flag, value, field, message):
     args = train_args(write_corpus(tmp_path / "c.txt"), tmp_path / "r", flag, str(value))
     assert main(args) == 0
-    out = capsys.readouterr().out
-    assert message in out
+    out, err = capsys.readouterr()
+    assert message in err
     assert '"stopped_on_budget": true' in out
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["train"][field] == value

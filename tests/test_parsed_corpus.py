@@ -109,7 +109,7 @@ def test_train_cli_on_parsed_corpus(tmp_path, small_corpus, capsys):
                  "--no-progress"]) == 0  # fmt: skip
     assert main(["parse", str(small_corpus), "--structure", "right", "--out", str(out),
                  "--no-progress"]) == 0  # fmt: skip
-    assert "reused" in capsys.readouterr().out
+    assert "reused" in capsys.readouterr().err
     run = tmp_path / "run"
     code = main(["train", "--corpus", str(out), "--out", str(run), "--max-sentences", "40",
                  "--dev-sentences", "10", "--batch-size", "20", "--min-count", "1",

@@ -93,7 +93,8 @@ def test_bad_line_raises_naming_file_and_line(tmp_path, capsys, raw, message, co
     rc = main(train_args(corpus, tmp_path / "r", "--on-error", "raise", "--max-length", "20"))
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.startswith(f"strae train: error: {corpus}, {message}"), err
+    error = [line for line in err.splitlines() if ": error: " in line]  # beside status lines
+    assert len(error) == 1 and error[0].startswith(f"strae train: error: {corpus}, {message}"), err
     assert "--on-error skip" in err and "Traceback" not in err
 
 
@@ -101,12 +102,12 @@ def test_bad_lines_are_skipped_and_counted(tmp_path, capsys):
     bad = {3: b"", 5: b"   ", 9: b"\xc3\x28 x", 11: b" ".join([b"cat"] * 30), 12: b"\x80"}
     corpus = write_corpus(tmp_path / "c.txt", bad=bad)
     rc = main(train_args(corpus, tmp_path / "r", "--max-length", "20", "--epochs", "1"))
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert rc == 0
     skipped = summary(out)["skipped"]
     assert skipped["empty_lines"] == 2 and skipped["undecodable_lines"] == 2
     assert skipped["too_long_lines"] == 1
-    assert "skipped lines: 2 empty, 1 too long, 2 undecodable" in out
+    assert "skipped lines: 2 empty, 1 too long, 2 undecodable" in err
     cfg = json.loads((tmp_path / "r" / "config.json").read_text())
     assert cfg["data"]["read"]["kept"] == 75
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 
 from eval.evaluate import ALL_TASKS, EvalConfig
@@ -18,6 +17,7 @@ from strae_graph.cli.options import (
     data_values,
     preset_given,
 )
+from strae_graph.cli.output import status, summary
 
 
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
@@ -212,10 +212,6 @@ def _eval_config(args: argparse.Namespace, files: bool) -> EvalConfig:
     )
 
 
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr)
-
-
 def _run_eval(args: argparse.Namespace) -> int:
     from eval.data import load_sts, load_wordsim
     from eval.evaluate import MIN_COVERED_PAIRS
@@ -241,7 +237,7 @@ def _run_eval(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         device=args.device,
         batch_size=args.embed_batch_size,
-        log=_log,
+        log=status,
     )
     res.wall_s = round(time.perf_counter() - t0, 1)
     print(
@@ -298,10 +294,10 @@ def _run_compare(args: argparse.Namespace) -> int:
         resamples=args.resamples,
     )
     t0 = time.perf_counter()
-    study = run_study(cfg, log=_log)
+    study = run_study(cfg, log=status)
     wall = time.perf_counter() - t0
-    print(study.markdown)
-    print(
+    status(study.markdown)
+    summary(
         json.dumps(
             {
                 "out": args.out,

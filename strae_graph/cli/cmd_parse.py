@@ -8,6 +8,7 @@ from typing import Any
 
 from parsers.dependency import ATTACH_ORDERS
 from parsers.structures import GOLD, get_structure, names
+from strae_graph.cli.output import status, summary
 
 ALL_SOURCES = names()
 
@@ -136,10 +137,11 @@ def _run_parse(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        log=status,
     )
     if res.reused:
-        print(f"strae parse: {res.out} is up to date (same input and options): reused")
-    print(json.dumps(result_dict(res), indent=2))
+        status(f"strae parse: {res.out} is up to date (same input and options): reused")
+    summary(json.dumps(result_dict(res), indent=2))
     return 0
 
 
@@ -344,6 +346,6 @@ def _run_benepar_train(args: argparse.Namespace) -> int:
         predict_tags=not args.no_tags, case=args.case, threads=args.threads, seed=args.seed,
         progress=not args.no_progress,
     )  # fmt: skip
-    res = train_benepar(cfg, resume=args.resume)
-    print(json.dumps(res, indent=2))
+    res = train_benepar(cfg, log=status, resume=args.resume)
+    summary(json.dumps(res, indent=2))
     return 0

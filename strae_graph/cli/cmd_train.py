@@ -18,6 +18,7 @@ from strae_graph.cli.options import (
     preset_given,
     preset_help,
 )
+from strae_graph.cli.output import status, summary
 from strae_graph.model import OBJECTIVES
 
 
@@ -219,8 +220,8 @@ def _run_train(args: argparse.Namespace) -> int:
             f"{cfg.out} already holds a run ({last}); add --resume to continue it "
             "or --overwrite to start again"
         )
-    print(f"strae train: {cfg.structure} trees, {cfg.objective} objective, "
-          f"corpus {cfg.corpus}, run directory {cfg.out}")  # fmt: skip
+    status(f"strae train: {cfg.structure} trees, {cfg.objective} objective, "
+           f"corpus {cfg.corpus}, run directory {cfg.out}")  # fmt: skip
     on_eval = None
     if cfg.eval_every_minutes is not None:  # eval sits above the core: built here
         from eval.curve import CurveEvaluator
@@ -229,9 +230,9 @@ def _run_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     if threading_main():  # a late second Ctrl-C while exiting after a stop: ignored
         signal.signal(signal.SIGINT, quiet_after_stop)
-    res = train(cfg, resume=args.resume, on_eval=on_eval, log=lambda s: print(s, flush=True))
+    res = train(cfg, resume=args.resume, on_eval=on_eval, log=status)
     wall = time.perf_counter() - t0
-    print(dumps({**res.__dict__, "wall_s": round(wall, 1)}, why=_summary_null, indent=2))
+    summary(dumps({**res.__dict__, "wall_s": round(wall, 1)}, why=_summary_null, indent=2))
     return 130 if res.interrupted else 0
 
 
