@@ -42,6 +42,7 @@ from strae_graph.train_step import (
     peak_rss_mb,
     save_before_bad_batch,
     step_record,
+    step_rng_state,
     timing_record,
 )
 from strae_graph.tree_source import Parse
@@ -181,7 +182,7 @@ class Trainer(RunState):
             ts, cs = time.perf_counter(), time.process_time()
             items, batch = ahead.get(self.next_batch)
             n_tok = sum(len(leaves(t)) for t in items)
-            rng_at_batch = torch.get_rng_state()  # restored if this batch goes NaN
+            rng_at_batch = step_rng_state()  # restored if this batch goes NaN
             output, bad = forward_backward(self.model, self.optimizer, items, batch,
                                            data.vocab, cfg, ctx)  # fmt: skip
             if bad is not None:
@@ -195,7 +196,7 @@ class Trainer(RunState):
         bar.close()
         ahead.close()
 
-    def _bad_batch(self, bad: str, bar: tqdm, rng_at_batch: torch.Tensor) -> None:
+    def _bad_batch(self, bad: str, bar: tqdm, rng_at_batch: dict[str, Any]) -> None:
         """A batch whose loss or gradient is not finite: skipped (``--on-nan
         skip``), else a FloatingPointError after saving the model from before it."""
         where = f"epoch {self.epoch + 1}, batch {self.next_batch + 1} of {self.n_batches}"
@@ -236,7 +237,7 @@ class Trainer(RunState):
         self.tokens_seen += n_tok
         self.seconds += dt
         bar.update(1)
-        bar.set_postfix(loss=f"{output.loss.item():.4f}", tok_s=f"{n_tok / dt:,.0f}")
+        bar.set_postfix(loss=f"{output.loss.item():.4f}", tok_s=f"{n_tok / dt:,.0f}", refresh=False)
         if self.step % cfg.log_every == 0 or self.next_batch == self.n_batches:
             rec = step_record(self.step, self.epoch + 1, self.next_batch, output, lr,
                               self.model, cfg)  # fmt: skip

@@ -4,7 +4,10 @@ step), and the vectorised batch building; and ``strae bench --sample``.
 Each must leave the numbers exactly as they were."""
 
 import json
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -18,7 +21,7 @@ from strae_graph.cli import main
 from strae_graph.graph import _batch_arrays
 from strae_graph.prefetch import Prefetcher
 from strae_graph.threads import ThreadGovernor, parse_threads, threads_for
-from tests.conftest import CORPUS, random_tree_shapes
+from tests.conftest import CORPUS, ROOT, random_tree_shapes
 from tests.tiny_runs import assert_same_model_and_optimizer, tiny_run
 
 
@@ -142,3 +145,15 @@ def test_bench_shuffled_sample_draws_like_training():
     again, _ = load_slice(BenchConfig(**cfg, sample="shuffled"))
     assert again == shuffled  # seeded
     assert json.dumps(shuffled)  # plain token lists
+
+
+def test_gpu_check_without_a_gpu_says_so_and_exits_0(tmp_path):
+    """scripts/gpu_check.sh on a machine without a CUDA GPU: one line, exit 0, nothing run."""
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA GPU is here: scripts/gpu_check.sh runs for real")
+    env = {**os.environ, "PYTHON": sys.executable, "GPU_CHECK_OUT": str(tmp_path / "out")}
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.startswith("gpu_check: no CUDA GPU here")
+    assert len(res.stdout.splitlines()) == 1 and not (tmp_path / "out").exists()
