@@ -82,7 +82,8 @@ class PlainFrontierModel:
         leaf[self.leaves] = True
         tokens = torch.zeros(self.n, dtype=torch.int64)
         tokens[self.leaves] = self.tokens
-        terms = (lambda u, d: contrastive_loss(u, d, model.scale, block),
+        terms = (lambda u, d: contrastive_loss(u, d, model.scale, block,
+                                               precision=model.config.precision),
                  lambda: model.reconstruction_loss(down[leaf], tokens[leaf]))  # fmt: skip
         return objective_loss(objective, up, down, leaf, *terms)[0]
 

@@ -43,5 +43,24 @@ if "dgl" not in sys.modules and not _graphbolt_plugin_present():
 
 import dgl  # noqa: E402
 import dgl.function as fn  # noqa: E402
+from dgl import graph_index, heterograph_index  # noqa: E402
+from dgl.heterograph import DGLBlock  # noqa: E402
 
-__all__ = ["dgl", "fn"]
+__all__ = ["block_from_coo", "dgl", "fn"]
+
+#: the metagraph of every one-relation block (source type 0 -> destination type 1),
+#: as ``dgl.create_block`` makes it; immutable, so one is shared
+_BLOCK_METAGRAPH = graph_index.from_coo(2, [0], [1], True)
+
+
+def block_from_coo(src, dst, n_src: int, n_dst: int) -> dgl.DGLGraph:
+    """``dgl.create_block((src, dst), num_src_nodes=n_src, num_dst_nodes=n_dst)``
+    (int64 CPU tensors), built by the same graph-index calls without its
+    argument checks and conversions: about 8x faster (0.46 -> 0.06 ms a block
+    here), which matters because every batch builds one block per tree level."""
+    unit = heterograph_index.create_unitgraph_from_coo(
+        2, n_src, n_dst, src, dst, ["coo", "csr", "csc"]
+    )
+    counts = dgl.utils.toindex([n_src, n_dst], "int64")
+    index = heterograph_index.create_heterograph_from_relations(_BLOCK_METAGRAPH, [unit], counts)
+    return DGLBlock(index, (["_N"], ["_N"]), ["_E"])

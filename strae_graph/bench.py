@@ -46,7 +46,9 @@ from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.model import StrAE, StrAEConfig
 from strae_graph.objectives import OBJECTIVES
+from strae_graph.precision import support_note, validate_precision
 from strae_graph.progress import progress
+from strae_graph.train_data import epoch_order
 from strae_graph.tree import Tree
 from strae_graph.tree_source import Parse, no_parse
 from strae_graph.vocab import Vocabulary
@@ -85,6 +87,15 @@ class BenchConfig:
     seed: int = 0
     json: str | None = "runs/bench.json"
     progress: bool = True
+    precision: str = "fp32"  # of the losses' big products (strae_graph.precision)
+    device: str = "cpu"
+    #: head: the first sentences of the corpus; shuffled: drawn at random from the
+    #: vocab_sentences read, as training draws its batches (consecutive sentences of
+    #: one article repeat words, so head batches entangle more than training's)
+    sample: str = "head"
+
+
+SAMPLES: tuple[str, ...] = ("head", "shuffled")
 
 
 # --- the benchmark ------------------------------------------------------------------
@@ -96,17 +107,19 @@ def load_slice(cfg: BenchConfig) -> tuple[list[list[str]], Vocabulary]:
     if len(sents) < need:
         raise DataError(f"{cfg.corpus}: {len(sents)} sentences, the benchmark needs {need}")
     vocab = Vocabulary.build(sents, 1, cfg.max_vocab)
+    if cfg.sample == "shuffled":
+        return [sents[i] for i in epoch_order(len(sents), cfg.seed, 0)[:need]], vocab
     return sents[:need], vocab
 
 
 def make_batches(trees: Sequence[Tree], vocab: Vocabulary, batch_size: int,
-                 entangle: bool = False):  # fmt: skip
+                 entangle: bool = False, device: str = "cpu"):  # fmt: skip
     """[(graph, frontiers, seconds to build)] for consecutive batches."""
     out = []
     for start in range(0, len(trees), batch_size):
         chunk = trees[start : start + batch_size]
         t = timing.now()
-        g = batch_trees(chunk, [vocab.encode(x.tokens) for x in chunk], entangle=entangle)
+        g = batch_trees(chunk, [vocab.encode(x.tokens) for x in chunk], device, entangle)
         fr = Frontiers.of(g)
         out.append((g, fr, timing.now() - t, chunk))
     return out
@@ -134,7 +147,7 @@ def run_case(
     entangle = bool(preset["entangle"])
     lr = preset["lr"] or (1e-4 if objective == "contrastive" else 1e-3)
     trees = parse(sents, structure, cfg.seed)
-    batches = make_batches(trees, vocab, cfg.batch_size, entangle)
+    batches = make_batches(trees, vocab, cfg.batch_size, entangle, cfg.device)
     warm, timed = batches[: cfg.warmup], batches[cfg.warmup :]
     torch.manual_seed(cfg.seed)
     model = StrAE(
@@ -144,11 +157,15 @@ def run_case(
             channel_size=cfg.channel_size,
             objective=objective,
             compose=compose,
+            precision=cfg.precision,
         )
-    )
+    ).to(cfg.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     timing.reset_peak_rss()
+    gpu = torch.device(cfg.device).type == "cuda"
+    if gpu:
+        torch.cuda.reset_peak_memory_stats(cfg.device)
     for g, fr, _, _ in warm:
         fused_step(model, opt, g, fr)
     wall, cpu = [], []
@@ -158,6 +175,7 @@ def run_case(
         wall.append(timing.now() - t0)
         cpu.append(time.process_time() - c0)
     peak = peak_rss_mb()
+    peak_gpu = torch.cuda.max_memory_allocated(cfg.device) / 2**20 if gpu else None
     parts = {"up": 0.0, "down": 0.0, "loss": 0.0, "optim": 0.0}
     for g, fr, _, _ in timed:
         for k, v in segmented_step(model, opt, g, fr).items():
@@ -196,8 +214,11 @@ def run_case(
         setting=setting,
         compose=compose,
         entangle=entangle,
+        precision=cfg.precision,
+        device=cfg.device,
+        peak_gpu_mb=peak_gpu,
     )
-    if cfg.plain and not entangle:  # the plain loop is the un-entangled reference
+    if cfg.plain and not entangle and not gpu:  # the plain loop: the un-entangled CPU reference
         _compare_plain(cfg, res, model, opt, batches, vocab, plain_model)
     return res
 
@@ -244,6 +265,23 @@ def _no_plain_model() -> ValueError:
     )
 
 
+def _check_case_options(cfg: BenchConfig, log: Callable[[str], None]) -> None:
+    """ValueError for a sample, precision or device that cannot work; the note
+    of an emulated bf16 (:func:`strae_graph.precision.support_note`)."""
+    if cfg.sample not in SAMPLES:
+        raise ValueError(f"unknown sample {cfg.sample!r}; choose from {', '.join(SAMPLES)}")
+    validate_precision(cfg.precision)
+    try:
+        device = torch.device(cfg.device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {cfg.device!r} ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {cfg.device!r}: this torch build or machine has no CUDA GPU")
+    note = support_note(cfg.precision, cfg.device)
+    if note:
+        log(note)
+
+
 def run_bench(
     cfg: BenchConfig,
     log: Callable[[str], None] = print,
@@ -257,6 +295,7 @@ def run_bench(
     timing.set_clock(cfg.clock)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    _check_case_options(cfg, log)
     if parse is None:
         raise no_parse(", ".join(cfg.structures))
     for s in cfg.structures:
@@ -266,9 +305,9 @@ def run_bench(
             raise ValueError(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
     sents, vocab = load_slice(cfg)
     log(
-        f"bench: {len(sents)} sentences ({cfg.warmup} warm-up + {cfg.steps} timed batches of "
-        f"{cfg.batch_size}), vocabulary {len(vocab):,}, torch threads {torch.get_num_threads()}, "
-        f"{cfg.clock} clock"
+        f"bench: {len(sents)} sentences ({cfg.sample}: {cfg.warmup} warm-up + {cfg.steps} timed "
+        f"batches of {cfg.batch_size}), vocabulary {len(vocab):,}, torch threads "
+        f"{torch.get_num_threads()}, {cfg.clock} clock, {cfg.device}, {cfg.precision} products"
     )
     from strae_graph.presets import PRESETS
 

@@ -42,6 +42,9 @@ class CaseResult:
     setting: str = "default"  # the preset whose model and batches were timed
     compose: str = "linear"
     entangle: bool = False  # entangled (DAG) batches: nodes counts the distinct nodes
+    precision: str = "fp32"  # of the losses' big products
+    device: str = "cpu"
+    peak_gpu_mb: float | None = None  # CUDA: torch.cuda.max_memory_allocated
 
 
 def format_table(results: Sequence[CaseResult]) -> str:
@@ -58,11 +61,16 @@ def format_table(results: Sequence[CaseResult]) -> str:
         lines.append(
             f"| {r.setting} | {r.structure} | {r.objective} | {r.nodes:,} "
             f"| {r.sentences_per_s:,.0f} | {r.tokens_per_s:,.0f} | {r.epoch_s / 3600:.2f} "
-            f"| {r.peak_rss_mb:,.0f} "
+            f"| {r.peak_rss_mb:,.0f}{_gpu_mb(r)} "
             f"| {sh['up']:.0%} | {sh['down']:.0%} | {sh['loss']:.0%} | {sh['optim_data']:.0%} "
             f"| {r.step_s:.3f} | {r.floor_s:.3f} | {r.overhead:.2f} | {plain} | {ratio} |"
         )
     return "\n".join(lines)
+
+
+def _gpu_mb(r: CaseResult) -> str:
+    """`` (GPU n)``: the peak GPU memory of a CUDA case, after its resident memory."""
+    return "" if r.peak_gpu_mb is None else f" (GPU {r.peak_gpu_mb:,.0f})"
 
 
 def bench_record(cfg: BenchConfig, results: Sequence[CaseResult]) -> dict[str, Any]:

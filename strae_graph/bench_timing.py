@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 
 from strae_graph.model import StrAE
+from strae_graph.precision import product_dtype
 from strae_graph.train_step import backward_checked
 
 #: wall time, or this process's CPU time (meaningful with one torch thread on a
@@ -35,9 +36,18 @@ def now() -> float:
     return _now()
 
 
+def sync() -> None:
+    """Wait for the GPU's queued work (no-op without CUDA), so that a clock
+    reading after it counts that work."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def _timed(fn: Callable[[], object]) -> tuple[float, object]:
+    sync()
     t = _now()
     out = fn()
+    sync()
     return _now() - t, out
 
 
@@ -114,8 +124,11 @@ def segmented_step(model: StrAE, opt: torch.optim.Optimizer, g, fr) -> dict[str,
 
 
 def floor_seconds(model: StrAE, g, reps: int = 2) -> float:
-    """Time of the dense products the objective must do for this batch (best of reps)."""
+    """Time of the dense products the objective must do for this batch (best of
+    reps), on the model's device, in the precision of its products."""
     e = model.config.embedding_size
+    device = model.embedding.weight.device
+    dtype = product_dtype(model.config.precision) or torch.float32
     is_leaf = g.ndata["is_leaf"]
     products: list[tuple[int, int]] = []  # (rows, cols) of S; each costs 3 products of depth E
     objective = model.config.objective
@@ -131,12 +144,14 @@ def floor_seconds(model: StrAE, g, reps: int = 2) -> float:
     for _ in range(reps):
         total = 0.0
         for rows, cols in products:
-            a = torch.randn(rows, e)
-            b = torch.randn(cols, e)
+            a = torch.randn(rows, e, device=device, dtype=dtype)
+            b = torch.randn(cols, e, device=device, dtype=dtype)
+            sync()
             t = _now()
             s = a @ b.T  # forward
             _ = s @ b  # backward, first operand
             _ = s.T @ a  # backward, second operand
+            sync()
             total += _now() - t
             del s
         best = min(best, total)

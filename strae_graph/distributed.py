@@ -210,9 +210,9 @@ class DistContext:
         def contrastive(u: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
             u_rows = F.normalize(u, dim=-1)
             d_all, offset = self.gather_rows(F.normalize(d, dim=-1))
-            return contrastive_loss_shard(
-                u_rows, d_all, offset, model.scale, self.reduce_, model.config.block_size
-            )
+            c = model.config
+            return contrastive_loss_shard(u_rows, d_all, offset, model.scale, self.reduce_,
+                                          c.block_size, precision=c.precision)  # fmt: skip
 
         def ce() -> torch.Tensor:  # this process's share: its sum over the global count
             known = is_leaf & (tokens != 0)

@@ -74,6 +74,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import torch
@@ -87,19 +88,67 @@ UP = (NODE, "up", NODE)
 DOWN = (NODE, "down", NODE)
 
 
-def _tree_arrays(tree: Tree) -> tuple[np.ndarray, ...]:
-    ch = np.asarray(tree.children, dtype=np.int64).reshape(-1, 2)
-    parents = np.arange(tree.n_leaves, tree.n_nodes, dtype=np.int64)
-    src = ch.reshape(-1)  # left0, right0, left1, right1, ...
-    dst = np.repeat(parents, 2)
-    pos = np.tile(np.array([0, 1], dtype=np.int64), len(parents))
-    return (
-        src,
-        dst,
-        pos,
-        np.asarray(tree.heights(), dtype=np.int64),
-        np.asarray(tree.depths(), dtype=np.int64),
-    )
+def _batch_arrays(
+    trees: Sequence[Tree], token_ids: Sequence[Sequence[int]]
+) -> tuple[np.ndarray, ...]:
+    """The plain (forest) arrays of a batch, vectorised over its trees:
+    (src, dst, pos) of the ``up`` edges, per-node token, leaf and root flags,
+    height and depth, and the nodes per tree.  Tree ``b``'s nodes follow those
+    of trees ``< b``; its edges are its internal nodes' (left, right) pairs."""
+    n_trees = len(trees)
+    n_leaves = np.fromiter((len(t.tokens) for t in trees), dtype=np.int64, count=n_trees)
+    n_ids = np.fromiter((len(x) for x in token_ids), dtype=np.int64, count=n_trees)
+    if (n_ids != n_leaves).any():
+        b = int(np.flatnonzero(n_ids != n_leaves)[0])
+        raise ValueError(f"tree {b} has {n_leaves[b]} leaves but {n_ids[b]} token ids")
+    n_nodes = 2 * n_leaves - 1
+    offsets = np.cumsum(n_nodes) - n_nodes
+    total = int(n_nodes.sum())
+    pairs = chain.from_iterable(chain.from_iterable(t.children for t in trees))
+    n_tokens = int(n_leaves.sum())
+    n_edges = 2 * (n_tokens - n_trees)
+    src = np.fromiter(pairs, dtype=np.int64, count=n_edges) + np.repeat(offsets, 2 * (n_leaves - 1))
+    leaf = np.arange(total) - np.repeat(offsets, n_nodes) < np.repeat(n_leaves, n_nodes)
+    dst = np.repeat(np.flatnonzero(~leaf), 2)  # each internal node, once per child
+    pos = np.tile(np.array([0, 1], dtype=np.int64), n_edges // 2)
+    token = np.zeros(total, dtype=np.int64)
+    token[leaf] = np.fromiter(chain.from_iterable(token_ids), dtype=np.int64, count=n_tokens)
+    root = np.zeros(total, dtype=bool)
+    root[offsets + n_nodes - 1] = True
+    height = _heights(src, dst, leaf)
+    return src, dst, pos, token, leaf, root, height, _depths(src, dst, total), n_nodes
+
+
+def _heights(src: np.ndarray, dst: np.ndarray, leaf: np.ndarray) -> np.ndarray:
+    """Every node's height (leaves 0, else 1 + the larger of its children's),
+    as :meth:`Tree.heights`: one vectorised round per height level, each
+    settling the internal nodes whose two children are settled (post-order:
+    the lowest unsettled node of each tree always is)."""
+    height = np.zeros(len(leaf), dtype=np.int64)
+    done = leaf.copy()
+    node, left, right = dst[0::2], src[0::2], src[1::2]
+    while len(node):
+        ready = done[left] & done[right]
+        settled = node[ready]
+        height[settled] = 1 + np.maximum(height[left[ready]], height[right[ready]])
+        done[settled] = True
+        wait = ~ready
+        node, left, right = node[wait], left[wait], right[wait]
+    return height
+
+
+def _depths(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray:
+    """Every node's depth (roots 0, else 1 + its parent's), as :meth:`Tree.depths`,
+    by pointer jumping: log2(height) vectorised rounds."""
+    up = np.arange(n)
+    up[src] = dst  # a root points to itself
+    depth = (up != np.arange(n)).astype(np.int64)  # distance to the node ``up`` points to
+    while True:
+        upup = up[up]
+        if np.array_equal(upup, up):
+            return depth
+        depth = depth + depth[up]
+        up = upup
 
 
 def batch_trees(
@@ -120,37 +169,13 @@ def batch_trees(
         raise ValueError(f"{len(trees)} trees but {len(token_ids)} token id lists")
     if not trees:
         raise ValueError("cannot batch zero trees")
-    srcs, dsts, poss, heights, depths, tokens, is_leaf, is_root = [], [], [], [], [], [], [], []
-    offset = 0
-    n_nodes = np.empty(len(trees), dtype=np.int64)
-    for b, (tree, ids) in enumerate(zip(trees, token_ids)):
-        if len(ids) != tree.n_leaves:
-            raise ValueError(f"tree {b} has {tree.n_leaves} leaves but {len(ids)} token ids")
-        src, dst, pos, h, d = _tree_arrays(tree)
-        srcs.append(src + offset)
-        dsts.append(dst + offset)
-        poss.append(pos)
-        heights.append(h)
-        depths.append(d)
-        tok = np.zeros(tree.n_nodes, dtype=np.int64)
-        tok[: tree.n_leaves] = ids
-        tokens.append(tok)
-        leaf = np.zeros(tree.n_nodes, dtype=bool)
-        leaf[: tree.n_leaves] = True
-        is_leaf.append(leaf)
-        root = np.zeros(tree.n_nodes, dtype=bool)
-        root[-1] = True
-        is_root.append(root)
-        n_nodes[b] = tree.n_nodes
-        offset += tree.n_nodes
-    src, dst, pos = np.concatenate(srcs), np.concatenate(dsts), np.concatenate(poss)
-    token, leaf, height = np.concatenate(tokens), np.concatenate(is_leaf), np.concatenate(heights)
+    src, dst, pos, token, leaf, root, height, depth, n_nodes = _batch_arrays(trees, token_ids)
     if entangle:
         return _graph(*_entangled(n_nodes, src, dst, pos, token, leaf, height), device)
-    node_pos = np.zeros(offset, dtype=np.int64)
+    node_pos = np.zeros(len(token), dtype=np.int64)
     node_pos[src] = pos
-    fields = {"token": token, "is_leaf": leaf, "is_root": np.concatenate(is_root),
-              "position": node_pos, "height": height, "depth": np.concatenate(depths)}  # fmt: skip
+    fields = {"token": token, "is_leaf": leaf, "is_root": root,
+              "position": node_pos, "height": height, "depth": depth}  # fmt: skip
     # each tree: 2 edges per internal node, n_nodes - 1 in all
     return _graph(src, dst, pos, fields, n_nodes, n_nodes - 1, None, device)
 

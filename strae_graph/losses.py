@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from strae_graph.cross_entropy import CE_BLOCK_FLOATS, ce_block_rows, linear_cross_entropy
+from strae_graph.precision import low, product_dtype
 from strae_graph.workspace import Workspace
 
 __all__ = [
@@ -87,6 +88,10 @@ class _BlockedInfoNCE(torch.autograd.Function):
     through this process's rows of S: summed over processes, these are exactly
     the single-process gradients.
 
+    ``lowp`` (``torch.bfloat16`` for ``--precision bf16``; None: float32): the
+    dtype of the three N x E x N products' operands (:mod:`strae_graph.precision`);
+    each product is turned back into ``u``'s dtype before the exponential.
+
     ``scale`` may be a tensor (a learned logit scale); its gradient is then
     ``sum_ij dL/dlogit_ij * cos_ij``.  The logits are ``(scale * u) @ d.T``, so
     that sum equals ``<u, dL/du> / scale``: no extra pass over the matrix, and
@@ -94,7 +99,7 @@ class _BlockedInfoNCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, u, d, scale, block, cache, offset=0, reduce=None):  # type: ignore[override]
+    def forward(ctx, u, d, scale, block, cache, offset=0, reduce=None, lowp=None):  # type: ignore[override]
         if isinstance(scale, torch.Tensor):  # learned: its gradient goes back in its dtype
             ctx.scale_meta = (scale.dtype, scale.shape)
             scale = scale.detach()
@@ -102,6 +107,7 @@ class _BlockedInfoNCE(torch.autograd.Function):
         rows, n = u.shape[0], d.shape[0]
         fixed = scale <= FIXED_SHIFT_MAX_SCALE and u.dtype in (torch.float32, torch.float64)
         keep = fixed and rows * n * u.element_size() <= cache and any(ctx.needs_input_grad[:3])
+        u_lp, d_lp = low(u, lowp), low(d, lowp)
         if fixed:
             shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
             row_sum = torch.empty(rows, dtype=u.dtype, device=u.device)
@@ -110,7 +116,7 @@ class _BlockedInfoNCE(torch.autograd.Function):
             for start in range(0, rows, block):
                 stop = min(start + block, rows)
                 out = None if kept is None else kept[start:stop]
-                e = torch.addmm(shift, u[start:stop], d.T, alpha=scale, out=out).exp_()
+                e = _shifted_exp(shift, u_lp[start:stop], d_lp, scale, out)
                 torch.sum(e, dim=1, out=row_sum[start:stop])
                 col_sum += e.sum(dim=0)
             if reduce is not None:
@@ -122,7 +128,7 @@ class _BlockedInfoNCE(torch.autograd.Function):
             row_lse = torch.empty(rows, dtype=u.dtype, device=u.device)
             col_lse = torch.full((n,), -math.inf, dtype=u.dtype, device=u.device)
             for start in range(0, rows, block):
-                s = (u[start : start + block] @ d.T).mul_(scale)
+                s = _product(u_lp[start : start + block], d_lp.T, u.dtype).mul_(scale)
                 row_lse[start : start + block] = torch.logsumexp(s, dim=1)
                 col_lse = torch.logaddexp(col_lse, torch.logsumexp(s, dim=0))
             if reduce is not None:
@@ -132,18 +138,20 @@ class _BlockedInfoNCE(torch.autograd.Function):
                 col_sum = torch.exp(col_lse - top)
                 reduce(col_sum, "sum")
                 col_lse = col_sum.log_().add_(top)
-        diag = scale * (u * d[offset : offset + rows]).sum(-1)
+        diag = scale * _diagonal(u_lp, d_lp[offset : offset + rows], u.dtype)
         own_cols = col_lse[offset : offset + rows]
         loss = (row_lse.sum() + own_cols.sum() - 2 * diag.sum()) / (2 * n)
         ctx.save_for_backward(u, d, row_lse, col_lse)
         ctx.kept = kept
         ctx.scale, ctx.block, ctx.fixed, ctx.offset = scale, block, fixed, offset
+        ctx.lowp = lowp
         return loss
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         u, d, row_lse, col_lse = ctx.saved_tensors
         scale, block, kept, offset = ctx.scale, ctx.block, ctx.kept, ctx.offset
+        u_lp, d_lp = low(u, ctx.lowp), low(d, ctx.lowp)
         ctx.kept = None
         rows, n = u.shape[0], d.shape[0]
         # dL/dS_ij = (softmax_row_ij + softmax_col_ij - 2 [i == j]) / (2N)
@@ -158,21 +166,26 @@ class _BlockedInfoNCE(torch.autograd.Function):
             shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
         for start in range(0, rows, block):
             stop = min(start + block, rows)
-            ub = u[start:stop]
+            ub = u_lp[start:stop]
             if ctx.fixed:
                 if kept is not None:
                     g = kept[start:stop]
                 else:
-                    g = torch.addmm(shift, ub, d.T, alpha=scale).exp_()
+                    g = _shifted_exp(shift, ub, d_lp, scale)
                 _scale_rows_cols(g, a[start:stop], b)
             else:
-                s = (ub @ d.T).mul_(scale)
+                s = _product(ub, d_lp.T, u.dtype).mul_(scale)
                 g = torch.exp(s - row_lse[start:stop, None])
                 g += torch.exp(s - col_lse[None, :])
                 del s
                 g.mul_(coef * scale)
-            torch.mm(g, d, out=grad_u[start:stop])
-            grad_d.addmm_(g.T, ub)
+            if ctx.lowp is None:
+                torch.mm(g, d, out=grad_u[start:stop])
+                grad_d.addmm_(g.T, ub)
+            else:
+                g = g.to(ctx.lowp)
+                grad_u[start:stop] = torch.mm(g, d_lp)
+                grad_d += torch.mm(g.T, ub)
         if kept is not None:
             _WORKSPACE.give(kept)
         # the diagonal's -2 [i == j] term
@@ -182,7 +195,35 @@ class _BlockedInfoNCE(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             dtype, shape = ctx.scale_meta
             grad_scale = ((u * grad_u).sum() / scale).to(dtype).reshape(shape)
-        return grad_u, grad_d, grad_scale, None, None, None, None
+        return grad_u, grad_d, grad_scale, None, None, None, None, None
+
+
+def _diagonal(u: torch.Tensor, d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The cosines ``(u_i . d_i)`` in ``dtype``; of low-precision operands, rounded
+    to their precision as the products of S are, so that the positives' logits
+    are the diagonal of the same (rounded) S the log-sum-exps saw."""
+    if u.dtype == dtype:
+        return (u * d).sum(-1)
+    return (u.to(dtype) * d.to(dtype)).sum(-1).to(u.dtype).to(dtype)
+
+
+def _product(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``a @ b`` in ``dtype`` (operands already cast to the product's precision)."""
+    return torch.mm(a, b).to(dtype)
+
+
+def _shifted_exp(
+    shift: torch.Tensor, u: torch.Tensor, d: torch.Tensor, scale: float, out=None
+) -> torch.Tensor:
+    """``exp(scale * u d^T + shift)`` in ``shift``'s dtype (into ``out``): one fused
+    ``addmm`` when the operands are of that dtype, else their low-precision
+    product scaled and shifted in ``shift``'s dtype."""
+    if u.dtype == shift.dtype:
+        return torch.addmm(shift, u, d.T, alpha=scale, out=out).exp_()
+    s = torch.mm(u, d.T)
+    if out is None:
+        return torch.add(shift, s, alpha=scale).exp_()
+    return torch.add(shift, s, alpha=scale, out=out).exp_()
 
 
 def _scale_rows_cols(g: torch.Tensor, a: torch.Tensor, b: torch.Tensor, rows: int = 32) -> None:
@@ -201,6 +242,7 @@ def contrastive_loss(
     scale: Scale,
     block_size: int = 2048,
     cache_bytes: int | None = None,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """Symmetric InfoNCE over all pairs (up_i, down_j), positives on the diagonal.
 
@@ -209,6 +251,7 @@ def contrastive_loss(
     except that the N x N matrix is kept from forward to backward when it fits
     in ``cache_bytes`` (default :data:`CACHE_BYTES`; 0 never keeps it).
     ``scale``: a number, or a tensor to learn it (it then gets a gradient).
+    ``precision``: of the N x E x N products (:mod:`strae_graph.precision`).
     """
     if up.shape != down.shape or up.dim() != 2:
         raise ValueError(
@@ -222,6 +265,9 @@ def contrastive_loss(
         scale,
         block_size,
         CACHE_BYTES if cache_bytes is None else cache_bytes,
+        0,
+        None,
+        product_dtype(precision),
     )
 
 
@@ -233,6 +279,7 @@ def contrastive_loss_shard(
     reduce: ColumnReduce,
     block_size: int = 2048,
     cache_bytes: int | None = None,
+    precision: str = "fp32",
 ) -> torch.Tensor:
     """This process's share of the global symmetric InfoNCE (data parallel).
 
@@ -257,4 +304,5 @@ def contrastive_loss_shard(
         CACHE_BYTES if cache_bytes is None else cache_bytes,
         offset,
         reduce,
+        product_dtype(precision),
     )

@@ -19,6 +19,7 @@ from strae_graph.graph import Frontiers
 from strae_graph.losses import Scale, contrastive_loss, linear_cross_entropy, logit_scale
 from strae_graph.objectives import OBJECTIVES, objective_loss
 from strae_graph.objectives import Objective as Objective  # re-exported
+from strae_graph.precision import validate_precision
 
 COMPOSE_FUNCTIONS: tuple[str, ...] = ("linear", "diagonal")  # see make_functions
 ACTIVATIONS = {"none": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
@@ -56,6 +57,7 @@ class StrAEConfig:
     learn_temperature: bool = False  # the logit scale is a parameter (see StrAE.scale)
     block_size: int = 2048  # rows of the similarity matrix held at once
     compose: str = "linear"  # compose / decompose functions: linear, or Banyan's diagonal
+    precision: str = "fp32"  # of the losses' big products (strae_graph.precision)
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -74,6 +76,7 @@ class StrAEConfig:
         if self.vocab_size < 1 or self.channels < 1 or self.channel_size < 1:
             raise ValueError("vocab_size, channels and channel_size must be positive")
         logit_scale(self.temperature, self.log_scale)  # validates
+        validate_precision(self.precision)
         if self.learn_temperature:
             initial_learned_scale(self.temperature, self.log_scale)
         if not (math.isfinite(self.init_range) and self.init_range > 0):
@@ -302,13 +305,15 @@ class StrAE(nn.Module):
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """The configured objective on (N, E) up and down embeddings
         (:func:`strae_graph.objectives.objective_loss`); parts as numbers."""
-        is_leaf = g.ndata["is_leaf"]
+        is_leaf, c = g.ndata["is_leaf"], self.config
         loss, terms = objective_loss(
-            self.config.objective,
+            c.objective,
             up,
             down,
             is_leaf,
-            contrastive=lambda u, d: contrastive_loss(u, d, self.scale, self.config.block_size),
+            contrastive=lambda u, d: contrastive_loss(
+                u, d, self.scale, c.block_size, precision=c.precision
+            ),
             ce=lambda: self.reconstruction_loss(down[is_leaf], g.ndata["token"][is_leaf]),
         )
         return loss, {k: v.item() for k, v in terms.items()}
@@ -329,4 +334,6 @@ class StrAE(nn.Module):
         """``F.cross_entropy(self.token_logits(h), tokens)`` (within float rounding),
         without holding the (n, V) logits (:func:`strae_graph.losses.linear_cross_entropy`)."""
         bias = None if self.output is None else self.output.bias
-        return linear_cross_entropy(h, self.lambda_weight, tokens, bias, reduction)
+        return linear_cross_entropy(
+            h, self.lambda_weight, tokens, bias, reduction, precision=self.config.precision
+        )

@@ -1,9 +1,17 @@
 """Preparing batches ahead of the training step.
 
 Building a batch (vocabulary ids, the batched DGL graph and its per-frontier
-schedule) is done by a background thread while the model trains on the
-previous batch, so it leaves the step's critical path.  Most of the work is in
-numpy, torch and DGL's C++ core, which release the GIL.
+schedule) can be done by a background thread while the model trains on the
+previous batch (``depth`` >= 1), or on the spot by the step's own thread
+(``depth`` 0).
+
+On a CPU the thread does not pay: the build is many small numpy and DGL calls
+that hold the GIL, so the step's thread waits for the GIL while the builder
+runs, and the builder takes a core from one of the torch threads, which then
+all wait for it at the end of every parallel operation.  ``strae train``
+therefore builds on the spot on a CPU (``--prefetch 0``; the build is a few
+percent of a step's CPU time for the default recipe: README, "Performance")
+and ahead on a GPU, whose step leaves the CPU idle while it waits for the device.
 """
 
 from __future__ import annotations
@@ -16,7 +24,8 @@ T = TypeVar("T")
 
 
 class Prefetcher(Generic[T]):
-    """``make(key)`` for each key, ``depth`` keys ahead, in a daemon thread.
+    """``make(key)`` for each key, ``depth`` keys ahead, in a daemon thread
+    (``depth`` 0: no thread; each key is built when asked for).
 
     ``get(key)`` returns the prepared result for ``key``; a key asked out of
     order (e.g. after a resume) is simply built on the spot.  Errors raised by
@@ -28,11 +37,13 @@ class Prefetcher(Generic[T]):
         self._keys = list(keys)
         self._ready: dict[int, tuple[bool, object]] = {}
         self._cond = threading.Condition()
-        self._depth = max(1, depth)
+        self._depth = depth
         self._taken = 0  # index into _keys of the next key expected by get
         self._stop = False
-        self._thread = threading.Thread(target=self._run, name="strae-prefetch", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if depth > 0:
+            self._thread = threading.Thread(target=self._run, name="strae-prefetch", daemon=True)
+            self._thread.start()
 
     def _run(self) -> None:
         for i, key in enumerate(self._keys):
@@ -50,6 +61,8 @@ class Prefetcher(Generic[T]):
                 self._cond.notify_all()
 
     def get(self, key: int) -> T:
+        if self._thread is None:
+            return self._make(key)
         with self._cond:
             if key in self._keys[self._taken :]:
                 self._taken = self._keys.index(key, self._taken) + 1
@@ -70,7 +83,8 @@ class Prefetcher(Generic[T]):
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        self._thread.join(timeout=5)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
     def __enter__(self) -> Prefetcher[T]:
         return self

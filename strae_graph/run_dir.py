@@ -41,6 +41,8 @@ COMPARED = (
     "init_range", "learn_temperature", "warmup_steps", "lr_decay", "min_lr_ratio",
 )  # fmt: skip
 COMPARED += ("entangle",)
+#: settings added later, compared on resume too, with the value an older run had
+COMPARED_SINCE = {"precision": "fp32"}
 
 #: the data pipeline's settings, compared on resume too; a checkpoint from before
 #: they existed was trained in memory in the permutation order (the values here)
@@ -137,6 +139,9 @@ def resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dic
     saved = state.get("train_config", {})
     diff = [k for k in COMPARED if k != "corpus" and k in saved and saved[k] != getattr(cfg, k)]
     pairs = [f"{k}: saved {saved[k]!r}, now {getattr(cfg, k)!r}" for k in diff]
+    was = {k: saved.get(k, old) for k, old in COMPARED_SINCE.items()}
+    pairs += [f"{k}: saved {v!r}, now {getattr(cfg, k)!r}" for k, v in was.items()
+              if v != getattr(cfg, k)]  # fmt: skip
     pairs += pipeline_problems(saved, cfg)
     pairs += [p for p in [resume_problem(saved, cfg)] if p]
     if pairs:

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from strae_graph._dgl import dgl
+from strae_graph._dgl import block_from_coo, dgl
 
 
 @dataclass(frozen=True)
@@ -353,11 +353,13 @@ def _expansions(
 def _block(
     src: np.ndarray, dst: np.ndarray, n_src: int, n_dst: int, device: torch.device | str
 ) -> dgl.DGLGraph:
-    b = dgl.create_block(
-        (torch.from_numpy(np.ascontiguousarray(src)), torch.from_numpy(np.ascontiguousarray(dst))),
-        num_src_nodes=n_src,
-        num_dst_nodes=n_dst,
+    b = block_from_coo(
+        torch.from_numpy(np.ascontiguousarray(src, dtype=np.int64)),
+        torch.from_numpy(np.ascontiguousarray(dst, dtype=np.int64)),
+        int(n_src),
+        int(n_dst),
     )
-    b = b.to(device)
+    if torch.device(device).type != "cpu":
+        b = b.to(device)
     b.create_formats_()  # build the sparse formats now, not inside the training step
     return b

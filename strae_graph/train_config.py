@@ -11,9 +11,11 @@ import torch
 from strae_graph.budget import validate_minutes
 from strae_graph.corpus import DEFAULT_CORPUS, ON_ERROR
 from strae_graph.model import COMPOSE_FUNCTIONS, OBJECTIVES, StrAEConfig
+from strae_graph.precision import validate_precision
 from strae_graph.presets import DEFAULT, PRESETS
 from strae_graph.schedule_lr import validate_schedule
 from strae_graph.subwords import VOCAB_KINDS
+from strae_graph.threads import parse_threads
 from strae_graph.tree_dataset import is_parsed_corpus, read_meta
 
 
@@ -73,6 +75,18 @@ class TrainConfig:
     order: str | None = None  # ORDERS; None: "bucketed" with stream, else "permutation"
     order_buffer: int = 64  # bucketed: the shuffle buffer, in global batches (OrderSpec)
     order_block: int = 128  # bucketed: consecutive sentences the block shuffle moves together
+    # --- speed: precision is compared on resume (absent from older runs: fp32); the others
+    # change only how fast a run goes (strae_graph.threads: the numbers do not depend on them)
+    precision: str = "fp32"  # of the losses' big products (strae_graph.precision)
+    threads: str | int | None = None  # torch threads: None torch's default, N, or "auto"
+    prefetch: int | None = None  # batches built ahead by a thread; None: 0 on CPU, 2 on CUDA
+
+    @property
+    def prefetch_depth(self) -> int:
+        """Batches built ahead by a background thread (strae_graph.prefetch)."""
+        if self.prefetch is not None:
+            return self.prefetch
+        return 2 if torch.device(self.device).type == "cuda" else 0
 
     def __post_init__(self) -> None:
         if is_parsed_corpus(self.corpus):  # a `strae parse` dataset: its trees decide
@@ -124,6 +138,10 @@ def validate_train_config(cfg: TrainConfig) -> None:
     if cfg.epochs is None and cfg.minutes is None and cfg.max_steps is None:
         raise ValueError("epochs may be None (train until the budget is spent) only with "
                          "minutes or max_steps")  # fmt: skip
+    validate_precision(cfg.precision)
+    cfg.threads = parse_threads(cfg.threads)
+    if cfg.prefetch is not None and cfg.prefetch < 0:
+        raise ValueError(f"prefetch must be at least 0 (batches built ahead), got {cfg.prefetch}")
     at_least = {"epochs": 1, "batch_size": 1, "max_length": 1, "min_count": 1, "log_every": 1,
                 "channels": 1, "channel_size": 1, "dev_sentences": 0,
                 "checkpoint_every": 0, "seed": 0, "order_buffer": 1,
@@ -197,4 +215,5 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> StrAEConfig:
         compose=cfg.compose,
         init_range=cfg.init_range,
         learn_temperature=cfg.learn_temperature,
+        precision=cfg.precision,
     )

@@ -26,11 +26,13 @@ from strae_graph.budget import LearningCurve, OnEval, TrainClock
 from strae_graph.distributed import DistContext
 from strae_graph.fileio import open_no_follow
 from strae_graph.interrupt import StopRequest
+from strae_graph.precision import support_note
 from strae_graph.prefetch import Prefetcher
 from strae_graph.progress import progress
 from strae_graph.run_dir import resume_state, resumed_vocabulary, start_run_files
 from strae_graph.schedule_lr import current_lr
 from strae_graph.subwords import Subwords
+from strae_graph.threads import ThreadGovernor
 from strae_graph.train_batches import epoch_batches, load_run_data
 from strae_graph.train_config import TrainConfig
 from strae_graph.train_data import leaves
@@ -41,6 +43,7 @@ from strae_graph.train_step import (
     peak_rss_mb,
     save_before_bad_batch,
     step_record,
+    step_rng_state,
     timing_record,
 )
 from strae_graph.tree_source import Parse
@@ -65,6 +68,8 @@ class TrainResult:
     skipped: dict[str, int] = field(default_factory=dict)
     stopped_on_budget: bool = False  # --minutes / --max-steps ran out before --epochs were done
     minutes_trained: float = 0.0  # training time of the run so far (strae_graph.budget)
+    step_seconds: float = 0.0  # this call's time in its steps (what tokens_per_s divides by)
+    torch_threads: int = 0  # at the end of the run (--threads auto may change it)
 
 
 def run_training(
@@ -103,6 +108,17 @@ class Trainer(RunState):
     def run(self, on_eval: OnEval | None) -> TrainResult:
         """Train until ``cfg.epochs`` are done, the budget (time or steps) is spent or a stop
         is requested (saving ``last.pt`` then); the run's result."""
+        cfg = self.cfg
+        note = support_note(cfg.precision, cfg.device)
+        if note:
+            self.log(note)
+        self.governor = ThreadGovernor(cfg.threads, self.log)
+        try:
+            return self._run(on_eval)
+        finally:
+            self.governor.restore()
+
+    def _run(self, on_eval: OnEval | None) -> TrainResult:
         cfg, ctx = self.cfg, self.ctx
         ctx.seed_dropout(cfg.seed, self.step)
         self.model.train()
@@ -163,7 +179,9 @@ class Trainer(RunState):
         )
         ahead = threads.enter_context(
             Prefetcher(
-                epoch_batches(data, cfg, ctx, self.epoch), range(self.next_batch, self.n_batches)
+                epoch_batches(data, cfg, ctx, self.epoch),
+                range(self.next_batch, self.n_batches),
+                cfg.prefetch_depth,
             )
         )
         self.node_ratios, self.resumed_ratios = self.resumed_ratios, []
@@ -171,7 +189,7 @@ class Trainer(RunState):
             ts, cs = time.perf_counter(), time.process_time()
             items, batch = ahead.get(self.next_batch)
             n_tok = sum(len(leaves(t)) for t in items)
-            rng_at_batch = torch.get_rng_state()  # restored if this batch goes NaN
+            rng_at_batch = step_rng_state()  # restored if this batch goes NaN
             output, bad = forward_backward(self.model, self.optimizer, items, batch,
                                            data.vocab, cfg, ctx)  # fmt: skip
             if bad is not None:
@@ -191,7 +209,7 @@ class Trainer(RunState):
             return self.n_batches
         return min(self.n_batches, self.next_batch + max(0, self.cfg.max_steps - self.step))
 
-    def _bad_batch(self, bad: str, bar: Any, rng_at_batch: torch.Tensor) -> None:
+    def _bad_batch(self, bad: str, bar: Any, rng_at_batch: dict[str, Any]) -> None:
         """A batch whose loss or gradient is not finite: skipped (``--on-nan
         skip``), else a FloatingPointError after saving the model from before it."""
         where = f"epoch {self.epoch + 1}, batch {self.next_batch + 1} of {self.n_batches}"
@@ -230,7 +248,8 @@ class Trainer(RunState):
         self.tokens_seen += n_tok
         self.seconds += dt
         bar.set_postfix({"step": f"{self.step:,}", "loss": f"{output.loss.item():.4f}",
-                         "tokens/s": f"{self.tokens_done / self.seconds:,.0f}"})  # fmt: skip
+                         "tokens/s": f"{self.tokens_done / self.seconds:,.0f}"},
+                        refresh=False)  # fmt: skip
         bar.update(1)
         if self.step % cfg.log_every == 0 or self.next_batch == self.n_batches:
             rec = step_record(self.step, self.epoch + 1, self.next_batch, output, lr,
@@ -245,6 +264,7 @@ class Trainer(RunState):
         to stop (a stop request agreed by all processes, the budget: --minutes, --max-steps); the
         periodic checkpoint (``--checkpoint-every``)."""
         cfg, stop = self.cfg, self.stop
+        self.governor.after_step()
         if self.curve is not None and self.curve.due(self.clock):  # before a Ctrl-C is seen
             self.curve.evaluate(self.model, self.data.vocab, self.clock, self.step,
                                 self.tokens_seen)  # fmt: skip
@@ -329,6 +349,8 @@ class Trainer(RunState):
             vocab_size=len(data.vocab),
             stopped_on_budget=stopped_on_budget,
             minutes_trained=round(clock.minutes(), 4),
+            step_seconds=round(self.seconds, 3),
+            torch_threads=torch.get_num_threads(),
             skipped={
                 "empty_lines": data.stats.empty,
                 "too_long_lines": data.stats.too_long,

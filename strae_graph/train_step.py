@@ -16,6 +16,7 @@ import torch
 from strae_graph.distributed import DistContext
 from strae_graph.interrupt import StopRequest
 from strae_graph.model import StrAE
+from strae_graph.rng_state import restore_rng
 from strae_graph.train_config import TrainConfig
 from strae_graph.train_data import make_batch
 from strae_graph.tree import Tree
@@ -82,20 +83,29 @@ def save_before_bad_batch(
     model: torch.nn.Module,
     last_path: Path,
     stop: StopRequest,
-    rng_at_batch: torch.Tensor,
+    rng_at_batch: dict[str, Any],
 ) -> str:
     """Save the (still finite) model, and the random state, from before the bad
     batch, so that ``--resume --on-nan skip`` continues exactly as a run with
     ``--on-nan skip`` from the start; the sentence to append to the error message."""
     if not params_finite(model):
         return f"The model already holds NaN/inf; the last good checkpoint is {last_path}."
-    torch.set_rng_state(rng_at_batch)
+    restore_rng(rng_at_batch)
     with stop.deferred():
         checkpoint(last_path)
     return (
         f"Saved the model from before this batch to {last_path}; continue with --resume, "
         "adding --on-nan skip to skip the batch (or lower --lr)."
     )
+
+
+def step_rng_state() -> dict[str, Any]:
+    """The state of torch's generators before a step (the CPU's, and the GPUs' once
+    CUDA is in use: dropout on a GPU draws from them), for :func:`save_before_bad_batch`."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def params_finite(model: torch.nn.Module) -> bool:
@@ -124,7 +134,15 @@ def timing_record(step: int, seconds: float, tokens: int, cpu_seconds: float) ->
             "tokens_per_s": tokens / seconds,
             "cpu_seconds": cpu_seconds,
             "torch_threads": torch.get_num_threads(),
-            "peak_rss_mb": peak_rss_mb()}  # fmt: skip
+            "peak_rss_mb": peak_rss_mb(),
+            **_peak_gpu()}  # fmt: skip
+
+
+def _peak_gpu() -> dict[str, float]:
+    """``{"peak_gpu_mb": ...}``: the most GPU memory torch has held, once CUDA is in use."""
+    if not (torch.cuda.is_available() and torch.cuda.is_initialized()):
+        return {}
+    return {"peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20}
 
 
 def evaluate_loss(

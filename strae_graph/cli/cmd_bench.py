@@ -6,10 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
-from strae_graph.bench import CLOCKS, BenchConfig, run_bench
+from strae_graph.bench import CLOCKS, SAMPLES, BenchConfig, run_bench
 from strae_graph.bench_report import bench_record, format_table
+from strae_graph.cli.options import PRECISION_HELP
 from strae_graph.model import COMPOSE_FUNCTIONS
 from strae_graph.objectives import OBJECTIVES
+from strae_graph.precision import PRECISIONS
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +51,21 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         choices=list(CLOCKS),
         help="wall time; or process CPU time (use with --threads 1 on a busy machine)",
     )
-    p.add_argument("--no-plain", action="store_true", help="skip the plain-PyTorch comparison")
+    p.add_argument("--precision", default=d.precision, choices=PRECISIONS, help=PRECISION_HELP)
+    p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, ...")
+    p.add_argument(
+        "--sample",
+        default=d.sample,
+        choices=SAMPLES,
+        help="the timed sentences: the corpus head (consecutive sentences, which share words, "
+        "so entangled batches are smaller than training's), or shuffled: drawn at random from "
+        "the --vocab-sentences read, as training draws its batches",
+    )
+    p.add_argument(
+        "--no-plain",
+        action="store_true",
+        help="skip the plain-PyTorch comparison (always skipped on a GPU)",
+    )
     p.add_argument("--json", default=d.json, help="write results here ('' to skip)")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-progress", action="store_true")
@@ -76,6 +92,9 @@ def _run(args: argparse.Namespace) -> int:
         json=args.json or None,
         seed=args.seed,
         progress=not args.no_progress,
+        precision=args.precision,
+        device=args.device,
+        sample=args.sample,
     )
     from benchmarks.plain_model import PlainFrontierModel
     from parsers.tree_cache import parse_cached

@@ -14,6 +14,7 @@ from strae_graph.cli.options import (
     MINUTES_HELP,
     add_data_options,
     add_preset_options,
+    add_speed_options,
     data_values,
     preset_given,
     preset_help,
@@ -57,6 +58,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     add_preset_options(p)
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, ...")
+    add_speed_options(p)
     p.add_argument("--log-every", type=int, default=d.log_every, help="steps between metric lines")
     p.add_argument(
         "--checkpoint-every",

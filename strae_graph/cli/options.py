@@ -233,3 +233,36 @@ def data_values(args: argparse.Namespace) -> dict[str, Any]:
     values = {k: getattr(args, k) for k in DATA_FIELDS}
     values["max_sentences"] = values["max_sentences"] or None
     return values
+
+
+#: ``--precision`` of ``strae train`` and ``strae bench``
+PRECISION_HELP = (
+    "number format of the losses' big matrix products (contrastive similarity, "
+    "cross-entropy logits, and their gradients): fp32, or bf16 operands with float32 "
+    "accumulation, softmax and loss (fast where the CPU has avx512_bf16/amx or on a GPU; "
+    "elsewhere emulated, with a note); recorded in config.json, fixed for --resume"
+)
+
+
+def add_speed_options(p: argparse.ArgumentParser) -> None:
+    """``strae train``'s options that set how fast it runs: the products' precision, torch
+    threads and batches built ahead (TrainConfig ``precision``, ``threads``, ``prefetch``)."""
+    from strae_graph.precision import PRECISIONS
+
+    p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
+    p.add_argument(
+        "--threads",
+        default="auto",
+        metavar="{auto,N}",
+        help="torch threads: auto = the cores not busy with other work at the start, then "
+        "one fewer while the threads wait for cores and one more again when they are free "
+        "(the results do not depend on it); N: fixed",
+    )
+    p.add_argument(
+        "--prefetch",
+        type=int,
+        default=None,
+        metavar="N",
+        help="batches built ahead by a background thread (default: 0 on a CPU, where "
+        "building in the step is faster, 2 on a GPU)",
+    )
