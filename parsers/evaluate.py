@@ -36,13 +36,23 @@ def load_gold(
 ) -> tuple[list[list[str]], list[set[tuple[int, int]]]]:
     """Token lists (unescaped, lower-cased) and gold span sets of the last
     ``held_out`` trees of ``trees_path`` (default: the PTB sample)."""
-    from parsers.gold import constituent_spans, iter_bracket_strings, unescape
+    from parsers.gold import constituent_spans, iter_bracket_strings, tree_location, unescape
+    from strae_graph.corpus import DataError
+    from strae_graph.tree import TreeError
 
-    texts = [t for _, t in iter_bracket_strings(trees_path or PTB_SAMPLE)]
-    texts = texts[-held_out:] if held_out else texts
+    path = trees_path or PTB_SAMPLE
+    texts = list(iter_bracket_strings(path))
+    if held_out < 1:
+        raise ValueError(f"--held-out must be at least 1 (the last N trees), got {held_out}")
+    if held_out > len(texts):
+        raise DataError(f"{path}: --held-out {held_out} asks for more than its "
+                        f"{len(texts)} trees")  # fmt: skip
     sentences, spans = [], []
-    for text in texts:
-        leaves, s = constituent_spans(text)
+    for number, text in texts[-held_out:]:
+        try:
+            leaves, s = constituent_spans(text)
+        except TreeError as e:
+            raise DataError(f"{tree_location(path, number)}: {e}") from None
         tokens = [unescape(t).lower() for t in leaves]
         sentences.append(tokens)
         spans.append(without_punctuation(s, tokens))
