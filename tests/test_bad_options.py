@@ -259,3 +259,19 @@ def test_parse_eval_names_the_file_and_line_of_a_bad_tree(tmp_path):
     trees.write_text(f"{good}\n{good}\n(S (NP the cat) (VP sat)\n{good}\n")
     res = strae("parse-eval", "--structures", "balanced", "--trees", trees, "--held-out", "4")
     one_line_error(res, "parse-eval", f"{trees}, line 3: unbalanced '('")
+
+
+@pytest.mark.parametrize("compose", ["linear", "diagonal"])
+@pytest.mark.parametrize("tied, learn", [(True, False), (False, True)])
+def test_the_memory_check_counts_the_parameters_the_model_has(compose, tied, learn, monkeypatch):
+    from strae_graph import model_memory
+    from strae_graph.model import StrAE, StrAEConfig
+
+    cfg = StrAEConfig(vocab_size=37, channels=3, channel_size=5, compose=compose, tied=tied,
+                      learn_temperature=learn, temperature=0.1)  # fmt: skip
+    n = sum(p.numel() for p in StrAE(cfg).parameters())
+    assert model_memory.parameter_count(cfg) == n
+    monkeypatch.setattr(model_memory, "available_memory", lambda: 16 * n - 1)
+    model_memory.check_model_memory(cfg)  # the weights alone fit
+    with pytest.raises(ValueError, match=r"^-K/-U \(channels x channel_size = 3 x 5\)"):
+        model_memory.check_model_memory(cfg, training=True)  # with gradients and Adam: not
