@@ -29,6 +29,7 @@ options it overrides, never its own defaults.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,7 +92,16 @@ class StudyConfig:
             raise ValueError(f"unknown training option(s) {sorted(bad)}")
         if self.preset not in PRESETS:
             raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        self.train_config(self.specs()[0], self.objectives[0], self.seeds[0])  # validates
+        if min(self.seeds) < 0:
+            raise ValueError(f"seeds must be at least 0, got {' '.join(map(str, self.seeds))}")
+        if self.resamples < 1:
+            raise ValueError(f"resamples must be at least 1, got {self.resamples}")
+        for objective, lr in self.lr.items():  # --lr-contrastive, --lr-ce
+            if lr is not None and not (math.isfinite(lr) and lr > 0):
+                name = "lr_contrastive" if objective == "contrastive" else "lr_ce"
+                raise ValueError(f"{name} must be a positive number, got {lr}")
+        for objective in self.objectives:  # validates every objective's recipe
+            self.train_config(self.specs()[0], objective, self.seeds[0])
 
     def specs(self) -> list[StructureSpec]:
         return [parse_spec(s, self.out) for s in self.structures]

@@ -26,34 +26,64 @@ class Curve:
 def read_curve(run_dir: str | Path, label: str | None = None) -> Curve:
     """The learning curve of a run directory (or of a ``curve.jsonl`` file).
 
-    ValueError naming the file (and line) when it is missing, empty or not JSON lines.
+    :class:`~strae_graph.corpus.DataError` (a ValueError) naming the file (and
+    line) when it is missing, empty, not JSON lines, or a line is not an object
+    with a number ``minutes`` and scores that are numbers (or null).
     """
+    from strae_graph.corpus import DataError, iter_lines
+
     path = Path(run_dir)
     if path.is_dir():
         path = path / CURVE_FILE
     if not path.is_file():
-        raise ValueError(f"{path}: no learning curve (train the run with --eval-every-minutes X)")
+        raise DataError(f"{path}: no learning curve (train the run with --eval-every-minutes X)")
     curve = Curve(label or path.parent.name, [])
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in iter_lines(path):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
-            minutes = float(rec["minutes"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{path}, line {number}: not a curve line ({e})") from None
+            minutes, scores = _curve_line(line)
+        except ValueError as e:
+            raise DataError(f"{path}, line {number}: not a curve line ({e})") from None
         curve.minutes.append(minutes)
-        for task, value in rec.items():
-            if task not in NOT_SCORES:
-                score = math.nan if value is None else float(value)
-                curve.scores.setdefault(task, [math.nan] * (len(curve.minutes) - 1))
-                curve.scores[task].append(score)
-        for scores in curve.scores.values():  # a task missing from this line
-            if len(scores) < len(curve.minutes):
-                scores.append(math.nan)
+        for task, score in scores.items():
+            curve.scores.setdefault(task, [math.nan] * (len(curve.minutes) - 1))
+            curve.scores[task].append(score)
+        for values in curve.scores.values():  # a task missing from this line
+            if len(values) < len(curve.minutes):
+                values.append(math.nan)
     if not curve.minutes:
-        raise ValueError(f"{path}: the learning curve is empty")
+        raise DataError(f"{path}: the learning curve is empty")
+    if not curve.scores:
+        raise DataError(f"{path}: the learning curve holds no scores, only minutes")
     return curve
+
+
+def _curve_line(line: str) -> tuple[float, dict[str, float]]:
+    """(minutes, {task: score}) of one curve line; ValueError saying what is wrong."""
+    rec = json.loads(line)  # json.JSONDecodeError is a ValueError
+    if not isinstance(rec, dict):
+        raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
+    if "minutes" not in rec:
+        raise ValueError("no 'minutes'")
+    minutes = _number("minutes", rec["minutes"])
+    if not (math.isfinite(minutes) and minutes >= 0):
+        raise ValueError(f"'minutes' is {minutes}, not a number of minutes")
+    scores = {}
+    for task, value in rec.items():
+        if task not in NOT_SCORES:
+            score = math.nan if value is None else _number(f"the score of {task!r}", value)
+            if math.isinf(score):
+                raise ValueError(f"the score of {task!r} is {score}, not a finite number")
+            scores[task] = score
+    return minutes, scores
+
+
+def _number(what: str, value: object) -> float:
+    """``value`` when it is a JSON number (not a string or a boolean); else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} is {json.dumps(value)[:40]}, not a number")
+    return float(value)
 
 
 def parse_reference(text: str) -> tuple[str, dict[str, float]]:
@@ -66,7 +96,7 @@ def parse_reference(text: str) -> tuple[str, dict[str, float]]:
             values[task.strip()] = float(value)
     except ValueError:
         values = {}
-    if not sep or not label.strip() or not values:
+    if not sep or not label.strip() or not values or not all(map(math.isfinite, values.values())):
         raise ValueError(f"--reference {text!r}: expected LABEL=TASK:VALUE[,TASK:VALUE...]")
     return label.strip(), values
 

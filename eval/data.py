@@ -70,9 +70,13 @@ def _rows(path: Path, delimiter: str = "\t") -> list[tuple[int, list[str]]]:
     """(line number, fields) of every non-blank line, read with no quoting."""
     lines = read_lines(path)
     out = []
-    for i, fields in enumerate(csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE), 1):
-        if any(f.strip() for f in fields):
-            out.append((i, fields))
+    reader = csv.reader(lines, delimiter=delimiter, quoting=csv.QUOTE_NONE)
+    try:
+        for i, fields in enumerate(reader, 1):
+            if any(f.strip() for f in fields):
+                out.append((i, fields))
+    except csv.Error as e:  # e.g. a field over csv's size limit
+        raise DataError(f"{path}, line {reader.line_num}: {e}") from None
     return out
 
 
@@ -192,6 +196,11 @@ def load_sts(
                 s2.append(f[1])
     if not scores:
         raise DataError(f"{path}: no sentence pairs" + (f" in split {split!r}" if split else ""))
+    if all(len(x.split()) <= 1 for x in (*s1, *s2)):
+        raise DataError(
+            f"{path}: every 'sentence' is a single word: a word-pair file, not sentence pairs "
+            "(give it to --wordsim)"
+        )
     return SentencePairs(name or path.stem, s1, s2, np.asarray(scores, dtype=np.float64))
 
 

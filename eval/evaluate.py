@@ -55,13 +55,21 @@ class EvalConfig:
     sts_files: tuple[str, ...] = ()  # extra sentence-similarity files
     data_dir: str | None = None  # None: strae_graph.corpus.DATA_DIR
     probe_seeds: tuple[int, ...] = (0, 1, 2)
-    probe_max_train: int | None = 20_000  # SST-2 has 67k; None = all
+    probe_max_train: int | None = 20_000  # SST-2 has 67k; None (or 0) = all
     progress: bool = True
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in ALL_TASKS]
         if unknown:
             raise ValueError(f"unknown task(s) {unknown}; choose from {', '.join(ALL_TASKS)}")
+        if not self.probe_seeds or min(self.probe_seeds) < 0:
+            raise ValueError(f"probe_seeds must be one or more seeds of at least 0, "
+                             f"got {' '.join(map(str, self.probe_seeds)) or 'none'}")  # fmt: skip
+        if self.probe_max_train is not None and self.probe_max_train < 0:
+            raise ValueError(
+                f"probe_max_train must be at least 0 (0: all), got {self.probe_max_train}"
+            )
+        self.probe_max_train = self.probe_max_train or None
 
     def to_dict(self) -> dict:
         return asdict(self)

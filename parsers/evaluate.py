@@ -51,14 +51,25 @@ class GoldSet:
     @classmethod
     def load(cls, trees_path: str | Path | None = None, held_out: int = DEFAULT_HELD_OUT):
         """The last ``held_out`` trees of ``trees_path`` (default: the PTB sample)."""
-        from parsers.gold import constituent_spans, iter_bracket_strings, unescape
+        from parsers.gold import constituent_spans, iter_bracket_strings, tree_location, unescape
+        from strae_graph.corpus import DataError
+        from strae_graph.tree import TreeError
 
         if held_out < 1:
-            raise ValueError(f"--held-out must be at least 1, not {held_out}")
-        texts = [t for _, t in iter_bracket_strings(trees_path or PTB_SAMPLE)][-held_out:]
+            raise ValueError(f"--held-out must be at least 1 (the last N trees), got {held_out}")
+        path = trees_path or PTB_SAMPLE
+        numbered = list(iter_bracket_strings(path))
+        if held_out > len(numbered):
+            raise DataError(f"{path}: --held-out {held_out} asks for more than its "
+                            f"{len(numbered)} trees")  # fmt: skip
+        numbered = numbered[-held_out:]
+        texts = [t for _, t in numbered]
         gold = cls(texts, [], [], [])
-        for text in texts:
-            leaves, s = constituent_spans(text)
+        for number, text in numbered:
+            try:
+                leaves, s = constituent_spans(text)
+            except TreeError as e:
+                raise DataError(f"{tree_location(path, number)}: {e}") from None
             gold.cased.append([unescape(t) for t in leaves])
             gold.sentences.append([t.lower() for t in gold.cased[-1]])
             gold.spans.append(without_punctuation(s, gold.sentences[-1]))

@@ -50,6 +50,12 @@ def iter_bracket_strings(path: str | os.PathLike[str]) -> Iterator[tuple[int, st
     yield from iter_bracket_lines(p)
 
 
+def tree_location(path: str | os.PathLike[str], number: int) -> str:
+    """Where the tree numbered ``number`` by :func:`iter_bracket_strings` is:
+    ``"FILE, line N"``, or ``"FILE, tree N"`` in a zip."""
+    return f"{path}, {'tree' if Path(path).suffix == '.zip' else 'line'} {number}"
+
+
 def _iter_zip(p: Path) -> Iterator[tuple[int, str]]:
     try:
         zf = zipfile.ZipFile(p)
@@ -98,7 +104,7 @@ def iter_gold_trees(
         try:
             tree = Tree.from_brackets(text, binarize=binarize)
         except TreeError as e:
-            raise DataError(f"{path}, tree {k}: {e}") from None
+            raise DataError(f"{tree_location(path, k)}: {e}") from None
         yield k, _clean_leaves(tree, lowercase)
 
 
@@ -120,16 +126,15 @@ def _generic_spans(generic: Generic) -> tuple[list[str], set[tuple[int, int]]]:
         raise TreeError("the tree has no tokens")
     leaves: list[str] = []
     spans: set[tuple[int, int]] = set()
-
-    def walk(n) -> None:  # recursion depth = tree depth (< 100 in treebanks)
+    stack: list[tuple[object, int | None]] = [(node, None)]  # iterative: any depth works
+    while stack:
+        n, start = stack.pop()
         if isinstance(n, str):
             leaves.append(n)
-            return
-        start = len(leaves)
-        for k in n[1]:
-            walk(k)
-        spans.add((start, len(leaves)))
-
-    walk(node)
+        elif start is not None:  # every child done: close the span
+            spans.add((start, len(leaves)))
+        else:
+            stack.append((n, len(leaves)))
+            stack.extend((k, None) for k in reversed(n[1]))
     whole = (0, len(leaves))
     return leaves, {s for s in spans if s[1] - s[0] > 1 and s != whole}

@@ -145,6 +145,9 @@ def parse_corpus(
     src = check_input_file(input_path)
     if num_proc < 1 or shard_size < 1:
         raise ValueError("--num-proc and the shard size must be at least 1")
+    if max_sentences is not None and max_sentences < 0:
+        raise ValueError(f"--max-sentences must be at least 0 (0: all), got {max_sentences}")
+    max_sentences = max_sentences or None  # 0 is all, as in strae train (one cache key)
     out = Path(out)
     t0 = time.perf_counter()
     key = {
@@ -269,7 +272,8 @@ def _parse_into(
                 shard_done(pending.pop(f)[0], f.result())
     bar.close()
     if n_done == 0:
-        raise DataError(f"{src}: no sentences")
+        raise DataError(f"{src}: no sentences (every line is empty, or not UTF-8 text: "
+                        "undecodable, or holding NUL or other control bytes)")  # fmt: skip
 
     import datasets
 

@@ -42,7 +42,7 @@ import torch
 from strae_graph import bench_timing as timing
 from strae_graph.bench_report import FULL_CORPUS_TOKENS, CaseResult, format_table
 from strae_graph.bench_timing import CLOCKS, floor_seconds, fused_step, peak_rss_mb, segmented_step
-from strae_graph.corpus import DEFAULT_CORPUS, DataError, read_sentences
+from strae_graph.corpus import DEFAULT_CORPUS, DataError, check_output_file, read_sentences
 from strae_graph.graph import Frontiers, batch_trees
 from strae_graph.model import StrAE, StrAEConfig
 from strae_graph.objectives import OBJECTIVES
@@ -65,6 +65,10 @@ __all__ = [
 PlainModel = Callable[[Sequence[Tree], list[list[int]]], Any]
 
 
+#: where ``strae bench`` writes its JSON record by default (``runs/`` is created)
+BENCH_JSON = "runs/bench.json"
+
+
 @dataclass
 class BenchConfig:
     corpus: str = str(DEFAULT_CORPUS)
@@ -85,7 +89,7 @@ class BenchConfig:
     clock: str = "wall"  # or "cpu": process CPU time, robust to a busy machine with 1 thread
     plain: bool = True
     seed: int = 0
-    json: str | None = "runs/bench.json"
+    json: str | None = BENCH_JSON  # its folder must exist, except the default's runs/
     progress: bool = True
     precision: str = "fp32"  # of the losses' big products (strae_graph.precision)
     device: str = "cpu"
@@ -94,8 +98,26 @@ class BenchConfig:
     #: one article repeat words, so head batches entangle more than training's)
     sample: str = "head"
 
+    def __post_init__(self) -> None:
+        validate_bench_config(self)
+
 
 SAMPLES: tuple[str, ...] = ("head", "shuffled")
+
+
+def validate_bench_config(cfg: BenchConfig) -> None:
+    """ValueError naming the first setting that cannot work (before any work)."""
+    at_least = {"batch_size": 1, "steps": 1, "warmup": 0, "vocab_sentences": 1, "max_vocab": 2,
+                "max_length": 1, "channels": 1, "channel_size": 1, "seed": 0}  # fmt: skip
+    for name, low in at_least.items():
+        if getattr(cfg, name) < low:
+            raise ValueError(f"{name} must be at least {low}, got {getattr(cfg, name)}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ValueError(f"threads must be at least 1 (None: torch's default), got {cfg.threads}")
+    if cfg.clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {cfg.clock!r}")
+    if cfg.json and cfg.json != BENCH_JSON:
+        check_output_file(cfg.json)  # never creates a folder a user named
 
 
 # --- the benchmark ------------------------------------------------------------------
@@ -293,7 +315,7 @@ def run_bench(
     ``plain_model`` the plain-PyTorch yardstick of ``cfg.plain`` (``strae bench``
     passes :class:`benchmarks.plain_model.PlainFrontierModel`)."""
     timing.set_clock(cfg.clock)
-    if cfg.threads:
+    if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     _check_case_options(cfg, log)
     if parse is None:

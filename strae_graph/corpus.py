@@ -17,7 +17,12 @@ from typing import IO, TypeVar
 
 _T = TypeVar("_T")
 
-_WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]")
+#: words, and single symbols other than ASCII control characters (never a token)
+_WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s\x00-\x1f\x7f]")
+#: ASCII control characters that are not whitespace (NUL, ESC, DEL, ...): a line
+#: holding one is not text (a binary file, most likely).  None occurs in the shipped
+#: corpus; C1 and Unicode format characters are left as they were (they do occur)
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
 
 #: the shared data folder: $STRAE_DATA, else ../shared/data beside a checkout
 DATA_DIR = Path(
@@ -97,7 +102,23 @@ def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
             if not raw:
                 return
             lineno += 1
+            if lineno == 1 and not raw.endswith(b"\n") and b"\r" in raw.rstrip(b"\r"):
+                raise DataError(
+                    f"{p}: the file uses CR-only line endings (old Mac style), so it reads as "
+                    f"one line; convert them first, e.g. tr '\\r' '\\n' < {p.name} > fixed.txt"
+                )
             yield lineno, raw
+
+
+def control_character(line: str) -> str | None:
+    """Where ``line`` holds a control character that is not whitespace (a NUL
+    byte, ...: not text), e.g. ``"a NUL byte (U+0000) at character 5"``; else None."""
+    m = _CONTROL_RE.search(line)
+    if m is None:
+        return None
+    c = m.group()
+    what = "a NUL byte" if c == "\x00" else "a control character"
+    return f"{what} (U+{ord(c):04X}) at character {m.start() + 1}"
 
 
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
@@ -106,11 +127,15 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     :class:`DataError` for a missing, unreadable, corrupt or undecodable file."""
     for lineno, raw in iter_raw_lines(path):
         try:
-            yield lineno, raw.decode("utf-8")
+            line = raw.decode("utf-8")
         except UnicodeDecodeError as e:
             raise DataError(
                 f"{path}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason})"
             ) from None
+        bad = control_character(line)
+        if bad:
+            raise DataError(f"{path}, line {lineno}: not text: it holds {bad}")
+        yield lineno, line
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
@@ -176,8 +201,8 @@ def read_sentences(
     """Yield ``(line_number, tokens)`` for each usable line of ``path`` (plain
     or gzipped text; gzip is recognised by its magic bytes).
 
-    Bad lines (empty or whitespace-only, not valid UTF-8, longer than
-    ``max_length`` tokens) are skipped and counted in ``stats`` when
+    Bad lines (empty or whitespace-only, not valid UTF-8 or holding NUL or other
+    control bytes, longer than ``max_length`` tokens) are skipped and counted in ``stats`` when
     ``on_error == "skip"``, else raise :class:`DataError` naming the file, the
     line and the problem.  ``on_error=None`` skips like ``"skip"`` but stops
     with a :class:`DataError` when over half of the lines read are not valid
@@ -188,6 +213,8 @@ def read_sentences(
         raise ValueError(f"on_error must be 'skip', 'raise' or None, got {on_error!r}")
     if max_length is not None and max_length < 1:
         raise ValueError(f"max_length must be at least 1, got {max_length}")
+    if max_sentences is not None and max_sentences < 1:
+        raise ValueError(f"max_sentences must be at least 1 (None: all), got {max_sentences}")
     stats = stats if stats is not None else ReadStats()
     p = Path(path)
     lines = undecodable = 0
@@ -196,14 +223,17 @@ def read_sentences(
         lines += 1
         try:
             line = raw.decode("utf-8")
+            bad = control_character(line)
+            why = f"not text: it holds {bad}" if bad else ""
         except UnicodeDecodeError as e:
+            why = f"not valid UTF-8 (byte {e.start}: {e.reason})"
+        if why:  # counted as undecodable: not UTF-8 text, or holding NUL / control bytes
             stats.undecodable += 1
             undecodable += 1
             if on_error == "raise":
                 raise DataError(
-                    f"{p}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason}); "
-                    "use --on-error skip to skip such lines"
-                ) from None
+                    f"{p}, line {lineno}: {why}; use --on-error skip to skip such lines"
+                )
             continue
         tokens = tokenize(line)
         if not tokens:

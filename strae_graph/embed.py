@@ -49,6 +49,7 @@ from strae_graph.graph import Frontiers, batch_trees, roots
 from strae_graph.model import StrAE
 from strae_graph.progress import progress as show
 from strae_graph.subwords import Subwords, join_sentence
+from strae_graph.train_config import check_device
 from strae_graph.tree import Tree
 from strae_graph.tree_shapes import balanced
 from strae_graph.tree_source import BALANCED, SELF, Parse, no_parse
@@ -101,7 +102,7 @@ class Embedder:
                 f"model has {model.config.vocab_size} embedding rows but the vocabulary "
                 f"has {len(vocab)} entries"
             )
-        self.device = torch.device(device)
+        self.device = check_device(device)  # ValueError for an unknown or absent device
         self.model = model.to(self.device).eval()
         self.vocab = vocab
         self.structure = structure
@@ -208,6 +209,11 @@ class Embedder:
     def leaves(self, tokens: Sequence[str]) -> list[str]:
         """The model's leaves for a token list: the tokens, or their BPE pieces."""
         return list(tokens) if self.subwords is None else self.subwords.sentence_pieces(tokens)
+
+    def count_unknown(self, sentences: Sequence[Sentence]) -> tuple[int, int]:
+        """``(unknown, total)`` leaves of ``sentences``: those outside the
+        vocabulary become ``<unk>`` (counted as training counts them)."""
+        return self.vocab.count_unknown(self.leaves(as_tokens(s)) for s in sentences)
 
     def embed_leaves(self, leaves: Sequence[str]) -> np.ndarray:
         """Rows of the leaf embedding table (words, or pieces for a BPE run):

@@ -32,10 +32,25 @@ def logit_scale(temperature: float | None = None, log_scale: float | None = None
     if temperature is not None and log_scale is not None:
         raise ValueError("give either a temperature or a log scale, not both")
     if temperature is not None:
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        if not (math.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a positive finite number, got {temperature}")
+        if not math.isfinite(1.0 / temperature):
+            raise ValueError(f"temperature {temperature} is too small (1 / temperature overflows)")
         return 1.0 / temperature
-    return math.exp(0.2 if log_scale is None else log_scale)
+    if log_scale is None:
+        return math.exp(0.2)
+    if not math.isfinite(log_scale):
+        raise ValueError(f"log_scale must be a finite number, got {log_scale}")
+    try:
+        scale = math.exp(log_scale)  # 0.0 below about -745
+    except OverflowError:  # above about 709
+        scale = math.inf
+    if not 0 < scale < math.inf:
+        raise ValueError(
+            f"log_scale {log_scale} gives the logit scale exp({log_scale}) = {scale}; "
+            "it must be positive and finite (log_scale between -745 and 709)"
+        )
+    return scale
 
 
 #: a logit scale: a number, or a (0-dim) tensor when it is learned

@@ -17,6 +17,7 @@ from strae_graph._dgl import dgl
 from strae_graph.functions import DiagonalCompose, DiagonalDecompose
 from strae_graph.graph import Frontiers
 from strae_graph.losses import Scale, contrastive_loss, linear_cross_entropy, logit_scale
+from strae_graph.model_memory import check_model_memory
 from strae_graph.objectives import OBJECTIVES, objective_loss
 from strae_graph.objectives import Objective as Objective  # re-exported
 from strae_graph.precision import validate_precision
@@ -75,6 +76,9 @@ class StrAEConfig:
             )
         if self.vocab_size < 1 or self.channels < 1 or self.channel_size < 1:
             raise ValueError("vocab_size, channels and channel_size must be positive")
+        for name in ("dropout", "input_dropout"):  # a probability; NaN fails too
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
         logit_scale(self.temperature, self.log_scale)  # validates
         validate_precision(self.precision)
         if self.learn_temperature:
@@ -147,6 +151,7 @@ class StrAE(nn.Module):
 
     def __init__(self, config: StrAEConfig):
         super().__init__()
+        check_model_memory(config)  # -K/-U too large: an error, not an allocator traceback
         self.config = config
         k, u = config.channels, config.channel_size
         self.embedding = nn.Embedding(config.vocab_size, k * u)  # Omega

@@ -152,30 +152,35 @@ def validate_train_config(cfg: TrainConfig) -> None:
     for name in ("max_sentences", "max_vocab"):
         v = getattr(cfg, name)
         if v is not None and v < (1 if name == "max_sentences" else 2):
-            raise ValueError(f"{name} must be positive (or None for no limit), got {v}")
+            cli = ", 0 on the command line," if name == "max_sentences" else ""
+            raise ValueError(f"{name} must be positive (or None{cli} for no limit), got {v}")
     for name in ("lr", "clip"):
         v = getattr(cfg, name)
         if v is not None and not (math.isfinite(v) and v > 0):
             raise ValueError(f"{name} must be a positive number, got {v}")
     if cfg.preset not in PRESETS:
         raise ValueError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
-    if not (math.isfinite(cfg.init_range) and cfg.init_range > 0):
-        raise ValueError(f"init_range must be a positive number, got {cfg.init_range}")
-    if cfg.learn_temperature:
-        from strae_graph.model import initial_learned_scale
-
-        initial_learned_scale(cfg.temperature, cfg.log_scale)
+    # the model's settings (temperature / log_scale, dropout, init_range, ...) are
+    # checked in one place, StrAEConfig, whose field names are TrainConfig's
+    model_config(cfg, vocab_size=1)
     validate_schedule(cfg)
     validate_minutes("minutes", cfg.minutes)
     if cfg.max_steps is not None and not (isinstance(cfg.max_steps, int) and cfg.max_steps > 0):
         raise ValueError(f"max_steps must be a positive number of steps, got {cfg.max_steps}")
     validate_minutes("eval_every_minutes", cfg.eval_every_minutes)
+    check_device(cfg.device)
+
+
+def check_device(name: str | torch.device) -> torch.device:
+    """The torch device ``name`` names (``cpu``, ``cuda:1``, ...); ValueError for
+    an unknown name or a CUDA device on a machine or torch build without one."""
     try:
-        device = torch.device(cfg.device)
+        device = torch.device(name)
     except RuntimeError as e:
-        raise ValueError(f"unknown device {cfg.device!r} ({e})") from None
+        raise ValueError(f"unknown device {str(name)!r} ({e})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {cfg.device!r}: this torch build or machine has no CUDA GPU")
+        raise ValueError(f"device {str(name)!r}: this torch build or machine has no CUDA GPU")
+    return device
 
 
 def validate_stream(cfg: TrainConfig) -> None:

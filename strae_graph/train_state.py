@@ -25,6 +25,7 @@ from strae_graph.checkpoint import (
 from strae_graph.distributed import DistContext
 from strae_graph.fileio import file_sha256
 from strae_graph.model import StrAE
+from strae_graph.model_memory import check_model_memory
 from strae_graph.run_dir import truncate
 from strae_graph.schedule_lr import make_scheduler, restore_scheduler
 from strae_graph.train_config import TrainConfig, model_config
@@ -55,6 +56,7 @@ class RunState:
         self.corpus_sha = file_sha256(cfg.corpus) if Path(cfg.corpus).is_file() else None
         torch.manual_seed(cfg.seed)
         self.model_cfg = model_config(cfg, len(data.vocab))
+        check_model_memory(self.model_cfg, training=True)  # before building it
         self.model = StrAE(self.model_cfg).to(cfg.device)
         ctx.broadcast_parameters(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate)

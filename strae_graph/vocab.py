@@ -22,6 +22,8 @@ class Vocabulary:
     stoi: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
+        if not isinstance(self.itos, list) or not all(isinstance(w, str) for w in self.itos):
+            raise ValueError("a vocabulary is a list of strings")
         if not self.itos or self.itos[0] != UNK:
             raise ValueError(f"a vocabulary starts with {UNK!r}")
         self.stoi = {w: i for i, w in enumerate(self.itos)}
@@ -77,4 +79,5 @@ class Vocabulary:
 
     @classmethod
     def from_json(cls, text: str) -> Vocabulary:
-        return cls(json.loads(text))
+        """The vocabulary :meth:`to_json` wrote; ValueError when ``text`` is not one."""
+        return cls(json.loads(text))  # json.JSONDecodeError is a ValueError

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import fields
 from pathlib import Path
 
-from strae_graph.bench import CLOCKS, SAMPLES, BenchConfig, run_bench
+from strae_graph.bench import BENCH_JSON, CLOCKS, SAMPLES, BenchConfig, run_bench
 from strae_graph.bench_report import bench_record, format_table
+from strae_graph.cli.errors import option_error
 from strae_graph.cli.options import PRECISION_HELP
 from strae_graph.model import COMPOSE_FUNCTIONS
 from strae_graph.objectives import OBJECTIVES
@@ -66,16 +68,37 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="skip the plain-PyTorch comparison (always skipped on a GPU)",
     )
-    p.add_argument("--json", default=d.json, help="write results here ('' to skip)")
+    p.add_argument(
+        "--json",
+        default=d.json,
+        help="write results here ('' to skip); its folder must exist (the default's is created)",
+    )
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0:
-        raise ValueError("--batch-size and --steps must be at least 1, --warmup at least 0")
-    cfg = BenchConfig(
+    try:
+        cfg = _bench_config(args)
+    except ValueError as e:  # "--threads: threads must be at least 1, got 0"
+        raise option_error(e, [f.name for f in fields(BenchConfig)]) from None
+    from benchmarks.plain_model import PlainFrontierModel
+    from parsers.tree_cache import parse_cached
+
+    results = run_bench(cfg, parse=parse_cached, plain_model=PlainFrontierModel)
+    print(format_table(results))
+    if cfg.json:
+        path = Path(cfg.json)
+        if cfg.json == BENCH_JSON:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(bench_record(cfg, results), indent=2))
+        print(f"wrote {path}")
+    return 0
+
+
+def _bench_config(args: argparse.Namespace) -> BenchConfig:
+    return BenchConfig(
         corpus=args.corpus,
         structures=args.structures,
         objectives=args.objectives,
@@ -96,14 +119,3 @@ def _run(args: argparse.Namespace) -> int:
         device=args.device,
         sample=args.sample,
     )
-    from benchmarks.plain_model import PlainFrontierModel
-    from parsers.tree_cache import parse_cached
-
-    results = run_bench(cfg, parse=parse_cached, plain_model=PlainFrontierModel)
-    print(format_table(results))
-    if cfg.json:
-        path = Path(cfg.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(bench_record(cfg, results), indent=2))
-        print(f"wrote {path}")
-    return 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from strae_graph.cli.errors import UserError
-from strae_graph.cli.options import CHECKPOINT_HELP
+from strae_graph.cli.options import CHECKPOINT_HELP, int_at_least
 from strae_graph.cli.output import status
 from strae_graph.corpus import check_output_file, read_lines
 
@@ -35,7 +35,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--words", action="store_true", help="input holds one word per line")
     p.add_argument("--structure", default=None, help="override the run's structure")
     p.add_argument("--checkpoint", default="best", help=CHECKPOINT_HELP)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int_at_least(1), default=256)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=_run_embed)
 
@@ -86,16 +86,24 @@ def _run_embed(args: argparse.Namespace) -> int:
         words = [line.strip() for line in lines]
         vectors, mask = emb.embed_words(words, return_mask=True)
         what = "words"
+        unknown = {"unknown_words": int((~mask).sum()), "words": len(words)}
+        note = f"unknown words: {unknown['unknown_words']:,} of {len(words):,} (NaN rows)"
     else:
         vectors = emb.embed_sentences(lines, structure=args.structure, batch_size=args.batch_size)
         mask = ~np.isnan(vectors).any(axis=1)
         what = "sentences"
+        unk, total = emb.count_unknown(lines)  # reported as strae train reports them
+        unknown = {"unknown_tokens": unk, "tokens": total}
+        note = f"unknown tokens: {unk:,} of {total:,}, embedded as <unk>"
+        if total and unk == total:
+            note += " (warning: every token is unknown to the run's vocabulary)"
     np.save(out, vectors)
     mask_path = out.with_name(out.stem + ".mask.npy")
     np.save(mask_path, mask)
     summary = {"rows": len(vectors), "embedded": int(mask.sum()), "nan_rows": int((~mask).sum()),
-               "dim": int(vectors.shape[1]), "out": str(out), "mask": str(mask_path)}  # fmt: skip
-    status(f"strae embed: {len(vectors)} {what} -> {out}")
+               "dim": int(vectors.shape[1]), "out": str(out), "mask": str(mask_path),
+               **unknown}  # fmt: skip
+    status(f"strae embed: {len(vectors)} {what} -> {out}; {note}")
     print(json.dumps(summary))
     return 0
 

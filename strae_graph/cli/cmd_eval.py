@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import fields
 
 from eval.evaluate import ALL_TASKS, EvalConfig
+from strae_graph.cli.errors import option_error
 from strae_graph.cli.options import (
     CHECKPOINT_HELP,
     MAX_STEPS_HELP,
@@ -15,9 +17,11 @@ from strae_graph.cli.options import (
     add_data_options,
     add_preset_options,
     data_values,
+    int_at_least,
     preset_given,
 )
 from strae_graph.cli.output import status, summary
+from strae_graph.train_config import train_config_fields
 
 
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
@@ -51,9 +55,8 @@ def _add_eval_options(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="leave out the mean-of-leaf-embeddings baseline",
     )
-    p.add_argument(
-        "--embed-batch-size", type=int, default=256, help="sentences per embedding batch"
-    )
+    p.add_argument("--embed-batch-size", type=int_at_least(1), default=256,
+                   help="sentences per embedding batch")  # fmt: skip
     p.add_argument("--device", default="cpu")
     p.add_argument("--no-progress", action="store_true")
 
@@ -202,14 +205,17 @@ def _eval_config(args: argparse.Namespace, files: bool) -> EvalConfig:
     tasks = args.tasks
     if tasks is None:
         tasks = () if files else ALL_TASKS
-    return EvalConfig(
-        tasks=tuple(tasks),
-        wordsim_files=tuple(getattr(args, "wordsim", ())),
-        sts_files=tuple(getattr(args, "sts", ())),
-        probe_seeds=tuple(args.probe_seeds),
-        probe_max_train=args.probe_max_train or None,
-        progress=not args.no_progress,
-    )
+    try:
+        return EvalConfig(
+            tasks=tuple(tasks),
+            wordsim_files=tuple(getattr(args, "wordsim", ())),
+            sts_files=tuple(getattr(args, "sts", ())),
+            probe_seeds=tuple(args.probe_seeds),
+            probe_max_train=args.probe_max_train,
+            progress=not args.no_progress,
+        )
+    except ValueError as e:  # "--probe-seeds: probe_seeds must be ..."
+        raise option_error(e, [f.name for f in fields(EvalConfig)]) from None
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -218,6 +224,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from eval.runs import evaluate_run
     from strae_graph.corpus import check_input_file, check_output_file
 
+    cfg = _eval_config(args, files=bool(args.wordsim or args.sts))  # options first
     for f in [*args.wordsim, *args.sts]:  # read now: a bad file fails before any work
         check_input_file(f)
     for f in args.wordsim:
@@ -226,7 +233,6 @@ def _run_eval(args: argparse.Namespace) -> int:
         load_sts(f)
     if args.json:
         check_output_file(args.json)
-    cfg = _eval_config(args, files=bool(args.wordsim or args.sts))
     t0 = time.perf_counter()
     res = evaluate_run(
         args.run_dir,
@@ -266,10 +272,28 @@ def _contrast(text: str) -> tuple[str, str]:
 
 def _run_compare(args: argparse.Namespace) -> int:
     from eval.compare import StudyConfig, run_study
+
+    try:
+        cfg = _study_config(args)
+    except ValueError as e:  # "--dropout: dropout must lie in [0, 1), got 2.0"
+        names = [*train_config_fields(), *StudyConfig.__dataclass_fields__]
+        raise option_error(e, [*names, "lr_ce", "lr_contrastive"]) from None
+    t0 = time.perf_counter()
+    study = run_study(cfg, log=status)
+    wall = time.perf_counter() - t0
+    status(study.markdown)
+    summary(json.dumps({"out": args.out, "runs": len(study.runs), "trained": study.trained,
+                        "reused": study.reused, "wall_s": round(wall, 1)}))  # fmt: skip
+    return 0
+
+
+def _study_config(args: argparse.Namespace):
+    """The StudyConfig of ``strae compare ARGS`` (ValueError for a bad setting)."""
+    from eval.compare import StudyConfig
     from eval.study_specs import parse_eval_structures
     from strae_graph.presets import PRESETS
 
-    cfg = StudyConfig(
+    return StudyConfig(
         out=args.out,
         structures=tuple(args.structures),
         objectives=tuple(args.objectives or [PRESETS[args.preset]["objective"]]),
@@ -293,22 +317,6 @@ def _run_compare(args: argparse.Namespace) -> int:
         parse_f1=not args.no_parse_f1,
         resamples=args.resamples,
     )
-    t0 = time.perf_counter()
-    study = run_study(cfg, log=status)
-    wall = time.perf_counter() - t0
-    status(study.markdown)
-    summary(
-        json.dumps(
-            {
-                "out": args.out,
-                "runs": len(study.runs),
-                "trained": study.trained,
-                "reused": study.reused,
-                "wall_s": round(wall, 1),
-            }
-        )
-    )
-    return 0
 
 
 def _run_curve(args: argparse.Namespace) -> int:

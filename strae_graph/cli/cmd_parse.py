@@ -114,7 +114,7 @@ def _add_parse(sub: argparse._SubParsersAction) -> None:
         "(only the files strae parse wrote there)",
     )
     p.add_argument("--seed", type=int, default=0, help="random: the seed")
-    p.add_argument("--max-sentences", type=int, default=None, help="only the first N")
+    p.add_argument("--max-sentences", type=int, default=None, help="only the first N (0: all)")
     p.add_argument("--num-proc", type=int, default=1, help="parser processes")
     p.add_argument("--shard-size", type=int, default=2000, help="sentences per saved shard")
     p.add_argument("--keep-case", action="store_true", help="gold: keep the file's case")
@@ -181,6 +181,8 @@ def _run_parse_eval(args: argparse.Namespace) -> int:
     from parsers.evaluate import evaluate_sources, format_table
 
     chosen = [s.strip() for s in args.structures.split(",") if s.strip()]
+    if not chosen:
+        raise ValueError(f"--structures {args.structures!r}: no structure named")
     known = names("heuristic", "parser", "model")
     unknown = [s for s in chosen if s not in known]
     if unknown:

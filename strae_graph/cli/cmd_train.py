@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from strae_graph.cli.errors import UserError
+from strae_graph.cli.errors import UserError, with_option
 from strae_graph.cli.options import (
     MAX_STEPS_HELP,
     MINUTES_HELP,
@@ -172,10 +172,7 @@ def _with_option(message: str) -> str:
     for a message that starts with a TrainConfig field."""
     from strae_graph.train import train_config_fields
 
-    field = message.partition(" ")[0]
-    if field in train_config_fields():
-        return f"--{field.replace('_', '-')}: {message}"
-    return message
+    return with_option(message, train_config_fields())
 
 
 def _make_train_config(args: argparse.Namespace, curve_tasks):

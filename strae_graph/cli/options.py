@@ -15,6 +15,24 @@ from strae_graph.corpus import DEFAULT_CORPUS
 DATA_FIELDS = ("corpus", "max_sentences", "dev_sentences", "max_length", "min_count", "max_vocab")
 
 
+def int_at_least(low: int):
+    """An argparse type: an integer of at least ``low`` (argparse names the option
+    in its error: ``argument --embed-batch-size: must be at least 1, got 0``); for
+    options that no configuration object checks."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
 def preset_help(key: str, text: str = "", label: str = "") -> str:
     """Help text of a preset option, ending with its value in every preset."""
     from strae_graph.presets import PRESETS
