@@ -158,7 +158,9 @@ def _check_settings(
     config_json: Path, path: Path, record: Mapping[str, Any], state: Mapping[str, Any]
 ) -> None:
     """The model settings, and the training settings ``--resume`` compares."""
-    from strae_graph.run_dir import COMPARED, PIPELINE
+    from types import SimpleNamespace
+
+    from strae_graph.run_dir import COMPARED, PIPELINE, pipeline_problems
 
     model = dict(state.get("model_config", {}))
     if with_defaults(record["model"]) != with_defaults(model):
@@ -168,9 +170,9 @@ def _check_settings(
         )
     saved, now = record.get("train") or {}, state.get("train_config") or {}
     keys = [k for k in COMPARED if k != "corpus" and k in saved and k in now]
-    keys += [k for k in PIPELINE if k in saved or k in now]
-    pairs = [(k, now.get(k, PIPELINE.get(k)), saved.get(k, PIPELINE.get(k))) for k in keys]
-    diff = [f"{k}: {a!r} vs {b!r}" for k, a, b in pairs if a != b]
+    diff = [f"{k}: {now[k]!r} vs {saved[k]!r}" for k in keys if now[k] != saved[k]]
+    pipeline = SimpleNamespace(**{k: now.get(k, v) for k, v in PIPELINE.items()})
+    diff += pipeline_problems(saved, pipeline)  # type: ignore[arg-type]
     if diff:
         raise CheckpointError(
             f"{path}: training settings differ from {config_json} ({', '.join(diff)}): "

@@ -137,7 +137,7 @@ def test_compare_cli_passes_preset_options(tmp_path, monkeypatch):
     assert rc == 130
     cfg = seen["cfg"]
     run = cfg.train_config(parse_spec("self", cfg.out), "contrastive", 1)
-    # --minutes without --epochs: the budget governs (issue 25), not the preset's 15 epochs
+    # a budget without --epochs decides alone: no epoch limit (not the preset's 15)
     assert run.compose == "diagonal" and run.epochs is None and run.lr == 3e-4 and run.minutes == 2
     assert run.max_steps == 40
     assert cfg.contrasts == (("self", "spacy"),) and cfg.structures == ("self", "spacy")
