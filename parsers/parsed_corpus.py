@@ -273,7 +273,7 @@ def _parse_into(
     bar.close()
     if n_done == 0:
         raise DataError(f"{src}: no sentences (every line is empty, or not UTF-8 text: "
-                        "undecodable, or holding NUL or other control bytes)")  # fmt: skip
+                        "undecodable, or holding a NUL byte)")  # fmt: skip
 
     import datasets
 

@@ -19,10 +19,8 @@ _T = TypeVar("_T")
 
 #: words, and single symbols other than ASCII control characters (never a token)
 _WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s\x00-\x1f\x7f]")
-#: ASCII control characters that are not whitespace (NUL, ESC, DEL, ...): a line
-#: holding one is not text (a binary file, most likely).  None occurs in the shipped
-#: corpus; C1 and Unicode format characters are left as they were (they do occur)
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+#: a NUL byte: a line holding one is not text (a binary file, most likely); other
+#: control characters occur in real text files (U+0012 in STS-B): never tokens, no error
 
 #: the shared data folder: $STRAE_DATA, else ../shared/data beside a checkout
 DATA_DIR = Path(
@@ -110,15 +108,10 @@ def iter_raw_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, bytes]]:
             yield lineno, raw
 
 
-def control_character(line: str) -> str | None:
-    """Where ``line`` holds a control character that is not whitespace (a NUL
-    byte, ...: not text), e.g. ``"a NUL byte (U+0000) at character 5"``; else None."""
-    m = _CONTROL_RE.search(line)
-    if m is None:
-        return None
-    c = m.group()
-    what = "a NUL byte" if c == "\x00" else "a control character"
-    return f"{what} (U+{ord(c):04X}) at character {m.start() + 1}"
+def nul_byte(line: str) -> str | None:
+    """``"a NUL byte at character 5"`` when ``line`` holds one (not text); else None."""
+    at = line.find("\x00")
+    return None if at < 0 else f"a NUL byte at character {at + 1}"
 
 
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
@@ -132,7 +125,7 @@ def iter_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
             raise DataError(
                 f"{path}, line {lineno}: not valid UTF-8 (byte {e.start}: {e.reason})"
             ) from None
-        bad = control_character(line)
+        bad = nul_byte(line)
         if bad:
             raise DataError(f"{path}, line {lineno}: not text: it holds {bad}")
         yield lineno, line
@@ -201,8 +194,8 @@ def read_sentences(
     """Yield ``(line_number, tokens)`` for each usable line of ``path`` (plain
     or gzipped text; gzip is recognised by its magic bytes).
 
-    Bad lines (empty or whitespace-only, not valid UTF-8 or holding NUL or other
-    control bytes, longer than ``max_length`` tokens) are skipped and counted in ``stats`` when
+    Bad lines (empty or whitespace-only, not valid UTF-8 or holding a NUL byte,
+    longer than ``max_length`` tokens) are skipped and counted in ``stats`` when
     ``on_error == "skip"``, else raise :class:`DataError` naming the file, the
     line and the problem.  ``on_error=None`` skips like ``"skip"`` but stops
     with a :class:`DataError` when over half of the lines read are not valid
@@ -223,11 +216,11 @@ def read_sentences(
         lines += 1
         try:
             line = raw.decode("utf-8")
-            bad = control_character(line)
+            bad = nul_byte(line)
             why = f"not text: it holds {bad}" if bad else ""
         except UnicodeDecodeError as e:
             why = f"not valid UTF-8 (byte {e.start}: {e.reason})"
-        if why:  # counted as undecodable: not UTF-8 text, or holding NUL / control bytes
+        if why:  # counted as undecodable: not UTF-8 text, or holding a NUL byte
             stats.undecodable += 1
             undecodable += 1
             if on_error == "raise":

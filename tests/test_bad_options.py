@@ -208,7 +208,7 @@ def test_nul_bytes_never_become_a_vocabulary_entry(corpus, tmp_path, capsys):
     vocab = json.loads((tmp_path / "r" / "vocab.json").read_text(encoding="utf-8"))
     assert not any("\x00" in w for w in vocab)
     strict = in_process(capsys, *train_argv(nul, tmp_path / "r2", "--on-error", "raise"))
-    one_line_error(strict, "train", f"{nul}, line 4: not text: it holds a NUL byte (U+0000)")
+    one_line_error(strict, "train", f"{nul}, line 4: not text: it holds a NUL byte at character 5")
 
 
 def test_a_cr_only_file_is_named_as_such(corpus, tmp_path, capsys):

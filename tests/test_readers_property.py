@@ -20,7 +20,7 @@ from eval.curve_plot import read_curve
 from eval.data import load_sts, load_wordsim
 from parsers.evaluate import load_gold
 from strae_graph.checkpoint import CheckpointError, load_run
-from strae_graph.corpus import DataError, ReadStats, control_character, read_sentences, tokenize
+from strae_graph.corpus import DataError, ReadStats, read_sentences, tokenize
 from strae_graph.tree import Tree, TreeError
 from strae_graph.tree_io import iter_bracket_file
 from strae_graph.vocab import Vocabulary
@@ -71,7 +71,7 @@ def reference_read(data: bytes, max_length: int) -> tuple[list, ReadStats]:
         except UnicodeDecodeError:
             stats.undecodable += 1
             continue
-        if control_character(text):
+        if "\x00" in text:  # not text; other control characters are only never tokens
             stats.undecodable += 1
         elif not tokenize(text):
             stats.empty += 1
