@@ -23,6 +23,34 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def tiny_benepar(tmp_path_factory, data_dir):
+    """(model path, train_benepar's report) of one tiny benepar model, trained once."""
+    from parsers.benepar_train import train_benepar
+    from tests.tiny_runs import tiny_benepar_config
+
+    out = tmp_path_factory.mktemp("benepar") / "tiny.pt"
+    return out, train_benepar(tiny_benepar_config(out), log=lambda s: None)
+
+
+@pytest.fixture(scope="session")
+def balanced_run(tmp_path_factory, data_dir):
+    """A tiny balanced run (tests.tiny_runs.tiny_run); never written to by tests."""
+    from tests.tiny_runs import tiny_run
+
+    return tiny_run(tmp_path_factory.mktemp("balanced") / "run", structure="balanced")
+
+
+@pytest.fixture(scope="session")
+def balanced_model_dir(balanced_run, tmp_path_factory):
+    """``balanced_run`` exported as a model directory (strae export --format model)."""
+    from strae_graph.cli import main
+
+    out = tmp_path_factory.mktemp("balanced-model") / "tiny"
+    assert main(["export", str(balanced_run), "--format", "model", "--out", str(out)]) == 0
+    return out
+
+
 def random_tree_shapes(rng: random.Random, n_trees: int, max_len: int = 30):
     """Trees of varied shapes and sizes: every heuristic and random bracketings."""
     from parsers.heuristics import HEURISTICS, random_tree

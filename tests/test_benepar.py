@@ -5,19 +5,15 @@ clear error when a named model is missing."""
 import pytest
 
 from parsers import ParserError, parse_sentences
-from parsers.benepar_train import BeneparTrainConfig, train_benepar
+from parsers.benepar_train import train_benepar
 from strae_graph.cli import main
 from tests.test_parsers import corpus_slice
+from tests.tiny_runs import tiny_benepar_config
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("benepar") / "tiny.pt"
-    cfg = BeneparTrainConfig(out=str(out), held_out=10, dev=5, max_train=48, max_len=15,
-                             epochs=1, batch_size=16, d_model=32, num_layers=1, d_ff=64,
-                             d_label_hidden=32, progress=False)  # fmt: skip
-    res = train_benepar(cfg, log=lambda s: None)
-    return out, res
+def tiny_model(tiny_benepar):
+    return tiny_benepar
 
 
 def test_tiny_benepar_model_trains_saves_and_loads(tiny_model):
@@ -54,10 +50,9 @@ def test_missing_benepar_model_is_a_clear_error(tmp_path, capsys):
 
 
 def _tiny_cfg(out, **kw):
-    base = dict(out=str(out), held_out=10, dev=5, max_train=24, max_len=12, epochs=2,
-                batch_size=8, d_model=32, num_layers=1, d_ff=64, d_label_hidden=32,
-                num_heads=2, progress=False)  # fmt: skip
-    return BeneparTrainConfig(**{**base, **kw})
+    """Smaller still than the shared tiny model: two epochs of 24 trees."""
+    base = dict(max_train=24, max_len=12, epochs=2, batch_size=8, num_heads=2)
+    return tiny_benepar_config(out, **{**base, **kw})
 
 
 def test_resumed_benepar_training_equals_an_uninterrupted_one(tmp_path):

@@ -12,7 +12,6 @@ import pytest
 
 import parsers.benepar_parser as bp
 from parsers import ParserError, parse_sentences
-from parsers.benepar_train import BeneparTrainConfig, train_benepar
 from parsers.tree_cache import cache_key, parser_identity
 from strae_graph.cli import main
 from strae_graph.fileio import file_sha256
@@ -21,13 +20,8 @@ SENTENCE = ["the", "dog", "barks", "."]
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, data_dir):
-    out = tmp_path_factory.mktemp("benepar_default") / "tiny.pt"
-    cfg = BeneparTrainConfig(out=str(out), held_out=10, dev=5, max_train=48, max_len=15,
-                             epochs=1, batch_size=16, d_model=32, num_layers=1, d_ff=64,
-                             d_label_hidden=32, progress=False)  # fmt: skip
-    train_benepar(cfg, log=lambda s: None)
-    return out
+def tiny_model(tiny_benepar):
+    return tiny_benepar[0]
 
 
 @pytest.fixture

@@ -13,22 +13,18 @@ from eval.evaluate import eval_sts
 from eval.metrics import cosine_rows
 from parsers.api import load_embedder
 from strae_graph import Embedder
-from strae_graph.cli import main
-from tests.tiny_runs import tiny_run
 
 SENTENCES = ["The dog barks at the postman.", "A cat sat on the mat.", "", "Hi there"]
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, data_dir):
-    return tiny_run(tmp_path_factory.mktemp("integrations") / "run", structure="balanced")
+def run(balanced_run):
+    return balanced_run
 
 
 @pytest.fixture(scope="module")
-def model(run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("integrations-model") / "tiny"
-    assert main(["export", str(run), "--format", "model", "--out", str(out)]) == 0
-    return out
+def model(balanced_model_dir):
+    return balanced_model_dir
 
 
 @pytest.fixture(scope="module")

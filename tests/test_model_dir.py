@@ -21,7 +21,6 @@ from strae_graph import model_dir as md
 from strae_graph.cli import main
 from strae_graph.corpus import read_sentences
 from tests.conftest import CORPUS, ROOT
-from tests.tiny_runs import tiny_run
 
 SENTENCES = [
     "The dog barks at the postman.",
@@ -33,15 +32,13 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, data_dir):
-    return tiny_run(tmp_path_factory.mktemp("modeldir") / "run", structure="balanced")
+def run(balanced_run):
+    return balanced_run
 
 
 @pytest.fixture(scope="module")
-def model(run, tmp_path_factory):
-    out = tmp_path_factory.mktemp("export") / "tiny-model"
-    assert main(["export", str(run), "--format", "model", "--out", str(out)]) == 0
-    return out
+def model(balanced_model_dir):
+    return balanced_model_dir
 
 
 def sentences() -> list:

@@ -45,6 +45,15 @@ def named(error: Exception, path) -> bool:
     return str(path) in str(error)
 
 
+def loaded_or_named(load, path):
+    """``load(path)``, or None after checking that its DataError names ``path``."""
+    try:
+        return load(path)
+    except DataError as e:
+        assert named(e, path)
+        return None
+
+
 def looks_gzipped(data: bytes, gz: bool = False) -> bool:
     """Plain bytes that start like gzip are read as a (corrupt) gzip file."""
     return not gz and data.startswith(b"\x1f\x8b")
@@ -202,10 +211,8 @@ def test_word_pairs_round_trip(scratch, rows):
 @given(st.lists(st.lists(cell, max_size=4).map("\t".join) | st.text(max_size=20), max_size=6))
 def test_word_pair_files_give_pairs_or_name_the_file(scratch, lines):
     path = write(scratch / "wj.txt", "\n".join(lines).encode("utf-8", "surrogatepass"))
-    try:
-        pairs = load_wordsim(path)
-    except DataError as e:
-        assert named(e, path)
+    pairs = loaded_or_named(load_wordsim, path)
+    if pairs is None:
         return
     assert len(pairs.word1) == len(pairs.word2) == len(pairs) > 0
     assert all(math.isfinite(s) for s in pairs.scores)
@@ -226,10 +233,8 @@ def test_sentence_pairs_round_trip(scratch, rows):
 @given(st.lists(st.lists(cell | sentence, max_size=8).map("\t".join), max_size=6))
 def test_sentence_pair_files_give_pairs_or_name_the_file(scratch, lines):
     path = write(scratch / "sj.txt", "\n".join(lines).encode())
-    try:
-        pairs = load_sts(path)
-    except DataError as e:
-        assert named(e, path)
+    pairs = loaded_or_named(load_sts, path)
+    if pairs is None:
         return
     assert len(pairs.sentence1) == len(pairs.sentence2) == len(pairs) > 0
     assert all(math.isfinite(s) for s in pairs.scores)
@@ -255,10 +260,8 @@ curve_line = st.one_of(
 @given(st.lists(curve_line, max_size=5))
 def test_curve_files_give_a_curve_or_name_the_file(scratch, lines):
     path = write(scratch / "curve.jsonl", "\n".join(lines).encode("utf-8", "surrogatepass"))
-    try:
-        curve = read_curve(path)
-    except DataError as e:
-        assert named(e, path)
+    curve = loaded_or_named(read_curve, path)
+    if curve is None:
         return
     assert curve.minutes and all(math.isfinite(m) and m >= 0 for m in curve.minutes)
     assert curve.scores

@@ -24,6 +24,29 @@ def assert_same_model_and_optimizer(sa: dict, sb: dict) -> None:
             assert torch.equal(va[name], vb[name]), (ka, name)
 
 
+#: a benepar model that trains in seconds (its F1 means nothing)
+TINY_BENEPAR = dict(
+    held_out=10,
+    dev=5,
+    max_train=48,
+    max_len=15,
+    epochs=1,
+    batch_size=16,
+    d_model=32,
+    num_layers=1,
+    d_ff=64,
+    d_label_hidden=32,
+    progress=False,
+)
+
+
+def tiny_benepar_config(out: Path | str, **kw):
+    """A :class:`BeneparTrainConfig` of :data:`TINY_BENEPAR`, ``kw`` overriding it."""
+    from parsers.benepar_train import BeneparTrainConfig
+
+    return BeneparTrainConfig(out=str(out), **{**TINY_BENEPAR, **kw})
+
+
 def tiny_config(out: Path, **kw) -> TrainConfig:
     base = dict(corpus=str(CORPUS), out=str(out), max_sentences=300, dev_sentences=40,
                 batch_size=64, epochs=1, min_count=1, log_every=1, progress=False,
