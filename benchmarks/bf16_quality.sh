@@ -19,7 +19,7 @@ DEVICE=${DEVICE:-cpu}
 OUT=${OUT:-runs/bf16_quality}
 export HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1
 strae=("$PY" -m strae_graph)
-note=$("$PY" -c 'import sys; from strae_graph.precision import support_note as s
+note=$("$PY" -c 'import sys; from strae_graph.model.precision import support_note as s
 print(s("bf16", sys.argv[1]) or "")' "$DEVICE")
 if [ -n "$note" ] && [ "${FORCE:-0}" != 1 ]; then
   echo "bf16_quality: $note"

@@ -1,7 +1,7 @@
 """The StrAE passes as a plain-PyTorch frontier loop (no DGL): the yardstick
 ``strae bench`` compares the library with (speed ratio and the largest
 difference between the two implementations' embeddings).  Not part of the
-library, which has one code path (:mod:`strae_graph.model`)."""
+library, which has one code path (:mod:`strae_graph.model.strae`)."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from strae_graph.losses import contrastive_loss
-from strae_graph.model import StrAE
-from strae_graph.objectives import objective_loss
-from strae_graph.tree import Tree
+from strae_graph.model.losses import contrastive_loss
+from strae_graph.model.objectives import objective_loss
+from strae_graph.model.strae import StrAE
+from strae_graph.trees.tree import Tree
 
 
 class PlainFrontierModel:
     """The StrAE passes as a plain-PyTorch frontier loop, no DGL.
 
-    Node ids follow :func:`strae_graph.graph.batch_trees` (tree by tree, leaves
+    Node ids follow :func:`strae_graph.graph.batch.batch_trees` (tree by tree, leaves
     then internal nodes in post-order).  Up: for each height frontier, gather
     the left and right children's rows of the (N, K, U) state, compose, and
     ``index_copy`` the results into a new state.  Down: for each depth frontier

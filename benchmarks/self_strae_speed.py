@@ -16,10 +16,11 @@ import time
 import torch
 
 from parsers.tree_cache import parse_cached
-from strae_graph.corpus import DEFAULT_CORPUS, read_sentences
-from strae_graph.model import StrAE, StrAEConfig
-from strae_graph.train import TrainConfig, batch_output
-from strae_graph.vocab import Vocabulary
+from strae_graph.data.corpus import DEFAULT_CORPUS, read_sentences
+from strae_graph.data.vocab import Vocabulary
+from strae_graph.model.strae import StrAE, StrAEConfig
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.step import batch_output
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ first --max-sentences sentences), it times, per batch:
 
 * build: the batch's graph and per-level blocks (``prepare_items``: what the
   prefetch thread did, or the step's own thread with ``--prefetch 0``);
-* bench step: :func:`strae_graph.bench_timing.fused_step` (forward, backward
+* bench step: :func:`strae_graph.bench.timing.fused_step` (forward, backward
   with the finiteness checks, clipping, Adam, reading the loss);
 * train step: what ``strae train`` does for a batch besides building it
   (``forward_backward``, the learning rate, Adam, the schedule, the random
@@ -27,16 +27,21 @@ import numpy as np
 import torch
 
 from parsers.tree_cache import parse_cached
-from strae_graph.bench_timing import fused_step
-from strae_graph.distributed import DistContext
-from strae_graph.presets import preset_config
-from strae_graph.schedule_lr import current_lr
-from strae_graph.train_data import epoch_order, load_training_data, permutation_batch, prepare_items
-from strae_graph.train_state import RunState
-from strae_graph.train_step import forward_backward, step_record, timing_record
+from strae_graph.bench.timing import fused_step
+from strae_graph.training.data import (
+    epoch_order,
+    load_training_data,
+    permutation_batch,
+    prepare_items,
+)
+from strae_graph.training.distributed import DistContext
+from strae_graph.training.lr_schedule import current_lr
+from strae_graph.training.presets import preset_config
+from strae_graph.training.state import RunState
+from strae_graph.training.step import forward_backward, step_record, timing_record
 
 try:
-    from strae_graph.train_step import step_rng_state
+    from strae_graph.training.step import step_rng_state
 except ImportError:  # a checkout from before it (run on older code to compare)
     step_rng_state = torch.get_rng_state
 

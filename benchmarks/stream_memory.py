@@ -7,7 +7,7 @@ that no one mistakes for a corpus of that size, and each copy is in its own
 shuffled order (copy 0, the 1x corpus, is the first copy of the others).
 For each corpus, in fresh processes one after the other:
 
-1. the Arrow cache is built (``strae_graph.stream_cache.corpus_cache``; its
+1. the Arrow cache is built (``strae_graph.data.stream_cache.corpus_cache``; its
    seconds and peak memory are reported apart from training);
 2. ``python -m strae_graph train --stream`` runs until ``--steps`` steps are
    logged, then gets SIGINT (it saves and stops cleanly, as on Ctrl-C; the
@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from strae_graph.corpus import DEFAULT_CORPUS
+from strae_graph.data.corpus import DEFAULT_CORPUS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,7 @@ def build_cache(corpus: Path, max_length: int, env: dict[str, str]) -> dict[str,
     """Convert ``corpus`` in a fresh process: its seconds, peak memory and rows."""
     code = (
         "import json, resource, sys, time\n"
-        "from strae_graph.stream_cache import corpus_cache\n"
+        "from strae_graph.data.stream_cache import corpus_cache\n"
         "t = time.perf_counter()\n"
         "c = corpus_cache(sys.argv[1], int(sys.argv[2]))\n"
         "print(json.dumps({'seconds': round(time.perf_counter() - t, 1), 'rows': c.rows,\n"

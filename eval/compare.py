@@ -22,7 +22,7 @@ Layout of the study directory OUT:
 Structures are named as :mod:`eval.study_specs` describes (everything ``strae
 train`` takes, plus datasets, gold trees and benepar model paths).  The
 training configuration of every run comes from the presets of ``strae train``
-(:func:`strae_graph.presets.preset_config`): the study names a preset and the
+(:func:`strae_graph.training.presets.preset_config`): the study names a preset and the
 options it overrides, never its own defaults.
 """
 
@@ -41,14 +41,14 @@ from eval.evaluate import EvalConfig, evaluate
 from eval.runs import RunEvaluation, evaluate_run
 from eval.study_specs import StructureSpec, build_dataset, eval_parse, parse_spec
 from parsers.api import train
-from strae_graph.checkpoint import CheckpointError
-from strae_graph.corpus import read_limit
-from strae_graph.fileio import atomic_write_text, check_output_dir
-from strae_graph.presets import PRESETS, preset_config
-from strae_graph.progress import progress
-from strae_graph.run_dir import COMPARED
-from strae_graph.run_files import EVAL_FILE, EVAL_ITEMS_FILE, TRAIN_RESULT_FILE
-from strae_graph.train import TrainConfig
+from strae_graph.data.corpus import read_limit
+from strae_graph.training.checkpoint import CheckpointError
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.presets import PRESETS, preset_config
+from strae_graph.training.run_dir import COMPARED
+from strae_graph.training.run_files import EVAL_FILE, EVAL_ITEMS_FILE, TRAIN_RESULT_FILE
+from strae_graph.util.fileio import atomic_write_text, check_output_dir
+from strae_graph.util.progress import progress
 
 #: the contrasts reported when both structures are in the study (A - B)
 DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
@@ -190,7 +190,7 @@ def _check_recipe(cfg: StudyConfig) -> None:
 
 
 #: per-item arrays of a run's evaluation; TRAIN_RESULT_FILE (imported): a finished run's
-#: training config and result, the resume marker of a study's run (strae_graph.run_files
+#: training config and result, the resume marker of a study's run (strae_graph.training.run_files
 #: names every file of a run directory)
 ITEMS_FILE = EVAL_ITEMS_FILE
 
@@ -280,7 +280,7 @@ def _note_unpaired(spec: StructureSpec, corpus: str, log) -> None:
     treebank trees): its runs share seeds but not data with the others."""
     if spec.dataset is None:
         return
-    from strae_graph.tree_dataset import read_meta
+    from strae_graph.data.parsed import read_meta
 
     source = read_meta(spec.dataset).get("input")
     if source and Path(corpus).exists() and Path(source).resolve() != Path(corpus).resolve():

@@ -19,7 +19,7 @@ from eval.compare_tables import (
     training_rows,
     write_csv,
 )
-from strae_graph.fileio import atomic_write_text
+from strae_graph.util.fileio import atomic_write_text
 
 if TYPE_CHECKING:
     from eval.compare import Study, StudyConfig

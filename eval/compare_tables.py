@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from eval.compare_contrasts import CONTRAST_SYSTEM
 from eval.metrics import mean_std
 from eval.runs import RunEvaluation
-from strae_graph.fileio import atomic_open
+from strae_graph.util.fileio import atomic_open
 
 if TYPE_CHECKING:
     from eval.compare import StudyConfig

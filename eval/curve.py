@@ -1,7 +1,7 @@
 """The learning-curve evaluator of ``strae train --eval-every-minutes``.
 
 :class:`CurveEvaluator` is the ``on_eval`` callback of
-:func:`strae_graph.train.train` (see :mod:`strae_graph.budget`): it scores the
+:func:`strae_graph.training.train.train` (see :mod:`strae_graph.training.budget`): it scores the
 live model, in memory, on word similarity (Spearman of cosine of leaf
 embeddings) and sentence similarity (Spearman of cosine of root up
 embeddings), exactly as ``strae eval`` does for the ``strae`` system, without
@@ -22,11 +22,11 @@ from eval.data import SentencePairs, WordPairs, load_named_sts, load_named_words
 from eval.evaluate import STS_TASKS, WORDSIM_TASKS, wordsim_score
 from eval.metrics import similarity_score
 from parsers.tree_cache import parse_cached
-from strae_graph.embed import Embedder, as_tokens
-from strae_graph.graph import Frontiers, batch_trees, roots
-from strae_graph.model import StrAE
-from strae_graph.tree import Tree
-from strae_graph.vocab import Vocabulary
+from strae_graph.data.vocab import Vocabulary
+from strae_graph.embed.embedder import Embedder, as_tokens
+from strae_graph.graph.batch import Frontiers, batch_trees, roots
+from strae_graph.model.strae import StrAE
+from strae_graph.trees.tree import Tree
 
 #: tasks a learning curve can follow (the probes are too slow to repeat)
 CURVE_TASKS: tuple[str, ...] = (*WORDSIM_TASKS, *STS_TASKS)
@@ -105,7 +105,7 @@ class CurveEvaluator:
     def _tree_list(self, emb: Embedder, task: str, side: int) -> list[Tree | None]:
         tokens = self._sts[task][1 + side]
         if self.structure == "self":  # induced by the current model: never cached
-            from strae_graph.self_strae import parse_with_model
+            from strae_graph.model.self_strae import parse_with_model
 
             nonempty = [i for i, t in enumerate(tokens) if t]
             out: list[Tree | None] = [None] * len(tokens)

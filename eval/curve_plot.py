@@ -26,11 +26,11 @@ class Curve:
 def read_curve(run_dir: str | Path, label: str | None = None) -> Curve:
     """The learning curve of a run directory (or of a ``curve.jsonl`` file).
 
-    :class:`~strae_graph.corpus.DataError` (a ValueError) naming the file (and
+    :class:`~strae_graph.data.corpus.DataError` (a ValueError) naming the file (and
     line) when it is missing, empty, not JSON lines, or a line is not an object
     with a number ``minutes`` and scores that are numbers (or null).
     """
-    from strae_graph.corpus import DataError, iter_lines
+    from strae_graph.data.corpus import DataError, iter_lines
 
     path = Path(run_dir)
     if path.is_dir():

@@ -7,7 +7,7 @@ Three shapes of data:
 
 The readers accept any file in the standard layouts, so users can evaluate on
 their own sets (``strae eval --wordsim FILE --sts FILE``); a malformed row is a
-:class:`strae_graph.corpus.DataError` naming the file and line.
+:class:`strae_graph.data.corpus.DataError` naming the file and line.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from strae_graph.corpus import DATA_DIR, DataError, read_lines
+from strae_graph.data.corpus import DATA_DIR, DataError, read_lines
 
 
 @dataclass

@@ -10,9 +10,9 @@
   word vectors (the SPEC's reference setting); :func:`train_word2vec` trains
   one on the same corpus slice as a run.
 
-Unknown words are NaN rows (see :mod:`strae_graph.embed`); a sentence with no
+Unknown words are NaN rows (see :mod:`strae_graph.embed.embedder`); a sentence with no
 known word is a NaN row for the mean encoders.  All three use
-:func:`strae_graph.corpus.tokenize`.
+:func:`strae_graph.data.corpus.tokenize`.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Protocol
 
 import numpy as np
 
-from strae_graph.corpus import DataError, read_limit, read_sentences, split_dev, tokenize
-from strae_graph.embed import Embedder
-from strae_graph.fileio import atomic_open
+from strae_graph.data.corpus import DataError, read_limit, read_sentences, split_dev, tokenize
+from strae_graph.embed.embedder import Embedder
+from strae_graph.util.fileio import atomic_open
 
 
 class Encoder(Protocol):
@@ -191,7 +191,7 @@ def gensim_available() -> bool:
 
 def training_sentences(train_config: dict) -> list[list[str]]:
     """The token lists a run was trained on (its corpus slice without the dev
-    tail), read as :func:`strae_graph.train.load_training_data` reads them."""
+    tail), read as :func:`strae_graph.training.data.load_training_data` reads them."""
     corpus = Path(train_config["corpus"])
     if corpus.is_dir():
         raise DataError(
@@ -225,7 +225,7 @@ class WordVectors:
         return int(self.vectors.shape[1])
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write atomically (:func:`strae_graph.fileio.atomic_open`)."""
+        """Write atomically (:func:`strae_graph.util.fileio.atomic_open`)."""
         words = json.dumps(self.index_to_key, ensure_ascii=False).encode()
         with atomic_open(path, "wb") as f:
             np.savez(f, vectors=self.vectors, words=np.frombuffer(words, dtype=np.uint8))

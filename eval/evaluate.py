@@ -33,7 +33,7 @@ from eval.data import (
 from eval.encoders import Encoder
 from eval.metrics import SimilarityScore, cosine_rows, similarity_score
 from eval.probe import ProbeConfig, pair_features, run_probe
-from strae_graph.progress import progress
+from strae_graph.util.progress import progress
 
 #: a similarity score over fewer covered pairs is shown as n/a (too few pairs: N):
 #: a Spearman over a handful of pairs says nothing (3 pairs give 0.5 or 1.0)
@@ -53,7 +53,7 @@ class EvalConfig:
     tasks: tuple[str, ...] = ALL_TASKS
     wordsim_files: tuple[str, ...] = ()  # extra word-similarity files
     sts_files: tuple[str, ...] = ()  # extra sentence-similarity files
-    data_dir: str | None = None  # None: strae_graph.corpus.DATA_DIR
+    data_dir: str | None = None  # None: strae_graph.data.corpus.DATA_DIR
     probe_seeds: tuple[int, ...] = (0, 1, 2)
     probe_max_train: int | None = 20_000  # SST-2 has 67k; None (or 0) = all
     progress: bool = True

@@ -1,7 +1,7 @@
 """Similarity metrics with explicit coverage.
 
 A pair is *covered* when both of its embeddings are real (no NaN; see the
-unknown-word policy of :mod:`strae_graph.embed`) and non-zero.  Uncovered
+unknown-word policy of :mod:`strae_graph.embed.embedder`) and non-zero.  Uncovered
 pairs are never silently dropped: every score carries ``n_pairs``,
 ``n_covered`` and ``coverage``, and ``spearman_all`` scores the full set with
 uncovered pairs given cosine 0 (no evidence of similarity).

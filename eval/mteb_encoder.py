@@ -7,7 +7,7 @@ hf_split, hf_subset, prompt_type)`` -> an (n, E) array, and ``mteb_model_meta``)
     print(mteb.evaluate(StrAEEncoder("strae-wiki10m"), tasks))
 
 Sentences are embedded exactly as ``strae eval`` embeds them (the root up
-embedding of the model's structure, :meth:`strae_graph.embed.Embedder.embed_sentences`),
+embedding of the model's structure, :meth:`strae_graph.embed.embedder.Embedder.embed_sentences`),
 so a task's ``cosine_spearman`` equals ``strae eval``'s Spearman on the same pairs.
 MTEB's tasks download their data from the Hugging Face Hub; :func:`local_sts_task`
 builds an STS task from local pairs (e.g. ``eval.data.load_sts``) for offline use.
@@ -27,8 +27,8 @@ from mteb.models.model_meta import ModelMeta, ScoringFunction
 
 from eval.data import SentencePairs
 from parsers.api import load_embedder
-from strae_graph.embed import Embedder
-from strae_graph.model_dir import inference_state
+from strae_graph.embed.embedder import Embedder
+from strae_graph.embed.model_dir import inference_state
 
 
 def weights_revision(embedder: Embedder) -> str:
@@ -42,7 +42,7 @@ def weights_revision(embedder: Embedder) -> str:
 
 
 class StrAEEncoder(AbsEncoder):
-    """MTEB's encoder protocol over an :class:`~strae_graph.embed.Embedder`.
+    """MTEB's encoder protocol over an :class:`~strae_graph.embed.embedder.Embedder`.
 
     ``model_name``: a model directory, a shipped model's name, a run directory
     (as :func:`parsers.api.load_embedder` takes) or an Embedder."""

@@ -24,8 +24,8 @@ from typing import Any
 
 from eval.metrics import mean_std
 from eval.study_specs import StructureSpec
-from strae_graph.checkpoint import resolve_checkpoint
-from strae_graph.fileio import atomic_write_text, file_sha256
+from strae_graph.training.checkpoint import resolve_checkpoint
+from strae_graph.util.fileio import atomic_write_text, file_sha256
 
 F1_FILE = "parse_f1.json"
 
@@ -37,7 +37,7 @@ def _checkpoint_sha(run_dir: Path) -> str:
 def _key_and_job(spec: StructureSpec, seed: int, run_dir: Path) -> tuple[str, str | None, dict]:
     """(cache key, structure to score or None for gold, parser options)."""
     from parsers.structures import GOLD
-    from strae_graph.tree_source import SELF
+    from strae_graph.trees.source import SELF
 
     if spec.structure == GOLD:
         return "gold", None, {}

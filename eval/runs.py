@@ -21,14 +21,14 @@ from eval.encoders import (
 )
 from eval.evaluate import MIN_COVERED_PAIRS, EvalConfig, TaskResult, evaluate, results_table
 from parsers.api import load_embedder
-from strae_graph.embed import Embedder
-from strae_graph.fileio import atomic_open, atomic_write_text
-from strae_graph.jsonsafe import NULL_KEY, dumps
-from strae_graph.run_files import BASELINES
+from strae_graph.embed.embedder import Embedder
+from strae_graph.training.run_files import BASELINES
+from strae_graph.util.fileio import atomic_open, atomic_write_text
+from strae_graph.util.jsonsafe import NULL_KEY, dumps
 
 
 def _null_reason(path: str, value: float) -> str | None:
-    """Why a value of the evaluation JSON is null (strae_graph.jsonsafe)."""
+    """Why a value of the evaluation JSON is null (strae_graph.util.jsonsafe)."""
     if path.endswith(".score"):
         return (f"no score ({value}): see this result's details.why_na (too few covered "
                 f"pairs: fewer than {MIN_COVERED_PAIRS}, or an undefined correlation)")  # fmt: skip

@@ -52,7 +52,7 @@ def parse_spec(text: str, out: str | Path) -> StructureSpec:
     """The :class:`StructureSpec` of one ``--structures`` entry (see the module
     docstring); ValueError with the accepted forms otherwise."""
     from parsers.structures import GOLD, structure_names
-    from strae_graph.tree_dataset import is_parsed_corpus, read_meta
+    from strae_graph.data.parsed import is_parsed_corpus, read_meta
 
     names = structure_names()
     if "=" not in text:
@@ -122,7 +122,7 @@ def lines_for(corpus: str, sentences: int | None, max_length: int | None) -> int
     """How many non-empty lines of ``corpus`` hold its first ``sentences``
     sentences of at most ``max_length`` tokens (what a run reads): a dataset
     parsed from that many lines gives a run the same slice as the text does."""
-    from strae_graph.corpus import read_sentences
+    from strae_graph.data.corpus import read_sentences
 
     if sentences is None:
         return None

@@ -1,7 +1,7 @@
 """Sources of sentence structure.
 
 Every source turns tokenised sentences (the leaves, decided by
-``strae_graph.corpus.tokenize``) into binary :class:`strae_graph.tree.Tree`
+``strae_graph.data.corpus.tokenize``) into binary :class:`strae_graph.trees.tree.Tree`
 objects over exactly those tokens.  Parsers are given those tokens; they never
 re-tokenise.
 

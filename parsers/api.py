@@ -1,7 +1,7 @@
 """The core's entry points with structure names resolved by the registry.
 
 The core (:mod:`strae_graph`) never imports ``parsers``: training, embedding
-and benchmarking are handed a parse (:mod:`strae_graph.tree_source`).  These
+and benchmarking are handed a parse (:mod:`strae_graph.trees.source`).  These
 functions hand them the registry's, :func:`parsers.tree_cache.parse_cached`,
 and check a structure name before any work (:mod:`parsers.structures`)::
 
@@ -23,16 +23,17 @@ from parsers.tree_cache import parse_cached
 if TYPE_CHECKING:
     import torch
 
-    from strae_graph.embed import Embedder
-    from strae_graph.train import TrainConfig, TrainResult
-    from strae_graph.tree_source import Parse
+    from strae_graph.embed.embedder import Embedder
+    from strae_graph.training.config import TrainConfig
+    from strae_graph.training.loop import TrainResult
+    from strae_graph.trees.source import Parse
 
 
 def train_config(**values: Any) -> TrainConfig:
     """``TrainConfig(**values)`` with its structure checked against the registry
     (an unknown name, ``gold`` without a dataset of gold trees, or a parser's
     structure to stream from a text corpus, is a ValueError)."""
-    from strae_graph.train import TrainConfig
+    from strae_graph.training.config import TrainConfig
 
     cfg = TrainConfig(**values)
     check_structure(cfg)
@@ -49,9 +50,9 @@ def check_structure(cfg: TrainConfig) -> None:
 
 
 def train(cfg: TrainConfig, **kwargs: Any) -> TrainResult:
-    """:func:`strae_graph.train.train` (``resume``, ``log``, ``on_eval`` as there)
+    """:func:`strae_graph.training.train.train` (``resume``, ``log``, ``on_eval`` as there)
     with the registry's trees for ``cfg.structure``."""
-    from strae_graph.train import train as core_train
+    from strae_graph.training.train import train as core_train
 
     check_structure(cfg)
     return core_train(cfg, parse=parse_cached, **kwargs)
@@ -62,13 +63,13 @@ def load_embedder(
     device: str | torch.device = "cpu",
     checkpoint: str = "best",
 ) -> Embedder:
-    """The embedder of a run directory (:meth:`strae_graph.embed.Embedder.from_run`,
+    """The embedder of a run directory (:meth:`strae_graph.embed.embedder.Embedder.from_run`,
     ``checkpoint`` as there), or of a model directory or shipped model's name
-    (:meth:`~strae_graph.embed.Embedder.from_pretrained`), parsing sentences with
+    (:meth:`~strae_graph.embed.embedder.Embedder.from_pretrained`), parsing sentences with
     the registry's structures (the model's own by default, with the parser options
     a model directory records)."""
-    from strae_graph.embed import Embedder
-    from strae_graph.model_dir import is_model_dir
+    from strae_graph.embed.embedder import Embedder
+    from strae_graph.embed.model_dir import is_model_dir
 
     if is_model_dir(source):
         emb = Embedder.from_pretrained(source, device=device)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strae_graph.corpus import DataError
+from strae_graph.data.corpus import DataError
 
 #: how the training words are cased: as written, lower-cased like the tokeniser,
 #: or each example lower-cased with probability ``lower_prob`` per epoch

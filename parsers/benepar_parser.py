@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from parsers.errors import ParserError, parser_input
-from strae_graph.tree import Binarize, Tree, TreeError
+from strae_graph.trees.tree import Binarize, Tree, TreeError
 
 #: benepar's own pretrained English model (needs internet to install)
 PRETRAINED_MODEL = "benepar_en3"
@@ -78,7 +78,7 @@ def resolve_benepar_model(model: str | os.PathLike[str] | None = None) -> str:
 def benepar_model_identity(model: str | os.PathLike[str] | None = None) -> str:
     """What decides the trees besides the input: the resolved model file's
     SHA-256, or its name (an installed model, a directory)."""
-    from strae_graph.fileio import file_sha256
+    from strae_graph.util.fileio import file_sha256
 
     resolved = resolve_benepar_model(model)
     path = Path(resolved)

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from parsers.benepar_data import CASES, TrainingExample, load_examples, lowered, split_examples
-from strae_graph.corpus import DataError, check_output_file
-from strae_graph.fileio import atomic_open
-from strae_graph.progress import progress
+from strae_graph.data.corpus import DataError, check_output_file
+from strae_graph.util.fileio import atomic_open
+from strae_graph.util.progress import progress
 
 # kept importable from here (older callers)
 __all__ = ["BeneparTrainConfig", "TrainingExample", "load_examples", "train_benepar"]
@@ -164,7 +164,7 @@ def bracket_f1_of(parser: Any, examples: Sequence[TrainingExample]) -> float:
 
     from parsers.evaluate import bracket_scores, tree_spans, without_punctuation
     from parsers.gold import nltk_constituent_spans
-    from strae_graph.tree import Tree
+    from strae_graph.trees.tree import Tree
 
     inputs = [benepar.InputSentence(words=e.words) for e in examples]
     if isinstance(parser, benepar.Parser):

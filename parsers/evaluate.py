@@ -4,7 +4,7 @@ Gold: the n-ary constituents of the PTB sample's held-out trees (the last
 ``DEFAULT_HELD_OUT`` trees of the file, never used by ``strae benepar-train``),
 ``-NONE-`` traces removed, spans of one token and of the whole sentence left
 out.  Predicted: every internal node of the binary tree the source builds over
-the same tokens, lower-cased like :func:`strae_graph.corpus.tokenize` (the
+the same tokens, lower-cased like :func:`strae_graph.data.corpus.tokenize` (the
 leaves StrAE trains on).  As in EVALB's COLLINS.prm, punctuation tokens
 (no letter or digit, e.g. ``. , : " --``) are deleted before spans are
 compared: every span, gold and predicted, is mapped onto the remaining words
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strae_graph.corpus import DATA_DIR
+from strae_graph.data.corpus import DATA_DIR
 
 #: the PTB sample (3,914 trees, wsj_0001 .. wsj_0199)
 PTB_SAMPLE = DATA_DIR / "trees" / "ptb_sample_combined.mrg.oneline.txt.gz"
@@ -52,8 +52,8 @@ class GoldSet:
     def load(cls, trees_path: str | Path | None = None, held_out: int = DEFAULT_HELD_OUT):
         """The last ``held_out`` trees of ``trees_path`` (default: the PTB sample)."""
         from parsers.gold import constituent_spans, iter_bracket_strings, tree_location, unescape
-        from strae_graph.corpus import DataError
-        from strae_graph.tree import TreeError
+        from strae_graph.data.corpus import DataError
+        from strae_graph.trees.tree import TreeError
 
         if held_out < 1:
             raise ValueError(f"--held-out must be at least 1 (the last N trees), got {held_out}")
@@ -142,7 +142,7 @@ def bracket_scores(
 def ceiling_rows(gold: GoldSet) -> list[dict[str, Any]]:
     """The best any binary tree can score on this metric: the gold trees
     themselves, binarised right and left (traces removed, unary chains collapsed)."""
-    from strae_graph.tree import Tree
+    from strae_graph.trees.tree import Tree
 
     rows = []
     for binarize in ("right", "left"):
@@ -178,7 +178,7 @@ def _labelled(gold: GoldSet, opts: dict[str, Any], parses: list) -> dict[str, An
     the row's tokens, and of a second parse of the original-case words."""
     from parsers.benepar_parser import benepar_parses
     from parsers.evalb import labelled_scores
-    from strae_graph.tree_io import nltk_to_generic, parse_brackets
+    from strae_graph.trees.brackets import nltk_to_generic, parse_brackets
 
     golds = [parse_brackets(t, labelled=True) for t in gold.texts]
     run = {k: opts[k] for k in _BENEPAR_RUN if k in opts}

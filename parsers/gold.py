@@ -10,7 +10,7 @@ Formats (chosen by the file name):
   (``sst/train.txt``, labels are sentiment classes).
 
 Leaves are unescaped (``-LRB-`` -> ``(``, ``````/``''`` -> ``"``) and lower-cased
-like :func:`strae_graph.corpus.tokenize` by default (``lowercase=False`` keeps
+like :func:`strae_graph.data.corpus.tokenize` by default (``lowercase=False`` keeps
 the case).  Trees are binarised as :meth:`Tree.from_brackets` does (traces
 removed, unary chains collapsed, right binarisation by default).
 """
@@ -23,9 +23,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from strae_graph.corpus import DataError, check_input_file
-from strae_graph.tree import Binarize, Generic, Tree, TreeError, strip_empty
-from strae_graph.tree_io import iter_bracket_lines, nltk_to_generic, parse_brackets
+from strae_graph.data.corpus import DataError, check_input_file
+from strae_graph.trees.brackets import iter_bracket_lines, nltk_to_generic, parse_brackets
+from strae_graph.trees.tree import Binarize, Generic, Tree, TreeError, strip_empty
 
 PTB_ESCAPES = {
     "-LRB-": "(", "-RRB-": ")", "-LCB-": "{", "-RCB-": "}", "-LSB-": "[", "-RSB-": "]",
@@ -41,7 +41,7 @@ def unescape(token: str) -> str:
 def iter_bracket_strings(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """``(number, bracket string)`` for every tree in ``path``.  The number is
     the line for one-tree-per-line files (read by
-    :func:`strae_graph.tree_io.iter_bracket_lines`), the tree's position
+    :func:`strae_graph.trees.brackets.iter_bracket_lines`), the tree's position
     (1-based) in a zip."""
     p = check_input_file(path)
     if p.suffix == ".zip":

@@ -1,13 +1,13 @@
 """Heuristic binary trees over a token sequence: balanced (the core's own shape,
-:mod:`strae_graph.tree_shapes`), right-, left-branching, random."""
+:mod:`strae_graph.trees.shapes`), right-, left-branching, random."""
 
 from __future__ import annotations
 
 import random as _random
 from collections.abc import Callable, Sequence
 
-from strae_graph.tree import Tree
-from strae_graph.tree_shapes import balanced
+from strae_graph.trees.shapes import balanced
+from strae_graph.trees.tree import Tree
 
 
 def right_branching(tokens: Sequence[str]) -> Tree:

@@ -10,8 +10,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from strae_graph.fileio import OutputError, check_not_cwd, check_output_dir
-from strae_graph.tree_dataset import META_FILE
+from strae_graph.data.parsed import META_FILE
+from strae_graph.util.fileio import OutputError, check_not_cwd, check_output_dir
 
 #: what ``datasets``' ``save_to_disk`` writes into a dataset folder, and our record
 DATASET_FILES = re.compile(r"(data-\d+-of-\d+\.arrow|dataset_info\.json|state\.json|"
@@ -27,7 +27,7 @@ def only(folder: Path, names: re.Pattern[str]) -> bool:
 
 def check_replaceable(out: Path) -> None:
     """Before any work on a new dataset at ``out`` (new, empty, or one of ours,
-    checked by :func:`strae_graph.fileio.check_output_dir`): refuse the current
+    checked by :func:`strae_graph.util.fileio.check_output_dir`): refuse the current
     directory, a dataset folder holding files we did not write (replacing it
     would delete them), and an ``OUT.partial`` that is not ours."""
     if out.is_dir():

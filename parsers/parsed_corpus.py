@@ -4,14 +4,14 @@
 with one row per sentence:
 
 * ``line``: int, the sentence's line number in INPUT (1-based);
-* ``tokens``: list[str], the leaves (``strae_graph.corpus.tokenize``, or the
+* ``tokens``: list[str], the leaves (``strae_graph.data.corpus.tokenize``, or the
   gold file's leaves);
 * ``children``: list of ``[left, right]`` int pairs, :class:`Tree.children`
   (leaves ``0..n-1``, internal nodes ``n..2n-2`` in post-order, root last).
 
 ``OUT/strae_parse.json`` records the structure, its options, the seed, the
 input's SHA-256 and a fingerprint of all of these.  Reading a dataset
-(:func:`iter_parsed_trees`, ...) is the core's :mod:`strae_graph.tree_dataset`:
+(:func:`iter_parsed_trees`, ...) is the core's :mod:`strae_graph.data.parsed`:
 training reads one as a corpus that brings its trees.  Re-running with the same
 input and options finds the fingerprint and returns at once (``reused``).
 Work is done in shards of ``shard_size`` sentences kept in ``OUT.partial/``
@@ -32,17 +32,23 @@ from typing import Any
 
 from parsers.parse_output import check_replaceable, describe
 from parsers.structures import GOLD, get_structure
-from strae_graph.corpus import DataError, check_input_file, count_lines, read_sentences
-from strae_graph.fileio import OutputError, atomic_path, check_output_dir, file_sha256, json_sha256
-from strae_graph.progress import progress as show_progress
-from strae_graph.tree import Tree, TreeError
-from strae_graph.tree_dataset import (  # noqa: F401 (the reader, re-exported)
+from strae_graph.data.corpus import DataError, check_input_file, count_lines, read_sentences
+from strae_graph.data.parsed import (  # noqa: F401 (the reader, re-exported)
     META_FILE,
     is_parsed_corpus,
     iter_parsed_trees,
     load_parsed,
     read_meta,
 )
+from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.util.fileio import (
+    OutputError,
+    atomic_path,
+    check_output_dir,
+    file_sha256,
+    json_sha256,
+)
+from strae_graph.util.progress import progress as show_progress
 
 FORMAT = 1
 

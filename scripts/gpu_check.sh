@@ -48,7 +48,7 @@ if [ "$DEV" = cuda ] && ! problem=$("$PY" -c 'from tests.test_gpu import dgl_cud
   exit 2
 fi
 mkdir -p "$OUT"
-"$PY" -c 'import sys, torch; from strae_graph._dgl import dgl; print(f"gpu_check: {sys.argv[1]}, torch {torch.__version__}, \
+"$PY" -c 'import sys, torch; from strae_graph.util.dgl import dgl; print(f"gpu_check: {sys.argv[1]}, torch {torch.__version__}, \
 dgl {dgl.__version__}", torch.cuda.get_device_name() if sys.argv[1] == "cuda" else "")' "$DEV"
 failed=()
 stage() {  # stage NAME SECONDS COMMAND...: run, log to $OUT/NAME.log, note a failure

@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, os.getcwd())
 import tests.test_interrupt as ti  # noqa: E402
-from strae_graph.checkpoint import load_checkpoint  # noqa: E402
+from strae_graph.training.checkpoint import load_checkpoint  # noqa: E402
 
 threads = sys.argv[1] if len(sys.argv) > 1 else "1"
 base = Path(sys.argv[2] if len(sys.argv) > 2 else f"/tmp/strae_measure_resume_{threads}")

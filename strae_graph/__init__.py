@@ -1,11 +1,11 @@
 """strae-graph: StrAE structured-autoencoder embeddings on DGL tree graphs."""
 
-from strae_graph._dgl import dgl
-from strae_graph.embed import Embedder, NodeEmbeddings
-from strae_graph.graph import Frontiers, batch_trees, roots, tree_to_graph
-from strae_graph.model import Compose, Decompose, StrAE, StrAEConfig, StrAEOutput
-from strae_graph.tree import Tree, TreeError
-from strae_graph.vocab import Vocabulary
+from strae_graph.data.vocab import Vocabulary
+from strae_graph.embed.embedder import Embedder, NodeEmbeddings
+from strae_graph.graph.batch import Frontiers, batch_trees, roots, tree_to_graph
+from strae_graph.model.strae import Compose, Decompose, StrAE, StrAEConfig, StrAEOutput
+from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.util.dgl import dgl
 
 __version__ = "0.1.0"
 

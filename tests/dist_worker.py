@@ -6,7 +6,7 @@ import json
 import sys
 
 from parsers.api import train
-from strae_graph.train import TrainConfig
+from strae_graph.training.config import TrainConfig
 
 if __name__ == "__main__":
     root, common = sys.argv[1], json.loads(sys.argv[2])

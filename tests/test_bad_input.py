@@ -19,10 +19,10 @@ from eval.data import load_sts, load_wordsim
 from eval.evaluate import MIN_COVERED_PAIRS
 from eval.metrics import similarity_score
 from parsers.api import train_config
-from strae_graph.checkpoint import CheckpointError, _sentences, load_checkpoint
 from strae_graph.cli import main
-from strae_graph.corpus import DataError
-from strae_graph.jsonsafe import dumps
+from strae_graph.data.corpus import DataError
+from strae_graph.training.checkpoint import CheckpointError, _sentences, load_checkpoint
+from strae_graph.util.jsonsafe import dumps
 from tests.conftest import DATA, ROOT
 from tests.test_reliability import WORDS, summary, train_args, write_corpus
 

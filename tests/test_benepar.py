@@ -72,7 +72,7 @@ def test_resumed_benepar_training_equals_an_uninterrupted_one(tmp_path):
 
 
 def test_resume_refuses_other_settings_and_missing_state(tmp_path):
-    from strae_graph.corpus import DataError
+    from strae_graph.data.corpus import DataError
 
     train_benepar(_tiny_cfg(tmp_path / "m.pt", epochs=1), log=lambda s: None)
     with pytest.raises(DataError, match="d_model: 32 -> 64"):

@@ -14,7 +14,7 @@ import parsers.benepar_parser as bp
 from parsers import ParserError, parse_sentences
 from parsers.tree_cache import cache_key, parser_identity
 from strae_graph.cli import main
-from strae_graph.fileio import file_sha256
+from strae_graph.util.fileio import file_sha256
 
 SENTENCE = ["the", "dog", "barks", "."]
 

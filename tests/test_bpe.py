@@ -1,4 +1,4 @@
-"""Subword leaves: ``strae train --vocab bpe`` (strae_graph.subwords)."""
+"""Subword leaves: ``strae train --vocab bpe`` (strae_graph.data.subwords)."""
 
 import json
 
@@ -12,20 +12,20 @@ from eval.evaluate import EvalConfig, eval_wordsim, evaluate
 from parsers import parse_sentences
 from parsers.api import load_embedder, train
 from parsers.heuristics import balanced, right_branching
-from strae_graph import subwords as sw
-from strae_graph.checkpoint import CheckpointError, load_run
 from strae_graph.cli import main
-from strae_graph.corpus import read_sentences
-from strae_graph.subwords import WORD_START as M
-from strae_graph.subwords import (
+from strae_graph.data import subwords as sw
+from strae_graph.data.corpus import read_sentences
+from strae_graph.data.subwords import WORD_START as M
+from strae_graph.data.subwords import (
     Subwords,
     expand_tree,
     join_pieces,
     train_bpe,
     words_of,
 )
-from strae_graph.tree import Tree
-from strae_graph.vocab import UNK
+from strae_graph.data.vocab import UNK
+from strae_graph.training.checkpoint import CheckpointError, load_run
+from strae_graph.trees.tree import Tree
 from tests.conftest import CORPUS
 from tests.tiny_runs import tiny_config, tiny_run
 
@@ -292,7 +292,7 @@ def test_self_structure_over_pieces(tmp_path):
     tree = emb.parse(["The unbelievable dog."])[0]
     assert list(tree.tokens) == emb.leaves(["the", "unbelievable", "dog", "."])
     assert np.isfinite(emb.embed_sentences(["The unbelievable dog."])).all()
-    from strae_graph.self_strae import parse_with_model
+    from strae_graph.model.self_strae import parse_with_model
 
     with pytest.raises(CheckpointError, match="BPE pieces"):
         parse_with_model(str(run), [["the", "dog"]])

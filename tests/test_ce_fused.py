@@ -1,4 +1,4 @@
-"""The fused token cross-entropy (strae_graph.losses.linear_cross_entropy) equals
+"""The fused token cross-entropy (strae_graph.model.cross_entropy.linear_cross_entropy) equals
 F.cross_entropy over the materialised logits: loss and gradients, tied and
 untied Lambda, mean and sum, with and without gradients, and in a model."""
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from strae_graph import StrAE, StrAEConfig, batch_trees
-from strae_graph.losses import linear_cross_entropy
+from strae_graph.model.cross_entropy import linear_cross_entropy
 from tests.conftest import random_tree_shapes
 
 

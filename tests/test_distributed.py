@@ -3,7 +3,7 @@ training with the same global batch, for every objective, and with streamed
 data (each process reads only its share of every window).
 
 Dropout is set to 0: each process draws its own dropout masks, so with
-dropout the two runs differ by design (strae_graph.distributed)."""
+dropout the two runs differ by design (strae_graph.training.distributed)."""
 
 import gzip
 import itertools
@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from parsers.api import train
-from strae_graph.checkpoint import load_checkpoint
-from strae_graph.train import TrainConfig
+from strae_graph.training.checkpoint import load_checkpoint
+from strae_graph.training.config import TrainConfig
 from tests.conftest import CORPUS, ROOT
 
 # 33 sentences, batch 16: global batches of 16, 16 and 1 (the last leaves rank 1 empty)
@@ -102,7 +102,7 @@ def assert_two_equal_one(runs, objective):
 
 @pytest.mark.parametrize("objective", ["contrastive", "ce", "both"])
 def test_parameters_moved_far_beyond_the_tolerance(runs, objective):
-    from strae_graph.model import StrAE, StrAEConfig
+    from strae_graph.model.strae import StrAE, StrAEConfig
 
     state = load_checkpoint(runs / "one" / objective / "last.pt")
     last = state["model"]
@@ -121,7 +121,7 @@ def test_collectives_keep_their_work_handles(tmp_path):
     "terminate called without an active exception" of the two-process run."""
     import torch.distributed as dist
 
-    from strae_graph import distributed
+    from strae_graph.training import distributed
 
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,
                             world_size=1)  # fmt: skip
@@ -149,7 +149,7 @@ def test_each_process_takes_its_machines_gpu(monkeypatch):
     GPU k (NCCL and "cuda" tensors then go there), not all of them GPU 0; an
     explicit cuda:N or the CPU is left as given.  (No GPU here: the calls are
     recorded, the process group is not joined.)"""
-    from strae_graph import distributed
+    from strae_graph.training import distributed
 
     chosen: list[int] = []
     backends: list[str] = []

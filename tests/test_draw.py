@@ -5,10 +5,10 @@ import matplotlib.image as mpimg
 import pytest
 
 from parsers.heuristics import HEURISTICS
-from strae_graph.checkpoint import CheckpointError
 from strae_graph.cli import main
-from strae_graph.self_strae import parse_with_model
-from strae_graph.tree_draw import (
+from strae_graph.model.self_strae import parse_with_model
+from strae_graph.training.checkpoint import CheckpointError
+from strae_graph.trees.draw import (
     DPI,
     MAX_DRAW_LEAVES,
     MAX_PIXELS,

@@ -6,10 +6,10 @@ import torch
 
 from parsers import parse_sentences
 from parsers.api import load_embedder
-from strae_graph.checkpoint import CheckpointError
 from strae_graph.cli import main
-from strae_graph.corpus import read_sentences, tokenize
-from strae_graph.graph import batch_trees, roots
+from strae_graph.data.corpus import read_sentences, tokenize
+from strae_graph.graph.batch import batch_trees, roots
+from strae_graph.training.checkpoint import CheckpointError
 from tests.conftest import CORPUS
 from tests.tiny_runs import tiny_run
 
@@ -54,7 +54,7 @@ def test_embed_sentences_equals_training_forward_roots(emb):
     got = emb.embed_sentences(sents)
     assert got.shape == (60, 100)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
-    # raw text is tokenised with strae_graph.corpus.tokenize
+    # raw text is tokenised with strae_graph.data.corpus.tokenize
     raw = emb.embed_sentences(SENTENCES[:2])
     np.testing.assert_allclose(raw, emb.embed_sentences([tokenize(s) for s in SENTENCES[:2]]))
 

@@ -7,9 +7,9 @@ import random
 import pytest
 import torch
 
-from strae_graph.graph import DOWN, UP, Frontiers, batch_trees, is_entangled, roots
-from strae_graph.schedule import PassSchedule
-from strae_graph.tree import Tree
+from strae_graph.graph.batch import DOWN, UP, Frontiers, batch_trees, is_entangled, roots
+from strae_graph.graph.schedule import PassSchedule
+from strae_graph.trees.tree import Tree
 from tests.conftest import CORPUS, random_tree_shapes
 from tests.test_model import make_model
 
@@ -291,7 +291,7 @@ def test_losses_are_over_distinct_nodes():
     ids[3][0] = 0  # an unknown word: not a CE target
     g = batch_trees(trees, ids, entangle=True)
     assert g.num_nodes() == 7  # the dog [the dog] cat [[the dog] cat] <unk> [<unk> [the dog]]
-    from strae_graph.losses import contrastive_loss_dense
+    from strae_graph.model.losses import contrastive_loss_dense
 
     for objective in ("contrastive", "ce", "both"):
         model = make_model(vocab_size=6, objective=objective).double()
@@ -311,7 +311,7 @@ def test_roots_of_a_copied_entangled_graph_is_an_error():
     trees = [T("(the dog)"), T("(the dog)")]
     g = batch_trees(trees, ids_of(trees), entangle=True)
     assert roots(g).tolist() == [2, 2]
-    from strae_graph._dgl import dgl
+    from strae_graph.util.dgl import dgl
 
     copy = dgl.edge_type_subgraph(g, ["up", "down"])  # a new graph object, same node data
     with pytest.raises(ValueError, match="lost its per-sentence roots"):
@@ -321,7 +321,7 @@ def test_roots_of_a_copied_entangled_graph_is_an_error():
 # --- training -----------------------------------------------------------------------------------
 def test_cli_train_entangle_runs_and_checkpoint_loads(tmp_path, data_dir, capsys):
     from strae_graph.cli import main
-    from strae_graph.self_strae import load_model
+    from strae_graph.model.self_strae import load_model
 
     run = tmp_path / "ent"
     rc = main(["train", "--corpus", str(CORPUS), "--out", str(run), "--max-sentences", "400",
@@ -341,8 +341,8 @@ def test_cli_train_entangle_runs_and_checkpoint_loads(tmp_path, data_dir, capsys
 
 def test_self_structure_with_entangle_trains(tmp_path, data_dir):
     from parsers.api import train
-    from strae_graph.self_strae import merge, self_forward
-    from strae_graph.train import TrainConfig
+    from strae_graph.model.self_strae import merge, self_forward
+    from strae_graph.training.config import TrainConfig
 
     cfg = TrainConfig(corpus=str(CORPUS), out=str(tmp_path / "self"), structure="self",
                       entangle=True, max_sentences=150, dev_sentences=20, batch_size=50,
@@ -361,7 +361,7 @@ def test_self_structure_with_entangle_trains(tmp_path, data_dir):
 
 def test_entangle_under_torchrun_is_a_clear_error(tmp_path, monkeypatch):
     from parsers.api import train
-    from strae_graph.train import TrainConfig
+    from strae_graph.training.config import TrainConfig
 
     monkeypatch.setenv("WORLD_SIZE", "2")
     cfg = TrainConfig(corpus=str(CORPUS), out=str(tmp_path / "d"), entangle=True, progress=False)

@@ -15,7 +15,7 @@ from eval.data import (
 )
 from eval.metrics import cosine_rows, mean_std, similarity_score, spearman
 from eval.probe import ProbeConfig, pair_features, run_probe
-from strae_graph.corpus import DataError
+from strae_graph.data.corpus import DataError
 
 
 # --- loaders vs SOURCES.md -------------------------------------------------------

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from parsers import MODEL_STRUCTURES, STRUCTURES, parse_sentences
 from parsers.heuristics import HEURISTICS, balanced, left_branching, random_tree, right_branching
-from strae_graph.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
-from strae_graph.corpus import DataError, ReadStats, read_sentences, tokenize
-from strae_graph.graph import DOWN, UP, Frontiers, batch_trees, roots
-from strae_graph.tree import Tree, TreeError
-from strae_graph.vocab import UNK, Vocabulary
+from strae_graph.data.corpus import DataError, ReadStats, read_sentences, tokenize
+from strae_graph.data.vocab import UNK, Vocabulary
+from strae_graph.graph.batch import DOWN, UP, Frontiers, batch_trees, roots
+from strae_graph.training.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
+from strae_graph.trees.tree import Tree, TreeError
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
@@ -295,7 +295,7 @@ def test_batch_trees_rejects_mismatched_token_ids(batch, extra):
 @given(st.lists(trees(max_leaves=10), min_size=1, max_size=5), st.sampled_from(["contrastive",
        "ce", "both"]))  # fmt: skip
 def test_model_loss_is_finite_on_any_batch(batch, objective):
-    from strae_graph.model import StrAE, StrAEConfig
+    from strae_graph.model.strae import StrAE, StrAEConfig
 
     torch.manual_seed(0)
     model = StrAE(StrAEConfig(vocab_size=20, channels=2, channel_size=3, objective=objective))

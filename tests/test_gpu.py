@@ -16,8 +16,8 @@ import torch
 from parsers.api import train
 from parsers.heuristics import HEURISTICS
 from strae_graph import batch_trees
-from strae_graph.graph import Frontiers
-from strae_graph.model import StrAE, StrAEConfig
+from strae_graph.graph.batch import Frontiers
+from strae_graph.model.strae import StrAE, StrAEConfig
 from tests.test_precision import _assert_close_to_fp32, _pair
 from tests.tiny_runs import tiny_config
 
@@ -26,7 +26,7 @@ def dgl_cuda_problem() -> str | None:
     """Why the GPU tests cannot run here (None: they can)."""
     if not torch.cuda.is_available():
         return "no CUDA GPU (torch.cuda.is_available() is False)"
-    from strae_graph._dgl import dgl
+    from strae_graph.util.dgl import dgl
 
     try:
         dgl.graph(([0], [1])).to("cuda")
@@ -86,7 +86,8 @@ def test_step_on_gpu_equals_cpu(objective, entangle):
 
 
 def test_bf16_on_gpu_within_the_stated_tolerance():
-    from strae_graph.losses import contrastive_loss, linear_cross_entropy
+    from strae_graph.model.cross_entropy import linear_cross_entropy
+    from strae_graph.model.losses import contrastive_loss
 
     up, down = (x.detach().cuda().requires_grad_() for x in _pair())
     _assert_close_to_fp32(lambda u, d, p: contrastive_loss(u, d, 10.0, precision=p), (up, down))

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from strae_graph import batch_trees, tree_to_graph
-from strae_graph._dgl import dgl
-from strae_graph.graph import DOWN, NODE, UP, Frontiers
-from strae_graph.schedule import PassSchedule
-from strae_graph.tree import Tree
+from strae_graph.graph.batch import DOWN, NODE, UP, Frontiers
+from strae_graph.graph.schedule import PassSchedule
+from strae_graph.trees.tree import Tree
+from strae_graph.util.dgl import dgl
 from tests.conftest import random_tree_shapes
 from tests.test_entangle import ids_of, random_batch_with_repeats
 from tests.test_model import make_model

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from strae_graph.checkpoint import load_checkpoint
+from strae_graph.training.checkpoint import load_checkpoint
 from tests.conftest import CORPUS, ROOT
 from tests.tiny_runs import assert_same_model_and_optimizer
 

@@ -14,10 +14,14 @@ import torch.nn.functional as F
 
 from parsers.api import load_embedder, train
 from strae_graph import StrAE, StrAEConfig, batch_trees
-from strae_graph.checkpoint import load_checkpoint, load_run, save_checkpoint
-from strae_graph.losses import contrastive_loss, contrastive_loss_dense, contrastive_loss_shard
-from strae_graph.model import SCALE_RANGE
-from strae_graph.train import TrainConfig
+from strae_graph.model.losses import (
+    contrastive_loss,
+    contrastive_loss_dense,
+    contrastive_loss_shard,
+)
+from strae_graph.model.strae import SCALE_RANGE
+from strae_graph.training.checkpoint import load_checkpoint, load_run, save_checkpoint
+from strae_graph.training.config import TrainConfig
 from tests.test_reliability import tiny_cfg
 
 
@@ -202,7 +206,7 @@ def test_runs_from_before_the_levers_still_load_and_resume(tmp_path):
     new_state = {"scheduler", "train_seconds", "tokens_seen", "curve_bytes", "curve_step",
                  "files"}  # fmt: skip
     record = json.loads((run / "config.json").read_text())
-    del record["files"]  # the file hashes (strae_graph.run_files) came later still
+    del record["files"]  # the file hashes (strae_graph.training.run_files) came later still
     record["model"] = {k: v for k, v in record["model"].items() if k not in new_model}
     record["train"] = {k: v for k, v in record["train"].items() if k not in new_train}
     (run / "config.json").write_text(json.dumps(record))

@@ -12,15 +12,20 @@ import numpy as np
 import pytest
 import torch
 
-import strae_graph.train_state as train_state_module
+import strae_graph.training.state as train_state_module
 from parsers.api import train
 from parsers.tree_cache import parse_cached
 from strae_graph import StrAE, StrAEConfig
-from strae_graph.checkpoint import CheckpointError, load_checkpoint, load_run, save_checkpoint
 from strae_graph.cli import _train_config, build_parser, main
-from strae_graph.presets import DEFAULT, PAPER, PRESET_KEYS, preset_config
-from strae_graph.schedule_lr import lr_factor, make_scheduler, restore_scheduler
-from strae_graph.train import TrainConfig
+from strae_graph.training.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_run,
+    save_checkpoint,
+)
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.lr_schedule import lr_factor, make_scheduler, restore_scheduler
+from strae_graph.training.presets import DEFAULT, PAPER, PRESET_KEYS, preset_config
 from tests.conftest import CORPUS
 from tests.test_reliability import tiny_cfg, train_args, write_corpus
 from tests.tiny_runs import assert_same_model_and_optimizer
@@ -235,7 +240,7 @@ def test_learning_curve_does_not_change_training(tmp_path):
 
 
 def _train_tokens(cfg):
-    from strae_graph.train import load_training_data
+    from strae_graph.training.data import load_training_data
 
     return [t.tokens for t in load_training_data(cfg, parse=parse_cached).train]
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from strae_graph import StrAE, StrAEConfig, Vocabulary, batch_trees, roots, tree_to_graph
-from strae_graph._dgl import dgl
-from strae_graph.graph import DOWN, NODE, UP, Frontiers
-from strae_graph.losses import contrastive_loss, contrastive_loss_dense, logit_scale
-from strae_graph.tree import Tree
+from strae_graph.graph.batch import DOWN, NODE, UP, Frontiers
+from strae_graph.model.losses import contrastive_loss, contrastive_loss_dense, logit_scale
+from strae_graph.trees.tree import Tree
+from strae_graph.util.dgl import dgl
 from tests.conftest import random_tree_shapes
 
 

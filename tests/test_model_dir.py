@@ -17,9 +17,9 @@ import torch
 from parsers import parse_sentences
 from parsers.api import load_embedder
 from strae_graph import Embedder, StrAE, StrAEConfig, Vocabulary
-from strae_graph import model_dir as md
 from strae_graph.cli import main
-from strae_graph.corpus import read_sentences
+from strae_graph.data.corpus import read_sentences
+from strae_graph.embed import model_dir as md
 from tests.conftest import CORPUS, ROOT
 
 SENTENCES = [

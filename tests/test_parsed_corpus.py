@@ -16,8 +16,9 @@ from parsers.parsed_corpus import (
     parse_corpus,
 )
 from strae_graph.cli import main
-from strae_graph.corpus import tokenize
-from strae_graph.train import TrainConfig, load_training_data
+from strae_graph.data.corpus import tokenize
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.data import load_training_data
 from tests.conftest import CORPUS
 
 

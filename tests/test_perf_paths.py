@@ -9,9 +9,13 @@ import torch
 import torch.nn.functional as F
 
 from strae_graph import batch_trees
-from strae_graph.losses import contrastive_loss, contrastive_loss_dense, contrastive_loss_shard
-from strae_graph.prefetch import Prefetcher
-from strae_graph.tree import Tree
+from strae_graph.model.losses import (
+    contrastive_loss,
+    contrastive_loss_dense,
+    contrastive_loss_shard,
+)
+from strae_graph.training.prefetch import Prefetcher
+from strae_graph.trees.tree import Tree
 from tests.test_model import make_model, reference_passes
 
 

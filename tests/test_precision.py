@@ -11,10 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from parsers.api import train
-from strae_graph.checkpoint import CheckpointError
 from strae_graph.cli import main
-from strae_graph.losses import contrastive_loss, contrastive_loss_shard, linear_cross_entropy
-from strae_graph.precision import PRECISIONS, product_dtype, support_note
+from strae_graph.model.cross_entropy import linear_cross_entropy
+from strae_graph.model.losses import contrastive_loss, contrastive_loss_shard
+from strae_graph.model.precision import PRECISIONS, product_dtype, support_note
+from strae_graph.training.checkpoint import CheckpointError
 from tests.conftest import CORPUS
 from tests.tiny_runs import tiny_config, tiny_run
 

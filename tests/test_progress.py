@@ -10,8 +10,8 @@ import sys
 
 from tqdm import tqdm
 
-from strae_graph import progress as prog
-from strae_graph.progress import StatusLines, duration, progress
+from strae_graph.util import progress as prog
+from strae_graph.util.progress import StatusLines, duration, progress
 from tests.conftest import CORPUS, ROOT
 from tests.tiny_runs import tiny_config
 

@@ -14,20 +14,20 @@ import pytest
 import torch
 
 from parsers.api import train, train_config
-from strae_graph.checkpoint import (
+from strae_graph.cli import main
+from strae_graph.data.corpus import DataError, read_sentences
+from strae_graph.model.strae import StrAE
+from strae_graph.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_run,
     run_lock,
     save_checkpoint,
 )
-from strae_graph.cli import main
-from strae_graph.corpus import DataError, read_sentences
-from strae_graph.interrupt import StopRequest
-from strae_graph.model import StrAE
-from strae_graph.train import TrainConfig
-from strae_graph.tree import TreeError
-from strae_graph.tree_io import iter_bracket_file
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.interrupt import StopRequest
+from strae_graph.trees.brackets import iter_bracket_file
+from strae_graph.trees.tree import TreeError
 
 WORDS = [
     "the",
@@ -349,7 +349,7 @@ def test_nan_loss_stops_keeps_a_good_checkpoint_and_resume_can_skip(tmp_path, mo
 
 def _word_id(cfg: TrainConfig, word: str) -> int:
     from parsers.tree_cache import parse_cached
-    from strae_graph.train import load_training_data
+    from strae_graph.training.data import load_training_data
 
     return load_training_data(cfg, parse=parse_cached).vocab.stoi[word]
 

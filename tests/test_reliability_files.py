@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from strae_graph.checkpoint import load_checkpoint, save_checkpoint
+from strae_graph.training.checkpoint import load_checkpoint, save_checkpoint
 from tests.conftest import ROOT
 from tests.test_bad_input import one_line_error
 from tests.test_reliability import summary, train_args, write_corpus
@@ -263,11 +263,12 @@ def test_an_old_run_loads_with_a_note_and_its_tokenizer_is_still_checked(bpe_run
 def test_a_tokenizer_panic_is_a_clear_error():
     from tokenizers import Regex, pre_tokenizers
 
-    from strae_graph.subwords import SubwordError, _train_tokenizer
+    from strae_graph.data.subwords import _train_tokenizer
+    from strae_graph.data.subwords_file import SubwordError
 
     tok = _train_tokenizer([["a", "aa", "b"]] * 20, 20)
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("(a|aa)+$"), behavior="isolated")
-    from strae_graph.subwords import Subwords
+    from strae_graph.data.subwords import Subwords
 
     with pytest.raises(SubwordError, match="the tokenizer failed"):
         Subwords(tok).split(["a" * 40 + "b"])

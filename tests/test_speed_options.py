@@ -1,5 +1,5 @@
 """The options that change only how fast training runs: ``--threads`` (fixed or
-``auto``, strae_graph.threads), ``--prefetch`` (batches built ahead or in the
+``auto``, strae_graph.training.threads), ``--prefetch`` (batches built ahead or in the
 step), and the vectorised batch building; and ``strae bench --sample``.
 Each must leave the numbers exactly as they were."""
 
@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from parsers.heuristics import HEURISTICS
-from strae_graph import threads as th
-from strae_graph.bench import BenchConfig, load_slice
-from strae_graph.checkpoint import load_checkpoint
+from strae_graph.bench.cases import BenchConfig, load_slice
 from strae_graph.cli import main
-from strae_graph.graph import _batch_arrays
-from strae_graph.prefetch import Prefetcher
-from strae_graph.threads import ThreadGovernor, parse_threads, threads_for
+from strae_graph.graph.batch import _batch_arrays
+from strae_graph.training import threads as th
+from strae_graph.training.checkpoint import load_checkpoint
+from strae_graph.training.prefetch import Prefetcher
+from strae_graph.training.threads import ThreadGovernor, parse_threads, threads_for
 from tests.conftest import CORPUS, ROOT, random_tree_shapes
 from tests.tiny_runs import assert_same_model_and_optimizer, tiny_run
 

@@ -1,4 +1,4 @@
-"""Streamed training data (strae_graph.stream, .stream_cache, .order): the same
+"""Streamed training data (strae_graph.data.stream, .stream_cache, .order): the same
 sentences, vocabulary and batches as the in-memory path, a bounded buffer,
 mid-epoch resume and rank shards, on slices of the real corpus."""
 
@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 
 from parsers.tree_cache import parse_cached
-from strae_graph.corpus import DataError, read_sentences
-from strae_graph.distributed import DistContext
-from strae_graph.order import EpochOrder, OrderSpec, batch_count
-from strae_graph.stream import memory_order, open_stream
-from strae_graph.stream_cache import CHUNK, corpus_cache
-from strae_graph.train import TrainConfig, load_training_data
-from strae_graph.vocab import Vocabulary
+from strae_graph.data.corpus import DataError, read_sentences
+from strae_graph.data.order import EpochOrder, OrderSpec, batch_count
+from strae_graph.data.stream import memory_order, open_stream
+from strae_graph.data.stream_cache import CHUNK, corpus_cache
+from strae_graph.data.vocab import Vocabulary
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.data import load_training_data
+from strae_graph.training.distributed import DistContext
 from tests.conftest import CORPUS
 
 SETTINGS = dict(max_sentences=400, dev_sentences=40, max_length=60, min_count=2,
@@ -147,7 +148,7 @@ def test_resume_mid_epoch_gives_exactly_the_remaining_batches(corpus, cache_root
 
 
 def test_a_prefetch_thread_reads_the_same_batches(corpus, cache_root):
-    from strae_graph.prefetch import Prefetcher
+    from strae_graph.training.prefetch import Prefetcher
 
     full = list(stream(corpus, cache_root).epoch(0, SPEC).batches())
     ep = stream(corpus, cache_root).epoch(0, SPEC)
@@ -186,7 +187,7 @@ def test_buffer_bounds_what_an_epoch_holds(corpus, cache_root, monkeypatch):
 
 # --- the cache ------------------------------------------------------------------------
 def test_cache_is_reused_and_keyed_by_content(corpus, tmp_path, monkeypatch):
-    import strae_graph.stream_cache as sc
+    import strae_graph.data.stream_cache as sc
 
     root = tmp_path / "cache"
     first = corpus_cache(corpus, 60, root)

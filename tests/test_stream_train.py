@@ -17,12 +17,12 @@ import pytest
 
 from parsers.api import train
 from parsers.tree_cache import parse_cached
-from strae_graph.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from strae_graph.cli import main
-from strae_graph.distributed import DistContext
-from strae_graph.train import TrainConfig
-from strae_graph.train_batches import epoch_items, load_run_data
-from strae_graph.train_loop import Trainer
+from strae_graph.training.batches import epoch_items, load_run_data
+from strae_graph.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.distributed import DistContext
+from strae_graph.training.loop import Trainer
 from tests.conftest import CORPUS
 from tests.tiny_runs import assert_same_model_and_optimizer
 
@@ -73,7 +73,8 @@ def assert_same_run(a: Path, b: Path) -> None:
 def streamed(corpus, tmp_path_factory) -> Path:
     """``strae train --stream``, from start to end; the largest number of
     training rows it read at once."""
-    from strae_graph import stream, train_batches
+    from strae_graph.data import stream
+    from strae_graph.training import batches as train_batches
 
     run = tmp_path_factory.mktemp("streamed") / "run"
     read: list[int] = []
@@ -192,7 +193,7 @@ def test_processes_take_their_shares_after_the_first_builds_the_cache(corpus, tm
     group here), and each rank's items are its contiguous share of every batch."""
     import torch.distributed as dist
 
-    from strae_graph.stream_cache import corpus_cache
+    from strae_graph.data.stream_cache import corpus_cache
 
     cfg = config(corpus, tmp_path / "x", stream=True, max_length=150)  # a cache of its own
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0,

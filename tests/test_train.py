@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from parsers.api import train
-from strae_graph.checkpoint import CheckpointError, load_checkpoint
 from strae_graph.cli import main
-from strae_graph.train import TrainConfig
+from strae_graph.training.checkpoint import CheckpointError, load_checkpoint
+from strae_graph.training.config import TrainConfig
 from tests.conftest import CORPUS, ROOT
 
 

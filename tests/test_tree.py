@@ -4,9 +4,9 @@ import random
 import pytest
 
 from parsers.heuristics import balanced, left_branching, random_tree, right_branching
-from strae_graph.tree import Tree, TreeError
-from strae_graph.tree_draw import layout
-from strae_graph.tree_io import iter_bracket_file
+from strae_graph.trees.brackets import iter_bracket_file
+from strae_graph.trees.draw import layout
+from strae_graph.trees.tree import Tree, TreeError
 from tests.conftest import PTB
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from parsers.api import train
-from strae_graph.train import TrainConfig
+from strae_graph.training.config import TrainConfig
 from tests.conftest import CORPUS
 
 

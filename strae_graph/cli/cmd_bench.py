@@ -1,4 +1,4 @@
-"""``strae bench``: the command line of :mod:`strae_graph.bench`."""
+"""``strae bench``: the command line of :mod:`strae_graph.bench.cases`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from strae_graph.bench import BENCH_JSON, CLOCKS, SAMPLES, BenchConfig, run_bench
-from strae_graph.bench_report import bench_record, format_table
+from strae_graph.bench.cases import BENCH_JSON, SAMPLES, BenchConfig, run_bench
+from strae_graph.bench.report import bench_record, format_table
+from strae_graph.bench.timing import CLOCKS
 from strae_graph.cli.errors import option_error
 from strae_graph.cli.options import PRECISION_HELP
-from strae_graph.model import COMPOSE_FUNCTIONS
-from strae_graph.objectives import OBJECTIVES
-from strae_graph.precision import PRECISIONS
+from strae_graph.model.objectives import OBJECTIVES
+from strae_graph.model.precision import PRECISIONS
+from strae_graph.model.strae import COMPOSE_FUNCTIONS
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from strae_graph.cli.errors import UserError
 from strae_graph.cli.options import CHECKPOINT_HELP, int_at_least
 from strae_graph.cli.output import status
-from strae_graph.corpus import check_output_file, read_lines
+from strae_graph.data.corpus import check_output_file, read_lines
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
@@ -123,8 +123,8 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _export_model(args: argparse.Namespace) -> int:
     from parsers.api import sentence_transformers_files
-    from strae_graph.checkpoint import load_run
-    from strae_graph.model_dir import export_run
+    from strae_graph.embed.model_dir import export_run
+    from strae_graph.training.checkpoint import load_run
 
     named = args.checkpoint in ("best", "last")
     run = load_run(args.run_dir if named else args.checkpoint, args.checkpoint if named else "best")

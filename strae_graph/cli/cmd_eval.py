@@ -21,7 +21,7 @@ from strae_graph.cli.options import (
     preset_given,
 )
 from strae_graph.cli.output import status, summary
-from strae_graph.train_config import train_config_fields
+from strae_graph.training.config import train_config_fields
 
 
 def _add_eval_options(p: argparse.ArgumentParser) -> None:
@@ -116,8 +116,8 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
 
     from eval.compare import DEFAULT_CONTRASTS
     from parsers.structures import structure_names
-    from strae_graph.model import OBJECTIVES
-    from strae_graph.presets import PRESETS
+    from strae_graph.model.objectives import OBJECTIVES
+    from strae_graph.training.presets import PRESETS
 
     p = sub.add_parser(
         "compare",
@@ -222,7 +222,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from eval.data import load_sts, load_wordsim
     from eval.evaluate import MIN_COVERED_PAIRS
     from eval.runs import evaluate_run
-    from strae_graph.corpus import check_input_file, check_output_file
+    from strae_graph.data.corpus import check_input_file, check_output_file
 
     cfg = _eval_config(args, files=bool(args.wordsim or args.sts))  # options first
     for f in [*args.wordsim, *args.sts]:  # read now: a bad file fails before any work
@@ -291,7 +291,7 @@ def _study_config(args: argparse.Namespace):
     """The StudyConfig of ``strae compare ARGS`` (ValueError for a bad setting)."""
     from eval.compare import StudyConfig
     from eval.study_specs import parse_eval_structures
-    from strae_graph.presets import PRESETS
+    from strae_graph.training.presets import PRESETS
 
     return StudyConfig(
         out=args.out,
@@ -321,7 +321,7 @@ def _study_config(args: argparse.Namespace):
 
 def _run_curve(args: argparse.Namespace) -> int:
     from eval.curve_plot import parse_reference, plot_curves, read_curve
-    from strae_graph.corpus import check_output_file
+    from strae_graph.data.corpus import check_output_file
 
     curves = []
     for item in args.run_dirs:

@@ -61,7 +61,7 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
     elif get_structure(structure).needs_model:
         if not args.model:
             raise ValueError(f"--structure {structure} needs --model RUN_DIR (a Self-StrAE run)")
-        from strae_graph.self_strae import check_self_run
+        from strae_graph.model.self_strae import check_self_run
 
         check_self_run(args.model)  # before any work: a run that induces no trees
         opts["model"] = str(args.model)
@@ -76,8 +76,8 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
 
 def _run_fingerprint(run_dir: str) -> str:
     """SHA-256 of the checkpoint a run parses with, so a retrained model is re-parsed."""
-    from strae_graph.checkpoint import CheckpointError, resolve_checkpoint
-    from strae_graph.fileio import file_sha256
+    from strae_graph.training.checkpoint import CheckpointError, resolve_checkpoint
+    from strae_graph.util.fileio import file_sha256
 
     try:
         ckpt = resolve_checkpoint(run_dir, "best")
@@ -188,7 +188,7 @@ def _run_parse_eval(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"unknown structures {unknown}; choose from {', '.join(known)}")
     if args.json:
-        from strae_graph.corpus import check_output_file
+        from strae_graph.data.corpus import check_output_file
 
         check_output_file(args.json)
     rows = evaluate_sources(
@@ -223,7 +223,7 @@ def _check_something_evaluated(args: argparse.Namespace, rows: list[dict[str, An
 
 # --- draw ------------------------------------------------------------------------
 def _add_draw(sub: argparse._SubParsersAction) -> None:
-    from strae_graph.tree_draw import MAX_DRAW_LEAVES
+    from strae_graph.trees.draw import MAX_DRAW_LEAVES
 
     p = sub.add_parser(
         "draw",
@@ -249,8 +249,8 @@ def _add_draw(sub: argparse._SubParsersAction) -> None:
 def _draw_tokens(args: argparse.Namespace) -> tuple[list[str], Any]:
     """The leaves every panel shares and the gold tree (None without gold)."""
     from parsers.gold import unescape
-    from strae_graph.corpus import tokenize
-    from strae_graph.tree import Tree
+    from strae_graph.data.corpus import tokenize
+    from strae_graph.trees.tree import Tree
 
     if GOLD not in args.structure:
         tokens = tokenize(args.sentence)
@@ -265,8 +265,8 @@ def _draw_tokens(args: argparse.Namespace) -> tuple[list[str], Any]:
 
 def _run_draw(args: argparse.Namespace) -> int:
     from parsers.structures import parse_sentences
-    from strae_graph.corpus import check_output_file
-    from strae_graph.tree_draw import check_drawable, draw_trees
+    from strae_graph.data.corpus import check_output_file
+    from strae_graph.trees.draw import check_drawable, draw_trees
 
     check_output_file(args.out)
     twice = sorted({s for s in args.structure if args.structure.count(s) > 1})

@@ -1,4 +1,4 @@
-"""``strae train``: the command line of :func:`strae_graph.train.train`."""
+"""``strae train``: the command line of :func:`strae_graph.training.train.train`."""
 
 from __future__ import annotations
 
@@ -20,15 +20,14 @@ from strae_graph.cli.options import (
     preset_help,
 )
 from strae_graph.cli.output import status, summary
-from strae_graph.model import OBJECTIVES
+from strae_graph.model.objectives import OBJECTIVES
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
     from eval.curve import CURVE_TASKS, DEFAULT_CURVE_TASKS
     from parsers.structures import structure_names
-    from strae_graph.presets import PRESETS
-    from strae_graph.train import TrainConfig
-    from strae_graph.train_config import ORDERS
+    from strae_graph.training.config import ORDERS, TrainConfig
+    from strae_graph.training.presets import PRESETS
 
     d = TrainConfig()
     unset = argparse.SUPPRESS  # preset options: absent unless given, then the preset decides
@@ -170,7 +169,7 @@ def _train_config(args: argparse.Namespace):
 def _with_option(message: str) -> str:
     """``"max_length must be ..."`` -> ``"--max-length: max_length must be ..."``
     for a message that starts with a TrainConfig field."""
-    from strae_graph.train import train_config_fields
+    from strae_graph.training.config import train_config_fields
 
     return with_option(message, train_config_fields())
 
@@ -178,9 +177,9 @@ def _with_option(message: str) -> str:
 def _make_train_config(args: argparse.Namespace, curve_tasks):
     """Every option is read back by its TrainConfig field name (the option's
     dest), the preset options through the preset."""
-    from strae_graph.distributed import under_torchrun
-    from strae_graph.presets import resolve
-    from strae_graph.train import TrainConfig, train_config_fields
+    from strae_graph.training.config import TrainConfig, train_config_fields
+    from strae_graph.training.distributed import under_torchrun
+    from strae_graph.training.presets import resolve
 
     given = preset_given(args)
     values = resolve(args.preset, given)
@@ -200,8 +199,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
     from parsers.api import train
     from parsers.structures import GOLD
-    from strae_graph.interrupt import quiet_after_stop
-    from strae_graph.jsonsafe import dumps
+    from strae_graph.training.interrupt import quiet_after_stop
+    from strae_graph.util.jsonsafe import dumps
 
     cfg = _train_config(args)
     if cfg.structure == GOLD and cfg.eval_every_minutes is not None:
@@ -242,7 +241,7 @@ def threading_main() -> bool:
 
 
 def _summary_null(path: str, value: float) -> str | None:
-    """Why a value of the training summary is null (see strae_graph.jsonsafe)."""
+    """Why a value of the training summary is null (see strae_graph.util.jsonsafe)."""
     if path in ("best_dev_loss", "last_dev_loss"):
         return ("no dev loss: no dev evaluation has run yet (the run stopped before the end of "
                 "its first epoch), or there are no dev sentences")  # fmt: skip

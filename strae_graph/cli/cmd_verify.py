@@ -8,8 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
-from strae_graph.checkpoint import CheckpointError, has_integrity_trailer, load_run
-from strae_graph.run_dir import RESUME_KEYS
+from strae_graph.training.checkpoint import CheckpointError, has_integrity_trailer, load_run
+from strae_graph.training.run_dir import RESUME_KEYS
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:

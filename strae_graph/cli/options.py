@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from strae_graph.corpus import DEFAULT_CORPUS
+from strae_graph.data.corpus import DEFAULT_CORPUS
 
 #: the corpus-slice options: TrainConfig fields, read back by :func:`data_values`
 DATA_FIELDS = ("corpus", "max_sentences", "dev_sentences", "max_length", "min_count", "max_vocab")
@@ -35,7 +35,7 @@ def int_at_least(low: int):
 
 def preset_help(key: str, text: str = "", label: str = "") -> str:
     """Help text of a preset option, ending with its value in every preset."""
-    from strae_graph.presets import PRESETS
+    from strae_graph.training.presets import PRESETS
 
     values = ", ".join(f"{name} {preset[key]}" for name, preset in PRESETS.items())
     return f"{text} (preset{' ' + label if label else ''}: {values})".lstrip()
@@ -63,9 +63,9 @@ MAX_STEPS_HELP = (
 
 def add_preset_options(p: argparse.ArgumentParser) -> None:
     """The preset options of ``strae train`` except ``--objective`` (absent from
-    the namespace unless given; :func:`strae_graph.presets.resolve` fills in the
+    the namespace unless given; :func:`strae_graph.training.presets.resolve` fills in the
     rest): shared by ``strae train`` and ``strae compare``."""
-    from strae_graph.schedule_lr import LR_DECAYS
+    from strae_graph.training.lr_schedule import LR_DECAYS
 
     unset = argparse.SUPPRESS
     p.add_argument(
@@ -212,7 +212,7 @@ def preset_given(args: argparse.Namespace) -> dict[str, Any]:
     """The preset options given on the command line (the preset decides the rest).
     A budget (``--minutes``, ``--max-steps``) without ``--epochs`` decides alone:
     ``epochs`` is then None (no epoch limit), not the preset's."""
-    from strae_graph.presets import PRESET_KEYS
+    from strae_graph.training.presets import PRESET_KEYS
 
     given = {k: getattr(args, k) for k in PRESET_KEYS if hasattr(args, k)}
     budget = getattr(args, "minutes", None) is not None or getattr(args, "max_steps", None)
@@ -225,7 +225,7 @@ def add_data_options(
     p: argparse.ArgumentParser, max_sentences: int | None, max_sentences_help: str
 ) -> None:
     """The corpus and the slice of it a run reads (:data:`DATA_FIELDS`)."""
-    from strae_graph.train import TrainConfig
+    from strae_graph.training.config import TrainConfig
 
     d = TrainConfig()
     p.add_argument(
@@ -265,7 +265,7 @@ PRECISION_HELP = (
 def add_speed_options(p: argparse.ArgumentParser) -> None:
     """``strae train``'s options that set how fast it runs: the products' precision, torch
     threads and batches built ahead (TrainConfig ``precision``, ``threads``, ``prefetch``)."""
-    from strae_graph.precision import PRECISIONS
+    from strae_graph.model.precision import PRECISIONS
 
     p.add_argument("--precision", default="fp32", choices=PRECISIONS, help=PRECISION_HELP)
     p.add_argument(

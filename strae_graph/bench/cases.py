@@ -1,0 +1,345 @@
+"""``strae bench``: training speed and memory per structure and objective.
+
+On a fixed slice of the corpus (the first ``(warmup + steps) x batch_size``
+sentences), for every structure and objective it measures one training step
+(forward, backward, gradient clip, Adam) and reports:
+
+* sentences/s and tokens/s of the step, and seconds per epoch extrapolated to
+  the full shipped corpus (:data:`FULL_CORPUS_TOKENS`);
+* peak resident memory (the process's VmHWM, reset before each case);
+* the share of time in the up pass, the down pass, the loss, and the
+  optimiser + data pipeline (a separately timed, segmented step: each part's
+  forward and backward together; data = building the batched graph and its
+  per-frontier schedule, which training does ahead in a background thread);
+* the floor: the dense matrix products the objective cannot avoid for that
+  batch, timed on their own (contrastive: S = U D^T (N x E x N) and the two
+  backward products G D and G^T U; cross-entropy: the same three products with
+  Lambda, leaves x E x V), and the overhead ratio = step time / floor time;
+* the same model as a plain-PyTorch frontier loop (no DGL; gather children
+  by index from a full (N, K, U) state, write each frontier back out of place),
+  its step time and the speed ratio plain / library, and the largest
+  difference between the two implementations' embeddings (a correctness check).
+
+The plain-PyTorch implementation is a yardstick only, kept outside the library
+(benchmarks.plain_model, handed in by the command line as ``plain_model``); the
+library has one code path (strae_graph.model.strae).
+
+This module is the case loop; how a step is measured is
+:mod:`strae_graph.bench.timing`, the result record and its table
+:mod:`strae_graph.bench.report` (their public names are importable from here too).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from strae_graph.bench import timing
+from strae_graph.bench.report import FULL_CORPUS_TOKENS, CaseResult, format_table
+from strae_graph.bench.timing import CLOCKS, floor_seconds, fused_step, peak_rss_mb, segmented_step
+from strae_graph.data.corpus import DEFAULT_CORPUS, DataError, check_output_file, read_sentences
+from strae_graph.data.vocab import Vocabulary
+from strae_graph.graph.batch import Frontiers, batch_trees
+from strae_graph.model.objectives import OBJECTIVES
+from strae_graph.model.precision import support_note, validate_precision
+from strae_graph.model.strae import StrAE, StrAEConfig
+from strae_graph.training.data import epoch_order
+from strae_graph.trees.source import Parse, no_parse
+from strae_graph.trees.tree import Tree
+from strae_graph.util.progress import progress
+
+__all__ = [
+    "CLOCKS", "FULL_CORPUS_TOKENS", "BenchConfig", "CaseResult", "PlainModel", "floor_seconds",
+    "format_table", "fused_step", "load_slice", "make_batches", "peak_rss_mb", "run_bench",
+    "run_case", "segmented_step",
+]  # fmt: skip
+
+#: builds the plain-PyTorch yardstick of a batch from its trees and token ids
+#: (``benchmarks.plain_model.PlainFrontierModel``): ``up(model)``, ``down(model,
+#: up)`` and ``forward_loss(model)`` compute what the library computes
+PlainModel = Callable[[Sequence[Tree], list[list[int]]], Any]
+
+
+#: where ``strae bench`` writes its JSON record by default (``runs/`` is created)
+BENCH_JSON = "runs/bench.json"
+
+
+@dataclass
+class BenchConfig:
+    corpus: str = str(DEFAULT_CORPUS)
+    structures: Sequence[str] = ("balanced",)  # strae bench: every heuristic (parsers)
+    objectives: Sequence[str] = OBJECTIVES
+    batch_size: int = 128
+    steps: int = 3  # timed steps (distinct batches) per case
+    warmup: int = 1
+    vocab_sentences: int = 20_000  # the vocabulary is built from this many sentences
+    max_vocab: int = 25_000
+    max_length: int = 200
+    channels: int = 10
+    channel_size: int = 10
+    #: training presets to time (strae_graph.training.presets): each sets compose, entangle and lr
+    settings: Sequence[str] = ("default",)
+    compose: str | None = None  # override the setting's compose function
+    threads: int | None = None
+    clock: str = "wall"  # or "cpu": process CPU time, robust to a busy machine with 1 thread
+    plain: bool = True
+    seed: int = 0
+    json: str | None = BENCH_JSON  # its folder must exist, except the default's runs/
+    progress: bool = True
+    precision: str = "fp32"  # of the losses' big products (strae_graph.model.precision)
+    device: str = "cpu"
+    #: head: the first sentences of the corpus; shuffled: drawn at random from the
+    #: vocab_sentences read, as training draws its batches (consecutive sentences of
+    #: one article repeat words, so head batches entangle more than training's)
+    sample: str = "head"
+
+    def __post_init__(self) -> None:
+        validate_bench_config(self)
+
+
+SAMPLES: tuple[str, ...] = ("head", "shuffled")
+
+
+def validate_bench_config(cfg: BenchConfig) -> None:
+    """ValueError naming the first setting that cannot work (before any work)."""
+    at_least = {"batch_size": 1, "steps": 1, "warmup": 0, "vocab_sentences": 1, "max_vocab": 2,
+                "max_length": 1, "channels": 1, "channel_size": 1, "seed": 0}  # fmt: skip
+    for name, low in at_least.items():
+        if getattr(cfg, name) < low:
+            raise ValueError(f"{name} must be at least {low}, got {getattr(cfg, name)}")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ValueError(f"threads must be at least 1 (None: torch's default), got {cfg.threads}")
+    if cfg.clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {cfg.clock!r}")
+    if cfg.json and cfg.json != BENCH_JSON:
+        check_output_file(cfg.json)  # never creates a folder a user named
+
+
+# --- the benchmark ------------------------------------------------------------------
+def load_slice(cfg: BenchConfig) -> tuple[list[list[str]], Vocabulary]:
+    """The benchmark's sentences and a vocabulary built from the corpus head."""
+    need = (cfg.warmup + cfg.steps) * cfg.batch_size
+    limit = max(need, cfg.vocab_sentences)
+    sents = [t for _, t in read_sentences(cfg.corpus, limit, cfg.max_length)]
+    if len(sents) < need:
+        raise DataError(f"{cfg.corpus}: {len(sents)} sentences, the benchmark needs {need}")
+    vocab = Vocabulary.build(sents, 1, cfg.max_vocab)
+    if cfg.sample == "shuffled":
+        return [sents[i] for i in epoch_order(len(sents), cfg.seed, 0)[:need]], vocab
+    return sents[:need], vocab
+
+
+def make_batches(trees: Sequence[Tree], vocab: Vocabulary, batch_size: int,
+                 entangle: bool = False, device: str = "cpu"):  # fmt: skip
+    """[(graph, frontiers, seconds to build)] for consecutive batches."""
+    out = []
+    for start in range(0, len(trees), batch_size):
+        chunk = trees[start : start + batch_size]
+        t = timing.now()
+        g = batch_trees(chunk, [vocab.encode(x.tokens) for x in chunk], device, entangle)
+        fr = Frontiers.of(g)
+        out.append((g, fr, timing.now() - t, chunk))
+    return out
+
+
+def run_case(
+    cfg: BenchConfig,
+    structure: str,
+    objective: str,
+    sents,
+    vocab: Vocabulary,
+    setting: str = "default",
+    parse: Parse | None = None,
+    plain_model: PlainModel | None = None,
+) -> CaseResult:
+    """Time one case; ``parse`` builds the trees (:mod:`strae_graph.trees.source`),
+    ``plain_model`` the plain-PyTorch yardstick (needed when ``cfg.plain``)."""
+    from strae_graph.training.presets import PRESETS
+
+    if parse is None:
+        raise no_parse(structure)
+
+    preset = PRESETS[setting]
+    compose = cfg.compose or preset["compose"]
+    entangle = bool(preset["entangle"])
+    lr = preset["lr"] or (1e-4 if objective == "contrastive" else 1e-3)
+    trees = parse(sents, structure, cfg.seed)
+    batches = make_batches(trees, vocab, cfg.batch_size, entangle, cfg.device)
+    warm, timed = batches[: cfg.warmup], batches[cfg.warmup :]
+    torch.manual_seed(cfg.seed)
+    model = StrAE(
+        StrAEConfig(
+            vocab_size=len(vocab),
+            channels=cfg.channels,
+            channel_size=cfg.channel_size,
+            objective=objective,
+            compose=compose,
+            precision=cfg.precision,
+        )
+    ).to(cfg.device)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    timing.reset_peak_rss()
+    gpu = torch.device(cfg.device).type == "cuda"
+    if gpu:
+        torch.cuda.reset_peak_memory_stats(cfg.device)
+    for g, fr, _, _ in warm:
+        fused_step(model, opt, g, fr)
+    wall, cpu = [], []
+    for g, fr, _, _ in timed:
+        c0, t0 = time.process_time(), timing.now()
+        fused_step(model, opt, g, fr)
+        wall.append(timing.now() - t0)
+        cpu.append(time.process_time() - c0)
+    peak = peak_rss_mb()
+    peak_gpu = torch.cuda.max_memory_allocated(cfg.device) / 2**20 if gpu else None
+    parts = {"up": 0.0, "down": 0.0, "loss": 0.0, "optim": 0.0}
+    for g, fr, _, _ in timed:
+        for k, v in segmented_step(model, opt, g, fr).items():
+            parts[k] += v / len(timed)
+    data_s = float(np.mean([b[2] for b in timed]))
+    floor = float(np.mean([floor_seconds(model, b[0]) for b in timed]))
+    step_s = float(np.mean(wall))
+    sizes = [len(b[3]) for b in timed]
+    tokens = [sum(t.n_leaves for t in b[3]) for b in timed]
+    seg_total = sum(parts.values()) + data_s
+    share = {
+        "up": parts["up"] / seg_total,
+        "down": parts["down"] / seg_total,
+        "loss": parts["loss"] / seg_total,
+        "optim_data": (parts["optim"] + data_s) / seg_total,
+    }
+    tok_s = float(np.sum(tokens) / np.sum(wall))
+    res = CaseResult(
+        structure=structure,
+        objective=objective,
+        batch_size=cfg.batch_size,
+        nodes=int(np.mean([b[0].num_nodes() for b in timed])),
+        tokens=int(np.mean(tokens)),
+        frontiers_up=int(np.mean([len(b[1].up) for b in timed])),
+        step_s=step_s,
+        step_cpu_s=float(np.mean(cpu)),
+        sentences_per_s=float(np.sum(sizes) / np.sum(wall)),
+        tokens_per_s=tok_s,
+        epoch_s=FULL_CORPUS_TOKENS / tok_s,
+        peak_rss_mb=peak,
+        data_s=data_s,
+        share=share,
+        floor_s=floor,
+        overhead=step_s / floor,
+        parts_s={**parts, "data": data_s},
+        setting=setting,
+        compose=compose,
+        entangle=entangle,
+        precision=cfg.precision,
+        device=cfg.device,
+        peak_gpu_mb=peak_gpu,
+    )
+    if cfg.plain and not entangle and not gpu:  # the plain loop: the un-entangled CPU reference
+        _compare_plain(cfg, res, model, opt, batches, vocab, plain_model)
+    return res
+
+
+def _compare_plain(
+    cfg: BenchConfig,
+    res: CaseResult,
+    model: StrAE,
+    opt: torch.optim.Optimizer,
+    batches: list,
+    vocab: Vocabulary,
+    plain_model: PlainModel | None,
+) -> None:
+    """Time the plain-PyTorch loop on the same batches (training ``model``
+    further) and fill in ``res``'s plain fields: its step time, the ratio to the
+    library's, and the largest difference between the two embeddings."""
+    if plain_model is None:
+        raise _no_plain_model()
+    plain = [plain_model(b[3], [vocab.encode(t.tokens) for t in b[3]]) for b in batches]
+    pw = []
+    for i, p in enumerate(plain):
+        t0 = timing.now()
+        p.forward_loss(model).backward()
+        timing.optimise(model, opt)
+        if i >= cfg.warmup:
+            pw.append(timing.now() - t0)
+    res.plain_step_s = float(np.mean(pw))
+    res.plain_ratio = res.plain_step_s / res.step_s
+    model.eval()
+    with torch.no_grad():
+        g, fr = batches[cfg.warmup][0], batches[cfg.warmup][1]
+        up = model.up(g, fr)
+        down = model.down(g, up, fr)
+        pu = plain[cfg.warmup].up(model)
+        pd = plain[cfg.warmup].down(model, pu)
+        res.plain_max_abs_diff = float(max((up - pu).abs().max(), (down - pd).abs().max()))
+    model.train()
+
+
+def _no_plain_model() -> ValueError:
+    return ValueError(
+        "bench: the plain-PyTorch comparison needs plain_model "
+        "(benchmarks.plain_model.PlainFrontierModel), or plain=False"
+    )
+
+
+def _check_case_options(cfg: BenchConfig, log: Callable[[str], None]) -> None:
+    """ValueError for a sample, precision or device that cannot work; the note
+    of an emulated bf16 (:func:`strae_graph.model.precision.support_note`)."""
+    if cfg.sample not in SAMPLES:
+        raise ValueError(f"unknown sample {cfg.sample!r}; choose from {', '.join(SAMPLES)}")
+    validate_precision(cfg.precision)
+    try:
+        device = torch.device(cfg.device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {cfg.device!r} ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {cfg.device!r}: this torch build or machine has no CUDA GPU")
+    note = support_note(cfg.precision, cfg.device)
+    if note:
+        log(note)
+
+
+def run_bench(
+    cfg: BenchConfig,
+    log: Callable[[str], None] = print,
+    parse: Parse | None = None,
+    plain_model: PlainModel | None = None,
+) -> list[CaseResult]:
+    """Every case of ``cfg``; ``parse`` builds the trees of its structures
+    (:mod:`strae_graph.trees.source`; ``strae bench`` passes the registry's),
+    ``plain_model`` the plain-PyTorch yardstick of ``cfg.plain`` (``strae bench``
+    passes :class:`benchmarks.plain_model.PlainFrontierModel`)."""
+    timing.set_clock(cfg.clock)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    _check_case_options(cfg, log)
+    if parse is None:
+        raise no_parse(", ".join(cfg.structures))
+    for s in cfg.structures:
+        parse([], s, cfg.seed)  # an empty parse: an unknown name fails before any work
+    for o in cfg.objectives:
+        if o not in OBJECTIVES:
+            raise ValueError(f"unknown objective {o!r}; choose from {', '.join(OBJECTIVES)}")
+    sents, vocab = load_slice(cfg)
+    log(
+        f"bench: {len(sents)} sentences ({cfg.sample}: {cfg.warmup} warm-up + {cfg.steps} timed "
+        f"batches of {cfg.batch_size}), vocabulary {len(vocab):,}, torch threads "
+        f"{torch.get_num_threads()}, {cfg.clock} clock, {cfg.device}, {cfg.precision} products"
+    )
+    from strae_graph.training.presets import PRESETS
+
+    for name in cfg.settings:
+        if name not in PRESETS:
+            raise ValueError(f"unknown setting {name!r}; choose from {', '.join(PRESETS)}")
+    if cfg.plain and plain_model is None and not all(PRESETS[n]["entangle"] for n in cfg.settings):
+        raise _no_plain_model()
+    cases = [(p, s, o) for p in cfg.settings for s in cfg.structures for o in cfg.objectives]
+    results = []
+    for p, s, o in progress(cases, desc="bench", unit="case", disable=not cfg.progress):
+        results.append(run_case(cfg, s, o, sents, vocab, p, parse, plain_model))
+    return results

@@ -1,0 +1,346 @@
+"""Subword (BPE) leaves: ``strae train --vocab bpe --bpe-size N``.
+
+The structure of a sentence is always decided over WORDS (the tokens of
+:func:`strae_graph.data.corpus.tokenize`, lower-cased); a BPE run then splits every
+word into pieces and gives a word of several pieces its own small subtree,
+which replaces the word's leaf (:func:`expand_tree`).  The pieces are the
+model's vocabulary (``<unk>`` id 0, as for words), and a word's vector is the
+up-pass composition of its pieces (:meth:`Subwords.word_tree`), so every word
+gets a vector.
+
+The BPE model (HF ``tokenizers``), as in the authors' BPEmb a 25k vocabulary
+by default:
+
+* trained on the words of the training sentences (the same sentences the word
+  vocabulary is built from); the pre-tokenizer only splits on whitespace,
+  which never occurs inside a word, so every word is one unit and pieces
+  never cross word boundaries;
+* as in BPEmb (SentencePiece), every word is marked by a leading ``▁``
+  (U+2581, :data:`WORD_START`), so a word-initial piece starts with it
+  (``▁un``, ``▁the``) and a continuation piece does not (``believ``, ``able``);
+  :func:`join_pieces` restores the word, :func:`words_of` a sentence's words
+  (exactly, unless the corpus holds the character ``▁`` itself as a token);
+* the alphabet is the 1,000 most frequent characters (:data:`ALPHABET`, ties
+  broken by code point); rarer characters become ``<unk>`` (consecutive ones
+  fused into one piece).  The vocabulary holds at most ``bpe_size`` entries, or
+  the alphabet plus ``<unk>`` when that is larger; a merge must occur at least
+  twice (:data:`MIN_FREQUENCY`).  Training is deterministic: the same words
+  give the same pieces and ids (HF's own ``##`` continuation prefix is not
+  used because its trainer numbers those entries in hash-map order, which
+  changes the merges from run to run).
+
+Within-word subtrees are BALANCED over the pieces (``strae_graph.trees.shapes.balanced``:
+``(▁un believ)``, ``(▁w (al k))``, ``((a b) (c d))``), whatever the sentence
+structure; in the expanded tree the pieces of every word are composed first
+(their internal nodes come before the sentence's).  Self-StrAE (structure
+``self``) is not constrained: its greedy merges run over all of a sentence's
+pieces, so they also decide the structure inside words (and may join pieces
+of neighbouring words before completing a word).
+
+Trained tokenizers are cached by content hash (training token stream,
+settings, ``tokenizers`` version) in ``strae_graph.util.fileio.cache_dir()/bpe/``;
+a damaged cache file is retrained and replaced, an unwritable cache only
+warns.  A run saves its tokenizer as RUN/tokenizer.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Sequence
+from importlib import metadata
+from pathlib import Path
+
+from strae_graph.data.subwords_file import SubwordError, check_plain
+from strae_graph.data.vocab import UNK, Vocabulary
+from strae_graph.trees.shapes import balanced
+from strae_graph.trees.tree import Tree
+from strae_graph.util.fileio import atomic_write_bytes, cache_dir, sentences_sha256
+
+#: the vocabulary kinds of ``strae train --vocab``
+VOCAB_KINDS: tuple[str, ...] = ("word", "bpe")
+#: marks the start of every word (BPEmb / SentencePiece's meta symbol)
+WORD_START = "\u2581"
+#: most frequent characters kept as BPE's alphabet (rarer ones: <unk>)
+ALPHABET = 1000
+#: a merge must occur at least this often in the training words
+MIN_FREQUENCY = 2
+#: a run directory's tokenizer
+TOKENIZER_FILE = "tokenizer.json"
+#: bumped when training settings not in the key change
+FORMAT = 1
+
+
+def tokenizers_version() -> str | None:
+    """The installed ``tokenizers`` version (part of the cache key)."""
+    try:
+        return metadata.version("tokenizers")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def settings(bpe_size: int) -> dict[str, object]:
+    """Everything besides the training words that decides the trained model."""
+    return {"format": FORMAT, "model": "bpe", "bpe_size": bpe_size, "alphabet": ALPHABET,
+            "min_frequency": MIN_FREQUENCY, "word_start": WORD_START, "unk": UNK,
+            "tokenizers": tokenizers_version()}  # fmt: skip
+
+
+def cache_key(sentences: Iterable[Sequence[str]], bpe_size: int) -> str:
+    """SHA-256 of the settings and the training token stream."""
+    return sentences_sha256(settings(bpe_size), sentences)
+
+
+def join_pieces(pieces: Sequence[str]) -> str:
+    """The word of its pieces: ``["▁un", "believ", "able"]`` -> ``"unbelievable"``."""
+    text = "".join(pieces)
+    return text[len(WORD_START) :] if text.startswith(WORD_START) else text
+
+
+def words_of(pieces: Sequence[str]) -> list[str]:
+    """The words of a sentence's pieces: a word starts at every piece that starts
+    with ``▁`` (a run that starts inside a word keeps its first, partial word
+    as it is).  Characters outside the alphabet stay ``<unk>``."""
+    groups: list[list[str]] = []
+    for p in pieces:
+        if groups and not p.startswith(WORD_START):
+            groups[-1].append(p)
+        else:
+            groups.append([p])
+    return [join_pieces(g) for g in groups]
+
+
+def join_sentence(pieces: Sequence[str]) -> str:
+    """The text of a run of pieces: ``words_of(pieces)`` joined by spaces."""
+    return " ".join(words_of(pieces))
+
+
+def _tree_from_pieces(pieces: Sequence[str]) -> Tree:
+    return balanced(pieces)
+
+
+def expand_tree(tree: Tree, pieces: Sequence[Sequence[str]]) -> Tree:
+    """The piece-level tree of a word-level ``tree``: word ``i`` (leaf ``i``) is
+    split into ``pieces[i]`` (at least one each); a word of several pieces
+    becomes a balanced subtree over them, which takes the word leaf's place.
+
+    Leaves are all pieces in sentence order; internal nodes are the words'
+    subtrees (word by word, each in post-order), then the sentence's internal
+    nodes in ``tree``'s order, so pieces are composed before the words they make
+    up are combined.  ``m`` pieces give ``2m - 1`` nodes.  (``.canonical()``
+    renumbers it in left-to-right post-order.)
+    """
+    n = tree.n_leaves
+    if len(pieces) != n:
+        raise ValueError(f"a tree over {n} words needs {n} piece lists, got {len(pieces)}")
+    if all(len(p) == 1 for p in pieces):
+        return Tree(tuple(p[0] for p in pieces), tree.children)
+    m = sum(len(p) for p in pieces)
+    leaves: list[str] = []
+    children: list[tuple[int, int]] = []
+    word_root: list[int] = []  # the node that takes word i's place
+    for i, ps in enumerate(pieces):
+        if not ps:
+            raise ValueError(f"word {i} ({tree.tokens[i]!r}) has no pieces")
+        start = len(leaves)
+        leaves.extend(ps)
+        if len(ps) == 1:
+            word_root.append(start)
+            continue
+        sub = _tree_from_pieces(ps)
+        k, base = len(ps), m + len(children)  # subtree leaf v -> start + v, node k + j -> base + j
+        children.extend(
+            (a + start if a < k else base + a - k, b + start if b < k else base + b - k)
+            for a, b in sub.children
+        )
+        word_root.append(m + len(children) - 1)
+    offset = m + len(children) - n  # sentence node n + j -> offset + n + j
+    children.extend(
+        (word_root[a] if a < n else offset + a, word_root[b] if b < n else offset + b)
+        for a, b in tree.children
+    )
+    return Tree(tuple(leaves), tuple(children))
+
+
+class Subwords:
+    """A trained BPE model: words -> pieces, word trees, the piece vocabulary."""
+
+    def __init__(self, tokenizer) -> None:  # tokenizers.Tokenizer
+        self.tokenizer = tokenizer
+        self._pieces: dict[str, tuple[str, ...]] = {}
+        _check(tokenizer)
+
+    # -- files ------------------------------------------------------------------
+    @classmethod
+    def from_str(cls, text: str) -> Subwords:
+        from tokenizers import Tokenizer
+
+        try:
+            check_plain(json.loads(text))  # before the library sees it: no regex, no normaliser
+            tok = Tokenizer.from_str(text)
+        except SubwordError:
+            raise
+        except Exception as e:  # noqa: BLE001 - tokenizers raises a bare Exception
+            raise SubwordError(f"not a tokenizer ({str(e)[:200]})") from None
+        return cls(tok)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Subwords:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise SubwordError(f"{path}: cannot read the tokenizer ({e})") from None
+        try:
+            return cls.from_str(text)
+        except SubwordError as e:
+            raise SubwordError(f"{path}: {e}") from None
+
+    def to_str(self) -> str:
+        return self.tokenizer.to_str()
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write atomically (via :func:`strae_graph.util.fileio.atomic_write_bytes`)."""
+        atomic_write_bytes(path, self.to_str().encode("utf-8"))
+
+    # -- vocabulary -------------------------------------------------------------
+    def vocabulary(self) -> Vocabulary:
+        """The pieces in the tokenizer's id order (``<unk>`` is id 0 in both)."""
+        vocab = self.tokenizer.get_vocab()
+        return Vocabulary(sorted(vocab, key=vocab.__getitem__))
+
+    def __len__(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    # -- splitting ----------------------------------------------------------------
+    def pieces(self, word: str) -> tuple[str, ...]:
+        """The pieces of one word (a token of :func:`tokenize`, as given)."""
+        return self.split([word])[0]
+
+    def split(self, words: Sequence[str]) -> list[tuple[str, ...]]:
+        """The pieces of every word; each word is one unit (never merged with
+        its neighbours).  Results are remembered per word."""
+        known = self._pieces
+        todo = list(dict.fromkeys(w for w in words if w not in known))
+        bad = next((w for w in todo if not w or any(c.isspace() for c in w)), None)
+        if bad is not None:
+            raise ValueError(f"a word needs at least one character and no whitespace: {bad!r}")
+        if todo:
+            batch = [[WORD_START + w] for w in todo]  # pre-tokenized: each word is one unit
+            try:
+                encoded = self.tokenizer.encode_batch(
+                    batch, is_pretokenized=True, add_special_tokens=False
+                )
+            except BaseException as e:  # a Rust panic is a BaseException (pyo3 PanicException)
+                if type(e).__name__ != "PanicException":
+                    raise
+                raise SubwordError(f"the tokenizer failed ({str(e)[:200]})") from None
+            for w, enc in zip(todo, encoded):
+                known[w] = tuple(enc.tokens)
+        return [known[w] for w in words]
+
+    def sentence_pieces(self, words: Sequence[str]) -> list[str]:
+        """All pieces of a sentence's words, in order."""
+        return [p for ps in self.split(words) for p in ps]
+
+    def expand(self, tree: Tree) -> Tree:
+        """:func:`expand_tree` with this model's pieces of ``tree``'s words."""
+        return expand_tree(tree, self.split(tree.tokens))
+
+    def word_tree(self, word: str) -> Tree:
+        """The tree of one word over its pieces (its up-pass root is the word's vector)."""
+        return _tree_from_pieces(self.pieces(word))
+
+
+def _check(tok) -> None:
+    from tokenizers.models import BPE
+
+    if not isinstance(tok.model, BPE):
+        raise SubwordError(f"not a BPE model ({type(tok.model).__name__})")
+    if tok.token_to_id(UNK) != 0:
+        raise SubwordError(f"{UNK!r} is not id 0")
+    if tok.model.continuing_subword_prefix or tok.token_to_id(WORD_START) is None:
+        raise SubwordError(f"not a strae-graph BPE model (no {WORD_START!r} word-start piece)")
+
+
+def alphabet(sentences: Sequence[Sequence[str]], limit: int = ALPHABET) -> list[str]:
+    """The ``limit`` most frequent characters of the marked words (ties: code point).
+    Raises ValueError for an empty word or one holding whitespace."""
+    from collections import Counter
+
+    words = Counter(w for s in sentences for w in s)
+    chars: Counter[str] = Counter()
+    for w, c in words.items():
+        for ch in w:
+            chars[ch] += c
+    bad = "" if "" in words else next((ch for ch in chars if ch.isspace()), None)
+    if bad is not None:
+        word = next(w for w in words if not w or bad in w)
+        raise ValueError(f"token {word!r} is empty or holds whitespace; words are BPE units")
+    chars[WORD_START] += sum(words.values())
+    return [ch for ch, _ in sorted(chars.items(), key=lambda x: (-x[1], x[0]))[:limit]]
+
+
+def _train_tokenizer(sentences: Sequence[Sequence[str]], bpe_size: int):
+    """Train HF BPE on the words of ``sentences`` (one unit per word, marked ``▁word``)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE(unk_token=UNK, fuse_unk=True))
+    # words never hold whitespace: splitting the joined words on it gives them back
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    # our alphabet (HF's own cut-off breaks ties between equally rare characters
+    # in hash-map order): given as the initial alphabet, every other character dropped
+    chars = alphabet(sentences)
+    trainer = trainers.BpeTrainer(
+        vocab_size=bpe_size,
+        min_frequency=MIN_FREQUENCY,
+        special_tokens=[UNK],
+        initial_alphabet=chars,
+        limit_alphabet=len(chars),
+        show_progress=False,
+    )
+    text = (" ".join(WORD_START + w for w in s) for s in sentences)
+    tok.train_from_iterator(text, trainer=trainer, length=len(sentences))
+    return tok
+
+
+def train_bpe(
+    sentences: Sequence[Sequence[str]], bpe_size: int = 25_000, cache: bool = True
+) -> Subwords:
+    """A BPE model of ``bpe_size`` pieces learned from the words of ``sentences``,
+    read from the cache when the same words were trained on with the same
+    settings before (and written to it otherwise)."""
+    if bpe_size < 2:
+        raise ValueError(f"bpe_size must be at least 2, got {bpe_size}")
+    path = None
+    if cache:
+        key = cache_key(sentences, bpe_size)
+        path = cache_dir() / "bpe" / f"bpe{bpe_size}-{key[:32]}.json"
+        if path.is_file():
+            try:
+                return Subwords.from_file(path)
+            except SubwordError:
+                pass  # damaged: retrain and replace
+    sub = Subwords(_train_tokenizer(sentences, bpe_size))
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sub.save(path)
+        except OSError as e:  # a read-only or full cache never fails a run
+            print(f"warning: could not write the BPE cache {path}: {e}", file=sys.stderr)
+    return sub
+
+
+def load_run_subwords(run_dir: str | os.PathLike[str], vocab: Vocabulary) -> Subwords:
+    """RUN/tokenizer.json, checked against the run's piece vocabulary."""
+    path = Path(run_dir) / TOKENIZER_FILE
+    if not path.is_file():
+        raise SubwordError(f"{path}: missing (a --vocab bpe run keeps its tokenizer there)")
+    sub = Subwords.from_file(path)
+    if sub.vocabulary().itos != vocab.itos:
+        raise SubwordError(
+            f"{path}: its pieces differ from the run's vocabulary ({len(sub)} vs "
+            f"{len(vocab)} entries): the tokenizer comes from another run"
+        )
+    return sub

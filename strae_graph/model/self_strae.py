@@ -1,0 +1,317 @@
+"""Self-StrAE: the model builds each sentence's tree while composing it.
+
+Starting from the leaf embeddings, every step computes the cosine of each
+adjacent pair of a sentence's current frontier and merges the most similar
+pair with the model's Compose (ties: the leftmost pair), one merge per
+sentence per step, until one node is left.  The merges are the tree
+(:class:`~strae_graph.trees.tree.Tree`, canonical numbering), which becomes a DGL
+graph with :func:`~strae_graph.graph.batch.batch_trees`; the down pass and the
+objectives then run on it exactly as for a given structure.
+
+The merge loop is batched over sentences on padded tensors.  Sentences are
+sorted longest first, so the sentences still merging at step ``s`` (those with
+more than ``s + 1`` tokens) are a prefix of the batch: finished ones drop out
+of the tensors, and positions past a sentence's frontier are excluded from the
+argmax by an explicit mask (padding is zeros, never a sentinel value).
+
+Up embeddings are REUSED, not recomputed: the embeddings the merge loop
+composed (with gradients, and with the same dropout that decided the merges)
+are put in graph node order and handed to ``model.down`` and ``model.loss``.
+Recomputing ``model.up`` on the graph gives the same values (tested, in eval
+mode) but would cost a second composition pass, and under dropout it would
+compose different noisy embeddings from those that chose the tree.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from strae_graph.data.vocab import Vocabulary
+from strae_graph.graph.batch import Frontiers, batch_trees
+from strae_graph.model.strae import StrAE, StrAEConfig, StrAEOutput
+from strae_graph.trees.source import SELF
+from strae_graph.trees.tree import Tree
+from strae_graph.util.dgl import dgl
+from strae_graph.util.progress import progress as show
+
+__all__ = [
+    "MergeResult",
+    "SelfStep",
+    "check_self_run",
+    "induce_trees",
+    "load_model",
+    "merge",
+    "parse_with_model",
+    "self_forward",
+]
+
+
+@dataclass
+class MergeResult:
+    """What the merge loop produced for a batch of B sentences.
+
+    trees: B canonical trees (leaves = ``sentences[b]``, or the ids as strings).
+    up: (N, K, U) up embeddings in the node order of ``batch_trees(trees, ...)``,
+        N = sum of 2 n_b - 1; differentiable w.r.t. the model's parameters.
+    """
+
+    trees: list[Tree]
+    up: torch.Tensor
+
+
+def merge(
+    model: StrAE,
+    token_ids: Sequence[Sequence[int]],
+    sentences: Sequence[Sequence[str]] | None = None,
+    device: str | torch.device | None = None,
+) -> MergeResult:
+    """Greedy merging of the most similar adjacent pair, batched over sentences.
+
+    Runs in the model's current mode (dropout in train mode) and with autograd
+    unless the caller disables it.  ``token_ids[b]``: vocabulary ids of
+    sentence b (at least one).
+    """
+    c: StrAEConfig = model.config
+    k, u = c.channels, c.channel_size
+    device = torch.device(device) if device is not None else model.embedding.weight.device
+    lengths = np.fromiter((len(s) for s in token_ids), dtype=np.int64, count=len(token_ids))
+    if len(lengths) == 0:
+        raise ValueError("cannot induce trees for zero sentences")
+    if (lengths < 1).any():
+        b = int(np.flatnonzero(lengths < 1)[0])
+        raise ValueError(f"sentence {b} is empty; every sentence needs at least one token")
+    if sentences is not None:
+        if len(sentences) != len(token_ids):
+            raise ValueError(f"{len(sentences)} sentences but {len(token_ids)} token id lists")
+        for b, (s, ids) in enumerate(zip(sentences, token_ids)):
+            if len(s) != len(ids):
+                raise ValueError(f"sentence {b} has {len(s)} tokens but {len(ids)} ids")
+
+    n_sent, n_max = len(lengths), int(lengths.max())
+    # leaf embeddings, flat in graph order (sentence-major), as StrAE.embed_leaves
+    flat_ids = torch.from_numpy(np.concatenate([np.asarray(s, dtype=np.int64) for s in token_ids]))
+    leaves = model.input_dropout(model.embedding(flat_ids.to(device))).view(-1, k, u)
+
+    # padded frontier, longest sentence first
+    order = np.argsort(-lengths, kind="stable")  # row r holds sentence order[r]
+    sorted_np = lengths[order]
+    sorted_len = torch.from_numpy(sorted_np).to(device)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # leaf offset of each sentence
+    pos = torch.arange(n_max, device=device)
+    in_sentence = pos[None, :] < sorted_len[:, None]  # (B, n_max)
+    leaf_index = torch.from_numpy(starts[order]).to(device)[:, None] + pos[None, :]
+    rows, cols = torch.nonzero(in_sentence, as_tuple=True)
+    frontier = leaves.new_zeros(n_sent, n_max, k, u).index_put(
+        (rows, cols), leaves[leaf_index[rows, cols]]
+    )
+    # node ids (merge order: leaves 0..n-1, the merge of step s is n + s) of the frontier
+    node_id = torch.where(
+        in_sentence, pos[None, :], torch.full_like(in_sentence, -1, dtype=torch.long)
+    )
+
+    parents: list[torch.Tensor] = []  # step s: (A_s, K, U), rows 0..A_s-1 of the batch
+    lefts: list[torch.Tensor] = []  # step s: (A_s,) merge-order id of the left child
+    rights: list[torch.Tensor] = []
+    for step in range(n_max - 1):
+        active = int((sorted_np > step + 1).sum())  # sentences with >= 2 frontier nodes
+        width = n_max - step  # the longest active sentence's frontier
+        frontier, node_id = frontier[:active, :width], node_id[:active, :width]
+        count = sorted_len[:active] - step  # frontier size of each active sentence
+        with torch.no_grad():
+            x = frontier.reshape(active, width, k * u)
+            cos = F.cosine_similarity(x[:, :-1], x[:, 1:], dim=-1)  # (A, width - 1)
+            pair_ok = pos[None, : width - 1] < (count - 1)[:, None]
+            best = cos.masked_fill(~pair_ok, float("-inf")).argmax(dim=1)  # first max: leftmost
+        r = torch.arange(active, device=device)
+        parent = model.compose(frontier[r, best], frontier[r, best + 1])  # (A, K, U)
+        parents.append(parent)
+        lefts.append(node_id[r, best])
+        rights.append(node_id[r, best + 1])
+        # new frontier: slots before `best` stay, `best` takes the parent, the rest shift left
+        p = pos[None, : width - 1]
+        src = p + (p > best[:, None]).long()  # (A, width - 1)
+        shifted = frontier.gather(1, src[:, :, None, None].expand(-1, -1, k, u))
+        is_new = (p == best[:, None])[:, :, None, None]
+        frontier = torch.where(is_new, parent[:, None], shifted)
+        new_id = sorted_len[:active] + step
+        node_id = torch.where(p == best[:, None], new_id[:, None], node_id.gather(1, src))
+
+    # trees: per-sentence bookkeeping on small integer arrays (not the hot path)
+    left_np = [t.cpu().numpy() for t in lefts]
+    right_np = [t.cpu().numpy() for t in rights]
+    rank = np.empty(n_sent, dtype=np.int64)
+    rank[order] = np.arange(n_sent)  # row of sentence b
+    trees: list[Tree] = []
+    graph_offset = np.concatenate([[0], np.cumsum(2 * lengths - 1)[:-1]])
+    step_base = np.concatenate([[0], np.cumsum([len(t) for t in left_np])])  # row offsets
+    parent_rows = np.empty(int((lengths - 1).sum()), dtype=np.int64)
+    parent_dest = np.empty_like(parent_rows)
+    filled = 0
+    for b in range(n_sent):
+        n, row = int(lengths[b]), int(rank[b])
+        children = [(int(left_np[s][row]), int(right_np[s][row])) for s in range(n - 1)]
+        tokens = sentences[b] if sentences is not None else [str(i) for i in token_ids[b]]
+        merged = Tree(tuple(tokens), tuple(children))
+        tree = merged.canonical()
+        trees.append(tree)
+        if n > 1:
+            canon_of_span = {span: v for v, span in enumerate(tree.spans())}
+            merged_spans = merged.spans()
+            for s in range(n - 1):
+                parent_rows[filled] = step_base[s] + row
+                parent_dest[filled] = graph_offset[b] + canon_of_span[merged_spans[n + s]]
+                filled += 1
+
+    n_nodes = int((2 * lengths - 1).sum())
+    leaf_dest = np.concatenate([graph_offset[b] + np.arange(lengths[b]) for b in range(n_sent)])
+    up = leaves.new_zeros(n_nodes, k, u).index_copy(
+        0, torch.from_numpy(leaf_dest).to(device), leaves
+    )
+    if parents:
+        all_parents = torch.cat(parents)
+        up = up.index_copy(
+            0,
+            torch.from_numpy(parent_dest).to(device),
+            all_parents[torch.from_numpy(parent_rows).to(device)],
+        )
+    return MergeResult(trees=trees, up=up)
+
+
+def induce_trees(
+    model: StrAE,
+    token_ids: Sequence[Sequence[int]],
+    sentences: Sequence[Sequence[str]] | None = None,
+) -> list[Tree]:
+    """The trees the model induces (eval mode, no dropout, no gradients).
+
+    Leaves are ``sentences[b]`` when given, else the ids written as strings.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return merge(model, token_ids, sentences).trees
+    finally:
+        model.train(was_training)
+
+
+@dataclass
+class SelfStep:
+    """One Self-StrAE forward pass: the output, the induced trees, their graph."""
+
+    output: StrAEOutput
+    trees: list[Tree]
+    graph: dgl.DGLGraph
+
+
+def self_forward(
+    model: StrAE,
+    token_ids: Sequence[Sequence[int]],
+    sentences: Sequence[Sequence[str]] | None = None,
+    entangle: bool = False,
+) -> SelfStep:
+    """Induce the trees, then the down pass and the objective on their graph.
+
+    The loss is differentiable through every composition of the merge loop.
+    With ``entangle`` the graph of the induced trees is entangled
+    (:func:`~strae_graph.graph.batch.batch_trees`) and each shared node's up
+    embedding is the one the merge loop composed at its FIRST occurrence in
+    the batch (the others only decided their own merges).  Without dropout
+    (eval mode) every occurrence has the same up embedding, so this is exactly
+    the entangled up pass; under dropout it is that occurrence's noisy sample.
+    """
+    merged = merge(model, token_ids, sentences)
+    device = model.embedding.weight.device
+    g = batch_trees(merged.trees, token_ids, device=device, entangle=entangle)
+    frontiers = Frontiers.of(g)
+    up = merged.up[g.ndata["first_plain"]] if entangle else merged.up
+    down = model.down(g, up, frontiers)
+    n = g.num_nodes()
+    up, down = up.reshape(n, -1), down.reshape(n, -1)
+    loss, parts = model.loss(g, up, down)
+    return SelfStep(StrAEOutput(up=up, down=down, loss=loss, parts=parts), merged.trees, g)
+
+
+# --- trained models ---------------------------------------------------------------
+def check_self_run(run_dir: str | os.PathLike[str]) -> None:
+    """CheckpointError unless ``run_dir`` is a Self-StrAE run (its ``config.json``
+    records ``--structure self``): only such a run learned to induce trees."""
+    import json
+
+    from strae_graph.training.checkpoint import CheckpointError
+
+    path = Path(run_dir) / "config.json"
+    try:
+        structure = json.loads(path.read_text(encoding="utf-8"))["train"]["structure"]
+    except FileNotFoundError:
+        raise CheckpointError(f"{run_dir}: no config.json (not a training run?)") from None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: unreadable run configuration ({e})") from None
+    if structure != SELF:
+        raise CheckpointError(
+            f"{run_dir}: not a Self-StrAE run (trained with --structure {structure}), so it "
+            f"induces no trees of its own; its trees come from --structure {structure}"
+        )
+
+
+def load_model(run_dir: str | os.PathLike[str], device: str = "cpu") -> tuple[StrAE, Vocabulary]:
+    """The model and vocabulary of a training run (best.pt, else last.pt), in eval
+    mode, loaded and checked by :func:`strae_graph.training.checkpoint.load_run`."""
+    from strae_graph.training.checkpoint import CheckpointError, load_run
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise CheckpointError(f"{run}: not a run directory")
+    loaded = load_run(run, "best", device=device)
+    if loaded.train_config.get("vocab") == "bpe":
+        raise CheckpointError(
+            f"{run}: a --vocab bpe run induces trees over BPE pieces, not over the given "
+            "words; use strae_graph.embed.embedder.Embedder.from_run(RUN).parse(sentences)"
+        )
+    return loaded.model, loaded.vocab
+
+
+def parse_with_model(
+    model: StrAE | str | os.PathLike[str],
+    sentences: Sequence[Sequence[str]],
+    vocab: Vocabulary | None = None,
+    batch_size: int = 512,
+    progress: bool = False,
+    device: str = "cpu",
+) -> list[Tree]:
+    """Self-StrAE trees of tokenised ``sentences`` (leaves = the given tokens).
+
+    ``model``: a Self-StrAE run directory (its vocabulary is used; another run
+    is a CheckpointError, :func:`check_self_run`) or a :class:`StrAE` together
+    with ``vocab``.  Sentences are batched longest-first for speed;
+    the trees come back in input order and do not depend on the batching.
+    """
+    if isinstance(model, StrAE):
+        if vocab is None:
+            raise ValueError("parse_with_model: a model object needs its vocabulary (vocab=...)")
+    else:
+        check_self_run(model)
+        model, run_vocab = load_model(model, device)
+        vocab = vocab or run_vocab
+    for i, s in enumerate(sentences):
+        if len(s) == 0:
+            raise ValueError(f"sentence {i} is empty; every sentence needs at least one token")
+    order = sorted(range(len(sentences)), key=lambda i: -len(sentences[i]))
+    trees: list[Tree | None] = [None] * len(sentences)
+    with show(
+        total=len(sentences), desc="self-strae parse", unit="sent", disable=not progress
+    ) as bar:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            chunk = [list(sentences[i]) for i in idx]
+            for i, t in zip(idx, induce_trees(model, [vocab.encode(s) for s in chunk], chunk)):
+                trees[i] = t
+            bar.update(len(idx))
+    return trees  # type: ignore[return-value]
