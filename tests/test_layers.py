@@ -46,9 +46,10 @@ def test_the_core_imports_with_parsers_and_eval_blocked():
     code = (
         "import sys\n"
         "sys.modules['parsers'] = None; sys.modules['eval'] = None\n"
-        "import strae_graph, strae_graph.training.train, strae_graph.embed.embedder, strae_graph.bench.cases\n"
-        "import strae_graph.model.self_strae, strae_graph.data.subwords, strae_graph.data.parsed\n"
-        "import strae_graph.training.checkpoint, strae_graph.training.distributed, strae_graph.training.budget\n"
+        "import strae_graph, strae_graph.training.train, strae_graph.embed.embedder\n"
+        "import strae_graph.bench.cases, strae_graph.model.self_strae, strae_graph.data.subwords\n"
+        "import strae_graph.data.parsed, strae_graph.training.checkpoint\n"
+        "import strae_graph.training.distributed, strae_graph.training.budget\n"
         "assert not any(m.startswith('strae_graph.cli') for m in sys.modules)\n"
     )
     res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)

@@ -338,7 +338,8 @@ class StrAE(nn.Module):
         self, h: torch.Tensor, tokens: torch.Tensor, reduction: str = "mean"
     ) -> torch.Tensor:
         """``F.cross_entropy(self.token_logits(h), tokens)`` (within float rounding),
-        without holding the (n, V) logits (:func:`strae_graph.model.cross_entropy.linear_cross_entropy`)."""
+        without holding the (n, V) logits
+        (:func:`strae_graph.model.cross_entropy.linear_cross_entropy`)."""
         bias = None if self.output is None else self.output.bias
         return linear_cross_entropy(
             h, self.lambda_weight, tokens, bias, reduction, precision=self.config.precision

@@ -71,7 +71,7 @@ class TrainConfig:
     eval_every_minutes: float | None = None  # learning curve; may change on resume
     curve_tasks: tuple[str, ...] = ()  # for the CLI's curve evaluator (eval.curve)
     preset: str = "default"  # the preset's name, recorded (presets.preset_config applies it)
-    # --- the data pipeline (strae_graph.training.batches); absent from older runs: these defaults ---
+    # --- the data pipeline (strae_graph.training.batches); older runs lack it: these defaults ---
     stream: bool = False  # read the corpus a window at a time (strae_graph.data.stream)
     order: str | None = None  # ORDERS; None: "bucketed" with stream, else "permutation"
     order_buffer: int = 64  # bucketed: the shuffle buffer, in global batches (OrderSpec)

@@ -136,7 +136,8 @@ def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
 def make_batch(
     trees: Sequence[Tree], vocab: Vocabulary, device: str, entangle: bool = False
 ) -> tuple[Any, Frontiers]:
-    """The batched graph of ``trees`` (:func:`strae_graph.graph.batch.batch_trees`) and its frontiers."""
+    """The batched graph of ``trees`` (:func:`strae_graph.graph.batch.batch_trees`) and its
+    frontiers."""
     g = batch_trees(trees, [vocab.encode(t.tokens) for t in trees], device, entangle)
     return g, Frontiers.of(g)
 

@@ -59,7 +59,8 @@ from strae_graph.training.step import batch_output, evaluate_loss, peak_rss_mb
 from strae_graph.trees.source import SELF, Parse
 from strae_graph.util.fileio import check_output_dir
 
-#: the settings ``--resume`` compares (:data:`strae_graph.training.run_dir.COMPARED`), by its old name
+#: the settings ``--resume`` compares (:data:`strae_graph.training.run_dir.COMPARED`),
+#: by its old name
 _COMPARED = COMPARED
 
 __all__ = [
