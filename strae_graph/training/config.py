@@ -77,7 +77,8 @@ class TrainConfig:
     order_buffer: int = 64  # bucketed: the shuffle buffer, in global batches (OrderSpec)
     order_block: int = 128  # bucketed: consecutive sentences the block shuffle moves together
     # --- speed: precision is compared on resume (absent from older runs: fp32); the others
-    # change only how fast a run goes (strae_graph.training.threads: the numbers do not depend on them)
+    # change only how fast a run goes (strae_graph.training.threads: the numbers do not depend
+    # on them)
     precision: str = "fp32"  # of the losses' big products (strae_graph.model.precision)
     threads: str | int | None = None  # torch threads: None torch's default, N, or "auto"
     prefetch: int | None = None  # batches built ahead by a thread; None: 0 on CPU, 2 on CUDA
