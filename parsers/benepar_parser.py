@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from parsers.errors import ParserError, parser_input
-from strae_graph.trees.tree import Binarize, Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.nary import Binarize
+from strae_graph.trees.tree import Tree
 
 #: benepar's own pretrained English model (needs internet to install)
 PRETRAINED_MODEL = "benepar_en3"

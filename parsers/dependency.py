@@ -24,7 +24,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 
 Attach = Literal["right-first", "left-first"]
 ATTACH_ORDERS: tuple[str, ...] = ("right-first", "left-first")

@@ -5,7 +5,7 @@ What is implemented, rule by rule (EVALB's parameter in brackets):
 * A bracket is ``(label, start, end)`` of every constituent above the
   part-of-speech level; preterminals (a tag over one word) are not brackets.
   Traces (``-NONE-``) and constituents left empty by their removal go first
-  (:func:`strae_graph.trees.tree.strip_empty`; ``DELETE_LABEL -NONE-``).
+  (:func:`strae_graph.trees.nary.strip_empty`; ``DELETE_LABEL -NONE-``).
 * Punctuation is deleted (``DELETE_LABEL , : `` '' .``): the words whose
   **gold** tag is one of those five are removed from both trees and every
   bracket is mapped onto the remaining words.  EVALB deletes by each tree's
@@ -34,7 +34,8 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from strae_graph.trees.tree import Generic, TreeError, strip_empty
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.nary import Generic, strip_empty
 
 #: gold tags of the words COLLINS.prm deletes before brackets are compared
 PUNCTUATION_TAGS = frozenset({",", ":", "``", "''", "."})

@@ -53,7 +53,7 @@ class GoldSet:
         """The last ``held_out`` trees of ``trees_path`` (default: the PTB sample)."""
         from parsers.gold import constituent_spans, iter_bracket_strings, tree_location, unescape
         from strae_graph.data.corpus import DataError
-        from strae_graph.trees.tree import TreeError
+        from strae_graph.trees.errors import TreeError
 
         if held_out < 1:
             raise ValueError(f"--held-out must be at least 1 (the last N trees), got {held_out}")
@@ -178,7 +178,7 @@ def _labelled(gold: GoldSet, opts: dict[str, Any], parses: list) -> dict[str, An
     the row's tokens, and of a second parse of the original-case words."""
     from parsers.benepar_parser import benepar_parses
     from parsers.evalb import labelled_scores
-    from strae_graph.trees.brackets import nltk_to_generic, parse_brackets
+    from strae_graph.trees.nary import nltk_to_generic, parse_brackets
 
     golds = [parse_brackets(t, labelled=True) for t in gold.texts]
     run = {k: opts[k] for k in _BENEPAR_RUN if k in opts}

@@ -23,9 +23,11 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from strae_graph.data.bracket_files import iter_bracket_lines
 from strae_graph.data.corpus import DataError, check_input_file
-from strae_graph.trees.brackets import iter_bracket_lines, nltk_to_generic, parse_brackets
-from strae_graph.trees.tree import Binarize, Generic, Tree, TreeError, strip_empty
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.nary import Binarize, Generic, nltk_to_generic, parse_brackets, strip_empty
+from strae_graph.trees.tree import Tree
 
 PTB_ESCAPES = {
     "-LRB-": "(", "-RRB-": ")", "-LCB-": "{", "-RCB-": "}", "-LSB-": "[", "-RSB-": "]",
@@ -41,7 +43,7 @@ def unescape(token: str) -> str:
 def iter_bracket_strings(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
     """``(number, bracket string)`` for every tree in ``path``.  The number is
     the line for one-tree-per-line files (read by
-    :func:`strae_graph.trees.brackets.iter_bracket_lines`), the tree's position
+    :func:`strae_graph.data.bracket_files.iter_bracket_lines`), the tree's position
     (1-based) in a zip."""
     p = check_input_file(path)
     if p.suffix == ".zip":

@@ -40,7 +40,8 @@ from strae_graph.data.parsed import (  # noqa: F401 (the reader, re-exported)
     load_parsed,
     read_meta,
 )
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 from strae_graph.util.fileio import (
     OutputError,
     atomic_path,

@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 from strae_graph.util.fileio import atomic_open, cache_dir, sentences_sha256
 
 FORMAT = 1

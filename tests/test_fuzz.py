@@ -19,7 +19,8 @@ from strae_graph.data.corpus import DataError, ReadStats, read_sentences, tokeni
 from strae_graph.data.vocab import UNK, Vocabulary
 from strae_graph.graph.batch import DOWN, UP, Frontiers, batch_trees, roots
 from strae_graph.training.checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 
 FUZZ = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True

@@ -9,8 +9,8 @@ import pytest
 from parsers.evalb import canonical_label, labelled_brackets, labelled_scores
 from parsers.evaluate import GoldSet, ceiling_rows, evaluate_sources, format_table
 from strae_graph.cli import main
-from strae_graph.trees.brackets import parse_brackets
-from strae_graph.trees.tree import TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.nary import parse_brackets
 
 # the big dog barked .  /  she gave him a book .
 GOLD_TREES = [

@@ -19,7 +19,8 @@ from parsers.evaluate import (
 from parsers.gold import constituent_spans, iter_bracket_strings, iter_gold_trees
 from parsers.heuristics import balanced, left_branching, random_tree, right_branching
 from strae_graph.data.corpus import tokenize
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 from tests.conftest import CORPUS, DATA, PTB
 
 WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", "."]

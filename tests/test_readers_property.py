@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 from eval.curve_plot import read_curve
 from eval.data import load_sts, load_wordsim
 from parsers.evaluate import load_gold
+from strae_graph.data.bracket_files import iter_bracket_file
 from strae_graph.data.corpus import DataError, ReadStats, read_sentences, tokenize
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.training.checkpoint import CheckpointError, load_run
-from strae_graph.trees.brackets import iter_bracket_file
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 from tests.test_fuzz import _with_labels, trees
 
 PROPS = settings(max_examples=60, deadline=None, derandomize=True,

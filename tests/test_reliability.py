@@ -15,6 +15,7 @@ import torch
 
 from parsers.api import train, train_config
 from strae_graph.cli import main
+from strae_graph.data.bracket_files import iter_bracket_file
 from strae_graph.data.corpus import DataError, read_sentences
 from strae_graph.model.strae import StrAE
 from strae_graph.training.checkpoint import (
@@ -26,8 +27,7 @@ from strae_graph.training.checkpoint import (
 )
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.interrupt import StopRequest
-from strae_graph.trees.brackets import iter_bracket_file
-from strae_graph.trees.tree import TreeError
+from strae_graph.trees.errors import TreeError
 
 WORDS = [
     "the",

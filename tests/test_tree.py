@@ -4,9 +4,10 @@ import random
 import pytest
 
 from parsers.heuristics import balanced, left_branching, random_tree, right_branching
-from strae_graph.trees.brackets import iter_bracket_file
+from strae_graph.data.bracket_files import iter_bracket_file
 from strae_graph.trees.draw import layout
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 from tests.conftest import PTB
 
 

@@ -11,7 +11,7 @@ from strae_graph.cli import cmd_bench, cmd_embed, cmd_eval, cmd_parse, cmd_train
 from strae_graph.cli.errors import UserError
 from strae_graph.data.corpus import DataError
 from strae_graph.training.checkpoint import CheckpointError
-from strae_graph.trees.tree import TreeError
+from strae_graph.trees.errors import TreeError
 
 
 def build_parser() -> argparse.ArgumentParser:

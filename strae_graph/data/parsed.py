@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from strae_graph.data.corpus import DataError, ReadStats, fits
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 
 META_FILE = "strae_parse.json"
 

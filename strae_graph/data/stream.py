@@ -43,8 +43,9 @@ from strae_graph.data.order import EpochOrder, OrderSpec
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
 from strae_graph.data.stream_cache import CorpusCache, corpus_cache
 from strae_graph.data.vocab import Vocabulary
+from strae_graph.trees.errors import TreeError
 from strae_graph.trees.source import SELF, Parse, no_parse
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.tree import Tree
 
 #: a training item: a tree, or the token tuple of a sentence for structure ``self``
 Item = Tree | tuple[str, ...]

@@ -15,27 +15,32 @@ Bracketed and nltk trees are turned into binary trees by two documented steps:
 
 Labels are dropped: StrAE uses only the shape of the tree.
 
-Parsing and writing bracket strings, ``nltk.Tree`` input and bracket files live
-in :mod:`strae_graph.trees.brackets`; drawing in :mod:`strae_graph.trees.draw`.  The
-methods :meth:`Tree.from_brackets`, :meth:`Tree.from_nltk`, :meth:`Tree.to_brackets`
-and :meth:`Tree.draw` call them.
+Parsing bracket strings and ``nltk.Tree`` input into the generic n-ary form, and
+the binarisation, live in :mod:`strae_graph.trees.nary`; drawing in
+:mod:`strae_graph.trees.draw` (which names the Tree type for type checking only);
+bracket files are read by :mod:`strae_graph.data.bracket_files`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING
+
+from strae_graph.trees.draw import draw_tree
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.nary import (
+    Binarize,
+    Generic,
+    Nested,
+    binarize_generic,
+    nested_to_generic,
+    nltk_to_generic,
+    parse_brackets,
+)
 
 if TYPE_CHECKING:
     import networkx as nx
-
-Binarize = Literal["right", "left"]
-Nested = Union[str, tuple["Nested", "Nested"]]  # noqa: UP007 (runtime alias)
-
-
-class TreeError(ValueError):
-    """A tree or bracket string that cannot become a binary tree over its tokens."""
 
 
 @dataclass(frozen=True)
@@ -162,9 +167,12 @@ class Tree:
     def to_brackets(self) -> str:
         """Unlabelled bracket string, e.g. ``(the (big dog))``; inverse of
         from_brackets(labelled=False).  A one-token tree is ``(word)``."""
-        from strae_graph.trees.brackets import tree_to_brackets
-
-        return tree_to_brackets(self)
+        out = [_escape(t) for t in self.tokens]
+        if len(out) == 1:
+            return f"({out[0]})"
+        for left, right in self.children:
+            out.append(f"({out[left]} {out[right]})")
+        return out[-1]
 
     def to_networkx(self) -> nx.DiGraph:
         """A networkx DiGraph with edges parent -> child.
@@ -193,15 +201,13 @@ class Tree:
 
     def draw(self, path: str, title: str | None = None) -> None:
         """Draw the tree as a PNG: leaves at the bottom in sentence order, root on top."""
-        from strae_graph.trees.draw import draw_tree
-
         draw_tree(self, path, title=title)
 
     # -- constructors -------------------------------------------------------
     @classmethod
     def from_nested(cls, nested: Nested) -> Tree:
         """Build from nested pairs of strings (the inverse of :meth:`to_nested`)."""
-        return tree_from_generic(_nested_to_generic(nested), "right")
+        return tree_from_generic(nested_to_generic(nested), "right")
 
     @classmethod
     def from_brackets(cls, text: str, binarize: Binarize = "right", labelled: bool = True) -> Tree:
@@ -215,121 +221,22 @@ class Tree:
         traces) are removed.  Raises :class:`TreeError` naming the character
         offset on malformed input.
         """
-        from strae_graph.trees.brackets import tree_from_brackets
-
-        return tree_from_brackets(text, binarize, labelled)
+        return tree_from_generic(parse_brackets(text, labelled), binarize)
 
     @classmethod
     def from_nltk(cls, tree: object, binarize: Binarize = "right") -> Tree:
         """Convert an ``nltk.Tree`` (labels dropped, traces removed)."""
-        from strae_graph.trees.brackets import tree_from_nltk
-
-        return tree_from_nltk(tree, binarize)
+        return tree_from_generic(nltk_to_generic(tree), binarize)
 
     @classmethod
     def from_spans(cls, tokens: Sequence[str], children: Sequence[tuple[int, int]]) -> Tree:
         return cls(tuple(tokens), tuple((int(a), int(b)) for a, b in children))
 
 
-# --- generic n-ary trees -------------------------------------------------------
-# A generic tree is (label, [children]) for constituents and a str for a token:
-# what strae_graph.trees.brackets parses bracket strings and nltk trees into.
-Generic = Union[str, tuple[str, list["Generic"]]]  # noqa: UP007 (runtime alias)
-
-
-def _nested_to_generic(nested: Nested) -> Generic:
-    if isinstance(nested, str):
-        return nested
-    if not (isinstance(nested, tuple) and len(nested) == 2):
-        raise TreeError(f"not a binary node: {nested!r}")
-    return ("", [_nested_to_generic(nested[0]), _nested_to_generic(nested[1])])
-
-
-def strip_empty(node: Generic) -> Generic | None:
-    """Remove -NONE- traces and constituents left empty by their removal
-    (iterative: bracket strings may nest deeper than Python's recursion limit)."""
-    if isinstance(node, str):
-        return node
-    done: dict[int, Generic | None] = {}
-    stack: list[tuple[Generic, bool]] = [(node, False)]
-    while stack:
-        item, expanded = stack.pop()
-        if isinstance(item, str):
-            continue
-        label, kids = item
-        if label == "-NONE-":
-            done[id(item)] = None
-        elif not expanded:
-            stack.append((item, True))
-            stack.extend((k, False) for k in kids if not isinstance(k, str))
-        else:
-            kept = [k if isinstance(k, str) else done[id(k)] for k in kids]
-            kept = [k for k in kept if k is not None]
-            done[id(item)] = (label, kept) if kept else None
-    return done[id(node)]
-
-
 def tree_from_generic(node: Generic, binarize: Binarize) -> Tree:
-    """The binary tree of a generic n-ary tree: traces removed
-    (:func:`strip_empty`), unary chains collapsed, n-ary nodes binarised
-    ``binarize``; labels dropped."""
-    if binarize not in ("right", "left"):
-        raise TreeError(f"binarize must be 'right' or 'left', got {binarize!r}")
-    stripped = strip_empty(node)
-    if stripped is None:
-        raise TreeError("the tree has no tokens (only empty elements)")
-    tokens: list[str] = []
-    children: list[tuple[int, int]] = []
-
-    # iterative post-order over the generic tree, building binary nodes
-    stack: list[tuple[Generic, list[int] | None]] = [(stripped, None)]
-    results: list[int] = []
-    while stack:
-        item, acc = stack.pop()
-        if isinstance(item, str):
-            results.append(len(tokens))
-            tokens.append(item)
-            continue
-        _, kids = item
-        if acc is None:
-            stack.append((item, []))
-            for k in reversed(kids):
-                stack.append((k, None))
-            results.append(-1)  # marker
-            continue
-        # pop the results of this node's kids back to the marker
-        ids: list[int] = []
-        while results[-1] != -1:
-            ids.append(results.pop())
-        results.pop()
-        ids.reverse()
-        results.append(_binarize_ids(ids, children, binarize))
-
-    # internal ids were allocated provisionally as -(k+2); renumber to n + k
-    n = len(tokens)
-
-    def real(i: int) -> int:
-        return i if i >= 0 else n + (-i - 2)
-
-    fixed = tuple((real(a), real(b)) for a, b in children)
-    return Tree(tuple(tokens), fixed)
+    """The binary tree of a generic n-ary tree (:func:`strae_graph.trees.nary.binarize_generic`)."""
+    return Tree(*binarize_generic(node, binarize))
 
 
-def _binarize_ids(ids: list[int], children: list[tuple[int, int]], how: Binarize) -> int:
-    """Combine child ids into one binary subtree; unary nodes collapse."""
-    if len(ids) == 1:
-        return ids[0]
-
-    def new(a: int, b: int) -> int:
-        children.append((a, b))
-        return -(len(children) - 1) - 2
-
-    if how == "right":
-        acc = ids[-1]
-        for i in reversed(ids[:-1]):
-            acc = new(i, acc)
-    else:
-        acc = ids[0]
-        for i in ids[1:]:
-            acc = new(acc, i)
-    return acc
+def _escape(token: str) -> str:
+    return token.replace("(", "-LRB-").replace(")", "-RRB-") if token else token
