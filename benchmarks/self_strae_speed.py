@@ -18,7 +18,8 @@ import torch
 from parsers.tree_cache import parse_cached
 from strae_graph.data.corpus import DEFAULT_CORPUS, read_sentences
 from strae_graph.data.vocab import Vocabulary
-from strae_graph.model.strae import StrAE, StrAEConfig
+from strae_graph.model.config import StrAEConfig
+from strae_graph.model.strae import StrAE
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.step import batch_output
 

@@ -3,7 +3,9 @@
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.embed.embedder import Embedder, NodeEmbeddings
 from strae_graph.graph.batch import Frontiers, batch_trees, roots, tree_to_graph
-from strae_graph.model.strae import Compose, Decompose, StrAE, StrAEConfig, StrAEOutput
+from strae_graph.model.config import StrAEConfig
+from strae_graph.model.functions import Compose, Decompose
+from strae_graph.model.strae import StrAE, StrAEOutput
 from strae_graph.trees.errors import TreeError
 from strae_graph.trees.tree import Tree
 from strae_graph.util.dgl import dgl

@@ -265,7 +265,8 @@ def test_parse_eval_names_the_file_and_line_of_a_bad_tree(tmp_path):
 @pytest.mark.parametrize("tied, learn", [(True, False), (False, True)])
 def test_the_memory_check_counts_the_parameters_the_model_has(compose, tied, learn, monkeypatch):
     from strae_graph.model import memory as model_memory
-    from strae_graph.model.strae import StrAE, StrAEConfig
+    from strae_graph.model.config import StrAEConfig
+    from strae_graph.model.strae import StrAE
 
     cfg = StrAEConfig(vocab_size=37, channels=3, channel_size=5, compose=compose, tied=tied,
                       learn_temperature=learn, temperature=0.1)  # fmt: skip

@@ -102,7 +102,8 @@ def assert_two_equal_one(runs, objective):
 
 @pytest.mark.parametrize("objective", ["contrastive", "ce", "both"])
 def test_parameters_moved_far_beyond_the_tolerance(runs, objective):
-    from strae_graph.model.strae import StrAE, StrAEConfig
+    from strae_graph.model.config import StrAEConfig
+    from strae_graph.model.strae import StrAE
 
     state = load_checkpoint(runs / "one" / objective / "last.pt")
     last = state["model"]

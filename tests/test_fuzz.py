@@ -296,7 +296,8 @@ def test_batch_trees_rejects_mismatched_token_ids(batch, extra):
 @given(st.lists(trees(max_leaves=10), min_size=1, max_size=5), st.sampled_from(["contrastive",
        "ce", "both"]))  # fmt: skip
 def test_model_loss_is_finite_on_any_batch(batch, objective):
-    from strae_graph.model.strae import StrAE, StrAEConfig
+    from strae_graph.model.config import StrAEConfig
+    from strae_graph.model.strae import StrAE
 
     torch.manual_seed(0)
     model = StrAE(StrAEConfig(vocab_size=20, channels=2, channel_size=3, objective=objective))

@@ -17,7 +17,8 @@ from parsers.api import train
 from parsers.heuristics import HEURISTICS
 from strae_graph import batch_trees
 from strae_graph.graph.batch import Frontiers
-from strae_graph.model.strae import StrAE, StrAEConfig
+from strae_graph.model.config import StrAEConfig
+from strae_graph.model.strae import StrAE
 from tests.test_precision import _assert_close_to_fp32, _pair
 from tests.tiny_runs import tiny_config
 

@@ -45,9 +45,10 @@ from strae_graph.bench.timing import CLOCKS, floor_seconds, fused_step, peak_rss
 from strae_graph.data.corpus import DEFAULT_CORPUS, DataError, check_output_file, read_sentences
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers, batch_trees
+from strae_graph.model.config import StrAEConfig
 from strae_graph.model.objectives import OBJECTIVES
 from strae_graph.model.precision import support_note, validate_precision
-from strae_graph.model.strae import StrAE, StrAEConfig
+from strae_graph.model.strae import StrAE
 from strae_graph.training.data import epoch_order
 from strae_graph.trees.source import Parse, no_parse
 from strae_graph.trees.tree import Tree

@@ -12,9 +12,9 @@ from strae_graph.bench.report import bench_record, format_table
 from strae_graph.bench.timing import CLOCKS
 from strae_graph.cli.errors import option_error
 from strae_graph.cli.options import PRECISION_HELP
+from strae_graph.model.functions import COMPOSE_FUNCTIONS
 from strae_graph.model.objectives import OBJECTIVES
 from strae_graph.model.precision import PRECISIONS
-from strae_graph.model.strae import COMPOSE_FUNCTIONS
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:

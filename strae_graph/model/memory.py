@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from strae_graph.model.strae import StrAEConfig
+from strae_graph.model.config import StrAEConfig
 
 #: bytes per parameter: float32 weights; training adds the gradient and Adam's two moments
 WEIGHT_BYTES, TRAINING_BYTES = 4, 16

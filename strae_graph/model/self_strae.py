@@ -35,7 +35,8 @@ import torch.nn.functional as F
 
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers, batch_trees
-from strae_graph.model.strae import StrAE, StrAEConfig, StrAEOutput
+from strae_graph.model.config import StrAEConfig
+from strae_graph.model.strae import StrAE, StrAEOutput
 from strae_graph.trees.source import SELF
 from strae_graph.trees.tree import Tree
 from strae_graph.util.dgl import dgl

@@ -8,133 +8,19 @@ with the same weights (SPEC.md, "The model, precisely").
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from strae_graph.graph.batch import Frontiers
+from strae_graph.model.config import SCALE_RANGE, StrAEConfig, initial_learned_scale
 from strae_graph.model.cross_entropy import linear_cross_entropy
-from strae_graph.model.functions import DiagonalCompose, DiagonalDecompose
+from strae_graph.model.functions import make_functions
 from strae_graph.model.losses import Scale, contrastive_loss, logit_scale
 from strae_graph.model.memory import check_model_memory
-from strae_graph.model.objectives import OBJECTIVES, objective_loss
-from strae_graph.model.objectives import Objective as Objective  # re-exported
-from strae_graph.model.precision import validate_precision
+from strae_graph.model.objectives import objective_loss
 from strae_graph.util.dgl import dgl
-
-COMPOSE_FUNCTIONS: tuple[str, ...] = ("linear", "diagonal")  # see make_functions
-ACTIVATIONS = {"none": nn.Identity, "tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
-#: a learned logit scale stays in this range (CLIP clamps at 100)
-SCALE_RANGE = (1.0, 100.0)
-
-
-def initial_learned_scale(temperature: float | None, log_scale: float | None) -> float:
-    """The starting value of a learned logit scale; ValueError outside SCALE_RANGE."""
-    s = logit_scale(temperature, log_scale)
-    lo, hi = SCALE_RANGE
-    if not lo <= s <= hi:
-        raise ValueError(
-            f"a learned logit scale starts from 1 / temperature or exp(log_scale), here "
-            f"{s:.4g}, which must lie in [{lo:g}, {hi:g}] (temperature in [0.01, 1])"
-        )
-    return s
-
-
-@dataclass
-class StrAEConfig:
-    """Model configuration; defaults are the paper's (E = 100 as 10 x 10)."""
-
-    vocab_size: int
-    channels: int = 10  # K
-    channel_size: int = 10  # U
-    objective: str = "contrastive"
-    tied: bool = True  # Lambda = transposed embedding table
-    activation: str = "none"
-    dropout: float = 0.1  # on compose / decompose outputs
-    input_dropout: float = 0.2  # on leaf embeddings
-    init_range: float = 0.1
-    temperature: float | None = None  # paper convention: S / tau
-    log_scale: float | None = None  # reference convention: S * exp(log_scale); default 0.2
-    learn_temperature: bool = False  # the logit scale is a parameter (see StrAE.scale)
-    block_size: int = 2048  # rows of the similarity matrix held at once
-    compose: str = "linear"  # compose / decompose functions: linear, or Banyan's diagonal
-    precision: str = "fp32"  # of the losses' big products (strae_graph.model.precision)
-
-    def __post_init__(self) -> None:
-        if self.objective not in OBJECTIVES:
-            raise ValueError(
-                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"unknown activation {self.activation!r}; choose one of {', '.join(ACTIVATIONS)}"
-            )
-        if self.compose not in COMPOSE_FUNCTIONS:
-            raise ValueError(
-                f"unknown compose function {self.compose!r}; "
-                f"choose one of {', '.join(COMPOSE_FUNCTIONS)}"
-            )
-        if self.vocab_size < 1 or self.channels < 1 or self.channel_size < 1:
-            raise ValueError("vocab_size, channels and channel_size must be positive")
-        for name in ("dropout", "input_dropout"):  # a probability; NaN fails too
-            if not 0 <= getattr(self, name) < 1:
-                raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")
-        logit_scale(self.temperature, self.log_scale)  # validates
-        validate_precision(self.precision)
-        if self.learn_temperature:
-            initial_learned_scale(self.temperature, self.log_scale)
-        if not (math.isfinite(self.init_range) and self.init_range > 0):
-            raise ValueError(f"init_range must be a positive number, got {self.init_range}")
-
-    @property
-    def embedding_size(self) -> int:
-        return self.channels * self.channel_size
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class Compose(nn.Module):
-    """C: parent_k = W_c [left_k ; right_k] + b_c for every channel k.
-
-    left, right: (n, K, U) -> parent: (n, K, U).
-    """
-
-    def __init__(self, channel_size: int, dropout: float = 0.1, activation: str = "none"):
-        super().__init__()
-        self.linear = nn.Linear(2 * channel_size, channel_size)
-        self.activation = ACTIVATIONS[activation]()
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        return self.dropout(self.activation(self.linear(torch.cat([left, right], dim=-1))))
-
-
-class Decompose(nn.Module):
-    """D: [left_k ; right_k] = W_d parent_k + b_d for every channel k.
-
-    parent: (n, K, U) -> children: (n, 2, K, U), index 0 left, 1 right.
-    """
-
-    def __init__(self, channel_size: int, dropout: float = 0.1, activation: str = "none"):
-        super().__init__()
-        self.linear = nn.Linear(channel_size, 2 * channel_size)
-        self.activation = ACTIVATIONS[activation]()
-        self.dropout = nn.Dropout(dropout)
-
-    def forward(self, parent: torch.Tensor) -> torch.Tensor:
-        out = self.dropout(self.activation(self.linear(parent)))
-        left, right = out.chunk(2, dim=-1)
-        return torch.stack([left, right], dim=1)
-
-
-def make_functions(config: StrAEConfig) -> tuple[nn.Module, nn.Module]:
-    """The (compose, decompose) pair that ``config.compose`` names."""
-    kinds = {"linear": (Compose, Decompose), "diagonal": (DiagonalCompose, DiagonalDecompose)}
-    comp, decomp = kinds[config.compose]
-    u, p, act = config.channel_size, config.dropout, config.activation
-    return comp(u, p, act), decomp(u, p, act)
 
 
 @dataclass
@@ -158,7 +44,9 @@ class StrAE(nn.Module):
         self.embedding = nn.Embedding(config.vocab_size, k * u)  # Omega
         nn.init.uniform_(self.embedding.weight, -config.init_range, config.init_range)
         self.input_dropout = nn.Dropout(config.input_dropout)
-        self.compose, self.decompose = make_functions(config)
+        self.compose, self.decompose = make_functions(
+            config.compose, u, config.dropout, config.activation
+        )
         self.output: nn.Linear | None = None  # untied Lambda
         if not config.tied:
             self.output = nn.Linear(k * u, config.vocab_size)

@@ -38,7 +38,8 @@ from strae_graph.util.fileio import LINK_HELP, atomic_write_bytes
 if TYPE_CHECKING:
     from strae_graph.data.subwords import Subwords
     from strae_graph.data.vocab import Vocabulary
-    from strae_graph.model.strae import StrAE, StrAEConfig
+    from strae_graph.model.config import StrAEConfig
+    from strae_graph.model.strae import StrAE
 
 #: marks the end of a checkpoint written by :func:`save_checkpoint`; 32 bytes of
 #: SHA-256 (of everything before the marker) follow it
@@ -209,7 +210,8 @@ def load_run(
     directory, with exactly the checkpoint's pieces.
     """
     from strae_graph.data.vocab import Vocabulary
-    from strae_graph.model.strae import StrAE, StrAEConfig
+    from strae_graph.model.config import StrAEConfig
+    from strae_graph.model.strae import StrAE
 
     path = resolve_checkpoint(source, which)
     state = load_checkpoint(path, map_location="cpu")

@@ -11,9 +11,10 @@ import torch
 from strae_graph.data.corpus import DEFAULT_CORPUS, ON_ERROR
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
 from strae_graph.data.subwords import VOCAB_KINDS
+from strae_graph.model.config import StrAEConfig
+from strae_graph.model.functions import COMPOSE_FUNCTIONS
 from strae_graph.model.objectives import OBJECTIVES
 from strae_graph.model.precision import validate_precision
-from strae_graph.model.strae import COMPOSE_FUNCTIONS, StrAEConfig
 from strae_graph.training.budget import validate_minutes
 from strae_graph.training.lr_schedule import validate_schedule
 from strae_graph.training.presets import DEFAULT, PRESETS

@@ -23,7 +23,7 @@ import torch
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
 from strae_graph.data.subwords import TOKENIZER_FILE, Subwords, tokenizers_version
 from strae_graph.data.vocab import Vocabulary
-from strae_graph.model.strae import StrAEConfig
+from strae_graph.model.config import StrAEConfig
 from strae_graph.training.checkpoint import CheckpointError, load_checkpoint
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import RunData

@@ -183,7 +183,7 @@ def _check_settings(
 def with_defaults(model_config: Any) -> Any:
     """A saved model configuration with the fields added since it was written
     (e.g. ``learn_temperature``) at their defaults; as saved when unusable."""
-    from strae_graph.model.strae import StrAEConfig
+    from strae_graph.model.config import StrAEConfig
 
     try:
         return StrAEConfig(**model_config).to_dict()
