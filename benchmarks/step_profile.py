@@ -28,6 +28,7 @@ import torch
 
 from parsers.tree_cache import parse_cached
 from strae_graph.bench.timing import fused_step
+from strae_graph.training.config import preset_config
 from strae_graph.training.data import (
     epoch_order,
     load_training_data,
@@ -36,7 +37,6 @@ from strae_graph.training.data import (
 )
 from strae_graph.training.distributed import DistContext
 from strae_graph.training.lr_schedule import current_lr
-from strae_graph.training.presets import preset_config
 from strae_graph.training.state import RunState
 from strae_graph.training.step import forward_backward, step_record, timing_record
 

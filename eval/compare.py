@@ -22,7 +22,7 @@ Layout of the study directory OUT:
 Structures are named as :mod:`eval.study_specs` describes (everything ``strae
 train`` takes, plus datasets, gold trees and benepar model paths).  The
 training configuration of every run comes from the presets of ``strae train``
-(:func:`strae_graph.training.presets.preset_config`): the study names a preset and the
+(:func:`strae_graph.training.config.preset_config`): the study names a preset and the
 options it overrides, never its own defaults.
 """
 
@@ -43,8 +43,8 @@ from eval.study_specs import StructureSpec, build_dataset, eval_parse, parse_spe
 from parsers.api import train
 from strae_graph.data.corpus import read_limit
 from strae_graph.training.checkpoint import CheckpointError
-from strae_graph.training.config import TrainConfig
-from strae_graph.training.presets import PRESETS, preset_config
+from strae_graph.training.config import TrainConfig, preset_config
+from strae_graph.training.presets import PRESETS
 from strae_graph.training.run_dir import COMPARED
 from strae_graph.training.run_files import EVAL_FILE, EVAL_ITEMS_FILE, TRAIN_RESULT_FILE
 from strae_graph.util.fileio import atomic_write_text, check_output_dir

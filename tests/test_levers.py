@@ -23,9 +23,9 @@ from strae_graph.training.checkpoint import (
     load_run,
     save_checkpoint,
 )
-from strae_graph.training.config import TrainConfig
+from strae_graph.training.config import TrainConfig, preset_config
 from strae_graph.training.lr_schedule import lr_factor, make_scheduler, restore_scheduler
-from strae_graph.training.presets import DEFAULT, PAPER, PRESET_KEYS, preset_config
+from strae_graph.training.presets import DEFAULT, PAPER, PRESET_KEYS
 from tests.conftest import CORPUS
 from tests.test_reliability import tiny_cfg, train_args, write_corpus
 from tests.tiny_runs import assert_same_model_and_optimizer

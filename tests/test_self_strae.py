@@ -12,7 +12,7 @@ from strae_graph.graph.batch import batch_trees, roots
 from strae_graph.model.config import StrAEConfig
 from strae_graph.model.self_strae import induce_trees, merge, parse_with_model, self_forward
 from strae_graph.model.strae import StrAE
-from strae_graph.training.presets import preset_config
+from strae_graph.training.config import preset_config
 from strae_graph.trees.tree import Tree
 from tests.conftest import CORPUS
 

@@ -45,11 +45,12 @@ from strae_graph.bench.timing import CLOCKS, floor_seconds, fused_step, peak_rss
 from strae_graph.data.corpus import DEFAULT_CORPUS, DataError, check_output_file, read_sentences
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers, batch_trees
-from strae_graph.model.config import StrAEConfig
+from strae_graph.model.config import model_config, model_defaults
 from strae_graph.model.objectives import OBJECTIVES
 from strae_graph.model.precision import support_note, validate_precision
 from strae_graph.model.strae import StrAE
 from strae_graph.training.data import epoch_order
+from strae_graph.training.presets import PRESETS, learning_rate
 from strae_graph.trees.source import Parse, no_parse
 from strae_graph.trees.tree import Tree
 from strae_graph.util.progress import progress
@@ -160,29 +161,21 @@ def run_case(
 ) -> CaseResult:
     """Time one case; ``parse`` builds the trees (:mod:`strae_graph.trees.source`),
     ``plain_model`` the plain-PyTorch yardstick (needed when ``cfg.plain``)."""
-    from strae_graph.training.presets import PRESETS
-
     if parse is None:
         raise no_parse(structure)
 
     preset = PRESETS[setting]
     compose = cfg.compose or preset["compose"]
     entangle = bool(preset["entangle"])
-    lr = preset["lr"] or (1e-4 if objective == "contrastive" else 1e-3)
+    lr = learning_rate(preset["lr"], objective)
     trees = parse(sents, structure, cfg.seed)
     batches = make_batches(trees, vocab, cfg.batch_size, entangle, cfg.device)
     warm, timed = batches[: cfg.warmup], batches[cfg.warmup :]
     torch.manual_seed(cfg.seed)
-    model = StrAE(
-        StrAEConfig(
-            vocab_size=len(vocab),
-            channels=cfg.channels,
-            channel_size=cfg.channel_size,
-            objective=objective,
-            compose=compose,
-            precision=cfg.precision,
-        )
-    ).to(cfg.device)
+    options = {"objective": objective, "channels": cfg.channels,
+               "channel_size": cfg.channel_size, "compose": compose,
+               "precision": cfg.precision}  # fmt: skip
+    model = StrAE(model_config({**model_defaults(), **options}, len(vocab))).to(cfg.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     timing.reset_peak_rss()
@@ -332,8 +325,6 @@ def run_bench(
         f"batches of {cfg.batch_size}), vocabulary {len(vocab):,}, torch threads "
         f"{torch.get_num_threads()}, {cfg.clock} clock, {cfg.device}, {cfg.precision} products"
     )
-    from strae_graph.training.presets import PRESETS
-
     for name in cfg.settings:
         if name not in PRESETS:
             raise ValueError(f"unknown setting {name!r}; choose from {', '.join(PRESETS)}")

@@ -65,8 +65,9 @@ class StrAEConfig:
                 f"unknown compose function {self.compose!r}; "
                 f"choose one of {', '.join(COMPOSE_FUNCTIONS)}"
             )
-        if self.vocab_size < 1 or self.channels < 1 or self.channel_size < 1:
-            raise ValueError("vocab_size, channels and channel_size must be positive")
+        for name in ("vocab_size", "channels", "channel_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("dropout", "input_dropout"):  # a probability; NaN fails too
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must lie in [0, 1), got {getattr(self, name)}")

@@ -30,7 +30,11 @@ def logit_scale(temperature: float | None = None, log_scale: float | None = None
     effective temperature 0.8187).  Give one of them.
     """
     if temperature is not None and log_scale is not None:
-        raise ValueError("give either a temperature or a log scale, not both")
+        raise ValueError(
+            f"temperature {temperature} and log_scale {log_scale} are one setting (scale "
+            "1/temperature or exp(log_scale)): give one and set the other to None (a "
+            "default may have set it)"
+        )
     if temperature is not None:
         if not (math.isfinite(temperature) and temperature > 0):
             raise ValueError(f"temperature must be a positive finite number, got {temperature}")

@@ -1,23 +1,24 @@
 """The settings of a training run: :class:`TrainConfig` (recorded in
-``config.json`` and in every checkpoint) and its validation."""
+``config.json`` and in every checkpoint), its validation, and
+:func:`preset_config` (a config from a preset of :mod:`strae_graph.training.presets`).
+The model's options are checked where the model's configuration is
+(:func:`strae_graph.model.config.model_config`)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Any
 
 import torch
 
 from strae_graph.data.corpus import DEFAULT_CORPUS, ON_ERROR
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
 from strae_graph.data.subwords import VOCAB_KINDS
-from strae_graph.model.config import StrAEConfig
-from strae_graph.model.functions import COMPOSE_FUNCTIONS
-from strae_graph.model.objectives import OBJECTIVES
-from strae_graph.model.precision import validate_precision
+from strae_graph.model.config import model_config
 from strae_graph.training.budget import validate_minutes
 from strae_graph.training.lr_schedule import validate_schedule
-from strae_graph.training.presets import DEFAULT, PRESETS
+from strae_graph.training.presets import DEFAULT, PRESET_KEYS, PRESETS, learning_rate, resolve
 from strae_graph.training.threads import parse_threads
 
 
@@ -26,7 +27,7 @@ class TrainConfig:
     """Everything a training run depends on (recorded in config.json).
 
     The defaults of the preset options are ``strae_graph.training.presets.DEFAULT``;
-    ``presets.preset_config(name, ...)`` builds a config from another preset.
+    :func:`preset_config` builds a config from another preset.
     """
 
     corpus: str = str(DEFAULT_CORPUS)
@@ -71,7 +72,7 @@ class TrainConfig:
     max_steps: int | None = None  # step budget (optimiser steps in all); may change on resume
     eval_every_minutes: float | None = None  # learning curve; may change on resume
     curve_tasks: tuple[str, ...] = ()  # for the CLI's curve evaluator (eval.curve)
-    preset: str = "default"  # the preset's name, recorded (presets.preset_config applies it)
+    preset: str = "default"  # the preset's name, recorded (preset_config applies it)
     # --- the data pipeline (strae_graph.training.batches); older runs lack it: these defaults ---
     stream: bool = False  # read the corpus a window at a time (strae_graph.data.stream)
     order: str | None = None  # ORDERS; None: "bucketed" with stream, else "permutation"
@@ -100,9 +101,7 @@ class TrainConfig:
 
     @property
     def learning_rate(self) -> float:
-        if self.lr is not None:
-            return self.lr
-        return 1e-4 if self.objective == "contrastive" else 1e-3
+        return learning_rate(self.lr, self.objective)
 
 
 ON_NAN: tuple[str, ...] = ("stop", "skip")
@@ -115,13 +114,7 @@ ORDERS: tuple[str, ...] = ("permutation", "bucketed")
 
 def validate_train_config(cfg: TrainConfig) -> None:
     """Raise ValueError naming the first setting that cannot work."""
-    if cfg.objective not in OBJECTIVES:
-        raise ValueError(
-            f"unknown objective {cfg.objective!r}; choose one of {', '.join(OBJECTIVES)}"
-        )
-    if cfg.compose not in COMPOSE_FUNCTIONS:
-        choices = ", ".join(COMPOSE_FUNCTIONS)
-        raise ValueError(f"unknown compose function {cfg.compose!r}; choose one of {choices}")
+    model_config(cfg, vocab_size=1)  # the model's options: checked by the model's config
     # the structure name is the registry's to check (parsers.structures.check_training_structure)
     if cfg.on_error is not None and cfg.on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, got {cfg.on_error!r}")
@@ -129,24 +122,17 @@ def validate_train_config(cfg: TrainConfig) -> None:
         raise ValueError(f"vocab must be one of {', '.join(VOCAB_KINDS)}, got {cfg.vocab!r}")
     if cfg.bpe_size < 2:
         raise ValueError(f"bpe_size must be at least 2, got {cfg.bpe_size}")
-    if cfg.temperature is not None and cfg.log_scale is not None:
-        raise ValueError(
-            f"temperature {cfg.temperature} and log_scale {cfg.log_scale} are one setting "
-            "(scale 1/temperature or exp(log_scale)): give one and set the other to None "
-            "(the default sets temperature 0.1; presets.preset_config does this for you)"
-        )
     if cfg.on_nan not in ON_NAN:
         raise ValueError(f"on_nan must be one of {', '.join(ON_NAN)}, got {cfg.on_nan!r}")
     validate_stream(cfg)
     if cfg.epochs is None and cfg.minutes is None and cfg.max_steps is None:
         raise ValueError("epochs may be None (train until the budget is spent) only with "
                          "minutes or max_steps")  # fmt: skip
-    validate_precision(cfg.precision)
     cfg.threads = parse_threads(cfg.threads)
     if cfg.prefetch is not None and cfg.prefetch < 0:
         raise ValueError(f"prefetch must be at least 0 (batches built ahead), got {cfg.prefetch}")
     at_least = {"epochs": 1, "batch_size": 1, "max_length": 1, "min_count": 1, "log_every": 1,
-                "channels": 1, "channel_size": 1, "dev_sentences": 0,
+                "dev_sentences": 0,
                 "checkpoint_every": 0, "seed": 0, "order_buffer": 1,
                 "order_block": 1}  # fmt: skip
     for name, low in at_least.items():
@@ -163,9 +149,6 @@ def validate_train_config(cfg: TrainConfig) -> None:
             raise ValueError(f"{name} must be a positive number, got {v}")
     if cfg.preset not in PRESETS:
         raise ValueError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
-    # the model's settings (temperature / log_scale, dropout, init_range, ...) are
-    # checked in one place, StrAEConfig, whose field names are TrainConfig's
-    model_config(cfg, vocab_size=1)
     validate_schedule(cfg)
     validate_minutes("minutes", cfg.minutes)
     if cfg.max_steps is not None and not (isinstance(cfg.max_steps, int) and cfg.max_steps > 0):
@@ -207,21 +190,8 @@ def train_config_fields() -> list[str]:
     return [f.name for f in fields(TrainConfig)]
 
 
-def model_config(cfg: TrainConfig, vocab_size: int) -> StrAEConfig:
-    """The model a run of ``cfg`` trains, over ``vocab_size`` leaves."""
-    return StrAEConfig(
-        vocab_size=vocab_size,
-        channels=cfg.channels,
-        channel_size=cfg.channel_size,
-        objective=cfg.objective,
-        tied=cfg.tied,
-        activation=cfg.activation,
-        temperature=cfg.temperature,
-        log_scale=cfg.log_scale,
-        dropout=cfg.dropout,
-        input_dropout=cfg.input_dropout,
-        compose=cfg.compose,
-        init_range=cfg.init_range,
-        learn_temperature=cfg.learn_temperature,
-        precision=cfg.precision,
-    )
+def preset_config(preset: str = "default", **options: Any) -> TrainConfig:
+    """A :class:`TrainConfig` from preset ``preset``, with ``options`` (any
+    TrainConfig fields) overriding it; records the preset's name."""
+    given = {k: v for k, v in options.items() if k in PRESET_KEYS}
+    return TrainConfig(**{**options, **resolve(preset, given), "preset": preset})

@@ -1,46 +1,40 @@
 """Presets: named sets of defaults for the training options (``strae train
 --preset NAME``); an option given explicitly overrides its preset value.
 
-:data:`DEFAULT` is the one source of the defaults: :class:`strae_graph.training.config.TrainConfig`
-takes its field defaults from it, so editing this dictionary changes both
-``TrainConfig()`` and ``strae train`` without ``--preset``.
+:data:`DEFAULT` is the one source of the defaults:
+:class:`strae_graph.training.config.TrainConfig` takes its field defaults from it,
+so editing this dictionary changes both ``TrainConfig()`` and ``strae train``
+without ``--preset``; :func:`strae_graph.training.config.preset_config` builds a
+config from a preset.  The model options of :data:`PAPER` are the model's own
+defaults (:func:`strae_graph.model.config.model_defaults`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from strae_graph.training.config import TrainConfig
+from strae_graph.model.config import model_defaults
 
 #: the paper's reference setting (SPEC.md): contrastive, scale exp(0.2), Adam
 #: lr 1e-4 (1e-3 for ce / both), batch 512, 15 epochs, constant learning rate,
 #: Uniform(-0.1, 0.1) embeddings, dropout 0.1 / input dropout 0.2, K = U = 10,
 #: linear compose and decompose, tied Lambda, plain (un-entangled) trees
 PAPER: dict[str, Any] = {
-    "objective": "contrastive",
+    # the paper's model (strae_graph.model.config); precision is no preset option
+    # (--precision: how the losses' products are computed, fp32 by default)
+    **{k: v for k, v in model_defaults().items() if k != "precision"},
+    "log_scale": 0.2,  # the reference code's exp(0.2), written out
     "epochs": 15,
     "batch_size": 512,
-    "lr": None,  # None: 1e-4 for contrastive, 1e-3 for ce / both
+    "lr": None,  # None: 1e-4 for contrastive, 1e-3 for ce / both (learning_rate)
     "clip": 1.0,
     "warmup_steps": 0,
     "lr_decay": "none",
     "min_lr_ratio": 0.0,
-    "channels": 10,
-    "channel_size": 10,
-    "tied": True,
-    "activation": "none",
-    "temperature": None,
-    "log_scale": 0.2,  # the reference code's exp(0.2)
-    "learn_temperature": False,
-    "dropout": 0.1,
-    "input_dropout": 0.2,
-    "init_range": 0.1,
-    "compose": "linear",
-    "entangle": False,
     "vocab": "word",
     "bpe_size": 25_000,
+    "entangle": False,
 }
 
 #: the defaults of ``strae train``, ``strae compare`` and ``TrainConfig``: the
@@ -85,10 +79,9 @@ def resolve(name: str, given: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
-def preset_config(preset: str = "default", **options: Any) -> TrainConfig:
-    """A :class:`TrainConfig` from preset ``preset``, with ``options`` (any
-    TrainConfig fields) overriding it; records the preset's name."""
-    from strae_graph.training.config import TrainConfig
-
-    given = {k: v for k, v in options.items() if k in PRESET_KEYS}
-    return TrainConfig(**{**options, **resolve(preset, given), "preset": preset})
+def learning_rate(lr: float | None, objective: str) -> float:
+    """The learning rate of a run: ``lr``, or when it is None the paper's
+    (1e-4 for contrastive, 1e-3 for ce and both)."""
+    if lr is not None:
+        return lr
+    return 1e-4 if objective == "contrastive" else 1e-3

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from strae_graph.model.config import model_config
 from strae_graph.model.memory import check_model_memory
 from strae_graph.model.strae import StrAE
 from strae_graph.training.budget import LearningCurve, TrainClock, budget_spent
@@ -22,7 +23,7 @@ from strae_graph.training.checkpoint import (
     describe_state_mismatch,
     save_checkpoint,
 )
-from strae_graph.training.config import TrainConfig, model_config
+from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import RunData
 from strae_graph.training.distributed import DistContext
 from strae_graph.training.lr_schedule import make_scheduler, restore_scheduler

@@ -32,12 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from strae_graph.model.config import model_config
 from strae_graph.training.budget import OnEval
 from strae_graph.training.checkpoint import CheckpointError, run_lock
 from strae_graph.training.config import (
     ON_NAN,
     TrainConfig,
-    model_config,
     train_config_fields,
     validate_train_config,
 )
