@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from parsers.heuristics import HEURISTICS
-from strae_graph.bench.cases import BenchConfig, load_slice
+from strae_graph.bench.cases import load_slice
+from strae_graph.bench.config import BenchConfig
 from strae_graph.cli import main
 from strae_graph.graph.batch import _batch_arrays
 from strae_graph.training import threads as th

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-if TYPE_CHECKING:
-    from strae_graph.bench.cases import BenchConfig
+from strae_graph.bench.config import BenchConfig
 
 #: word + punctuation tokens of the shipped corpus (data/SOURCES.md: ~10.6 M)
 FULL_CORPUS_TOKENS = 10_600_000

@@ -7,7 +7,8 @@ import json
 from dataclasses import fields
 from pathlib import Path
 
-from strae_graph.bench.cases import BENCH_JSON, SAMPLES, BenchConfig, run_bench
+from strae_graph.bench.cases import run_bench
+from strae_graph.bench.config import BENCH_JSON, SAMPLES, BenchConfig
 from strae_graph.bench.report import bench_record, format_table
 from strae_graph.bench.timing import CLOCKS
 from strae_graph.cli.errors import option_error
