@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -106,21 +108,46 @@ def run_case(
     preset = PRESETS[setting]
     compose = cfg.compose or preset["compose"]
     entangle = bool(preset["entangle"])
-    lr = learning_rate(preset["lr"], objective)
     trees = parse(sents, structure, cfg.seed)
     batches = make_batches(trees, vocab, cfg.batch_size, entangle, cfg.device)
-    warm, timed = batches[: cfg.warmup], batches[cfg.warmup :]
     torch.manual_seed(cfg.seed)
     options = {"objective": objective, "channels": cfg.channels,
                "channel_size": cfg.channel_size, "compose": compose,
                "precision": cfg.precision}  # fmt: skip
     model = StrAE(model_config({**model_defaults(), **options}, len(vocab))).to(cfg.device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=learning_rate(preset["lr"], objective))
+    timed = batches[cfg.warmup :]
+    measured = _time_steps(model, opt, batches[: cfg.warmup], timed, cfg.device)
+    case = {"setting": setting, "structure": structure, "objective": objective,
+            "compose": compose, "entangle": entangle}  # fmt: skip
+    res = _case_result(cfg, case, model, timed, measured)
+    gpu = torch.device(cfg.device).type == "cuda"
+    if cfg.plain and not entangle and not gpu:  # the plain loop: the un-entangled CPU reference
+        _compare_plain(cfg, res, model, opt, batches, vocab, plain_model)
+    return res
+
+
+@dataclass
+class _Measured:
+    """What the timed batches of a case measured (seconds, MB)."""
+
+    wall: list[float]  # per batch: the fused step's time on the benchmark's clock
+    cpu: list[float]  # per batch: this process's CPU time
+    peak_rss_mb: float
+    peak_gpu_mb: float | None  # on a CUDA device: the most memory torch allocated
+    parts: dict[str, float]  # the segmented step's mean seconds: up, down, loss, optim
+
+
+def _time_steps(
+    model: StrAE, opt: torch.optim.Optimizer, warm: list, timed: list, device: str
+) -> _Measured:
+    """The warm-up steps, the timed fused steps (and the peak memory over them),
+    then the segmented steps on the same batches."""
     model.train()
     timing.reset_peak_rss()
-    gpu = torch.device(cfg.device).type == "cuda"
+    gpu = torch.device(device).type == "cuda"
     if gpu:
-        torch.cuda.reset_peak_memory_stats(cfg.device)
+        torch.cuda.reset_peak_memory_stats(device)
     for g, fr, _, _ in warm:
         fused_step(model, opt, g, fr)
     wall, cpu = [], []
@@ -130,52 +157,49 @@ def run_case(
         wall.append(timing.now() - t0)
         cpu.append(time.process_time() - c0)
     peak = peak_rss_mb()
-    peak_gpu = torch.cuda.max_memory_allocated(cfg.device) / 2**20 if gpu else None
+    peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if gpu else None
     parts = {"up": 0.0, "down": 0.0, "loss": 0.0, "optim": 0.0}
     for g, fr, _, _ in timed:
         for k, v in segmented_step(model, opt, g, fr).items():
             parts[k] += v / len(timed)
+    return _Measured(wall, cpu, peak, peak_gpu, parts)
+
+
+def _case_result(
+    cfg: BenchConfig, case: dict[str, Any], model: StrAE, timed: list, m: _Measured
+) -> CaseResult:
+    """The result of a case (``case``: its setting, structure, objective, compose
+    and entangle) from its measurements, the time of its floor (measured now) and
+    the sizes of its batches."""
     data_s = float(np.mean([b[2] for b in timed]))
     floor = float(np.mean([floor_seconds(model, b[0]) for b in timed]))
-    step_s = float(np.mean(wall))
-    sizes = [len(b[3]) for b in timed]
+    step_s = float(np.mean(m.wall))
     tokens = [sum(t.n_leaves for t in b[3]) for b in timed]
-    seg_total = sum(parts.values()) + data_s
-    share = {
-        "up": parts["up"] / seg_total,
-        "down": parts["down"] / seg_total,
-        "loss": parts["loss"] / seg_total,
-        "optim_data": (parts["optim"] + data_s) / seg_total,
-    }
-    tok_s = float(np.sum(tokens) / np.sum(wall))
-    res = CaseResult(
-        structure=structure,
-        objective=objective,
+    seg_total = sum(m.parts.values()) + data_s
+    share = {k: m.parts[k] / seg_total for k in ("up", "down", "loss")}
+    share["optim_data"] = (m.parts["optim"] + data_s) / seg_total
+    tok_s = float(np.sum(tokens) / np.sum(m.wall))
+    return CaseResult(
+        **case,
         batch_size=cfg.batch_size,
         nodes=int(np.mean([b[0].num_nodes() for b in timed])),
         tokens=int(np.mean(tokens)),
         frontiers_up=int(np.mean([len(b[1].up) for b in timed])),
         step_s=step_s,
-        step_cpu_s=float(np.mean(cpu)),
-        sentences_per_s=float(np.sum(sizes) / np.sum(wall)),
+        step_cpu_s=float(np.mean(m.cpu)),
+        sentences_per_s=float(np.sum([len(b[3]) for b in timed]) / np.sum(m.wall)),
         tokens_per_s=tok_s,
         epoch_s=FULL_CORPUS_TOKENS / tok_s,
-        peak_rss_mb=peak,
+        peak_rss_mb=m.peak_rss_mb,
         data_s=data_s,
         share=share,
         floor_s=floor,
         overhead=step_s / floor,
-        parts_s={**parts, "data": data_s},
-        setting=setting,
-        compose=compose,
-        entangle=entangle,
+        parts_s={**m.parts, "data": data_s},
         precision=cfg.precision,
         device=cfg.device,
-        peak_gpu_mb=peak_gpu,
+        peak_gpu_mb=m.peak_gpu_mb,
     )
-    if cfg.plain and not entangle and not gpu:  # the plain loop: the un-entangled CPU reference
-        _compare_plain(cfg, res, model, opt, batches, vocab, plain_model)
-    return res
 
 
 def _compare_plain(
