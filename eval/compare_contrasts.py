@@ -9,6 +9,7 @@ from pathlib import Path
 
 from eval.runs import load_items
 from eval.stats import accuracy_bootstrap, seed_bootstrap, similarity_bootstrap
+from strae_graph.training.run_files import EVAL_ITEMS_FILE
 
 #: the system whose structures are contrasted (mean-leaves shares its word scores)
 CONTRAST_SYSTEM = "strae"
@@ -16,9 +17,7 @@ CONTRAST_SYSTEM = "strae"
 
 def _items_of(run_dir: str, cache: dict) -> dict:
     if run_dir not in cache:
-        from eval.compare import ITEMS_FILE
-
-        path = Path(run_dir) / ITEMS_FILE
+        path = Path(run_dir) / EVAL_ITEMS_FILE
         cache[run_dir] = load_items(path) if path.exists() else {}
     return cache[run_dir]
 

@@ -6,7 +6,6 @@ the contrasts (:mod:`eval.compare_contrasts`) and the plots
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from eval.compare_contrasts import CONTRAST_SYSTEM, contrasts
 from eval.compare_plots import plot_f1_vs_score, plot_summary
@@ -19,10 +18,8 @@ from eval.compare_tables import (
     training_rows,
     write_csv,
 )
+from eval.study import Study, StudyConfig
 from strae_graph.util.fileio import atomic_write_text
-
-if TYPE_CHECKING:
-    from eval.compare import Study, StudyConfig
 
 __all__ = [
     "CONTRAST_SYSTEM", "contrast_markdown", "contrasts", "plot_f1_vs_score", "plot_summary",
@@ -35,9 +32,7 @@ def write_report(cfg: StudyConfig, runs, labels, f1, pairs, trained, reused, log
     """Write the study's tables (results.csv, summary.csv, contrasts.csv,
     results.md with the training of each run) and plots (results.png;
     f1_vs_score.png when ``f1`` is given) into ``cfg.out`` and return the
-    :class:`eval.compare.Study`."""
-    from eval.compare import Study
-
+    :class:`eval.study.Study`."""
     out = Path(cfg.out)
     rows = result_rows(runs, labels)
     summary = summarize(rows, f1)

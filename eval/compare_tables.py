@@ -7,15 +7,13 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from eval.compare_contrasts import CONTRAST_SYSTEM
 from eval.metrics import mean_std
 from eval.runs import RunEvaluation
+from eval.study import StudyConfig
+from strae_graph.training.run_files import TRAIN_RESULT_FILE
 from strae_graph.util.fileio import atomic_open
-
-if TYPE_CHECKING:
-    from eval.compare import StudyConfig
 
 
 def result_rows(runs: list[RunEvaluation], labels: dict[str, str] | None = None) -> list[dict]:
@@ -79,8 +77,6 @@ def training_rows(runs: list[RunEvaluation], labels: dict[str, str] | None = Non
     """One row per trained run (those with ``RUN/train_result.json``): how much it
     trained.  Under a ``--minutes`` budget a structure with slower steps sees fewer
     sentences, so the scores compare equal time, not equal data (``--max-steps``: equal data)."""
-    from eval.compare import TRAIN_RESULT_FILE
-
     labels = labels or {}
     rows = []
     for run in runs:

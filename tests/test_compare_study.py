@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from eval.compare import StudyConfig
 from eval.runs import load_items
+from eval.study import StudyConfig
 from eval.study_specs import parse_spec
 from parsers.parsed_corpus import parse_corpus
 from strae_graph.cli import main

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from eval import compare as compare_mod
-from eval.compare import StudyConfig, run_study
+from eval.compare import run_study
 from eval.encoders import MeanOfLeaves, StrAERoot
 from eval.evaluate import EvalConfig, eval_sts, evaluate
 from eval.runs import evaluate_run
+from eval.study import StudyConfig
 from parsers.api import load_embedder
 from strae_graph.cli import main
 from tests.conftest import CORPUS

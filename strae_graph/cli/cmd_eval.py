@@ -114,7 +114,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_run_curve)
 
-    from eval.compare import DEFAULT_CONTRASTS
+    from eval.study import DEFAULT_CONTRASTS
     from parsers.structures import structure_names
     from strae_graph.model.objectives import OBJECTIVES
     from strae_graph.training.presets import PRESETS
@@ -271,7 +271,8 @@ def _contrast(text: str) -> tuple[str, str]:
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    from eval.compare import StudyConfig, run_study
+    from eval.compare import run_study
+    from eval.study import StudyConfig
 
     try:
         cfg = _study_config(args)
@@ -289,7 +290,7 @@ def _run_compare(args: argparse.Namespace) -> int:
 
 def _study_config(args: argparse.Namespace):
     """The StudyConfig of ``strae compare ARGS`` (ValueError for a bad setting)."""
-    from eval.compare import StudyConfig
+    from eval.study import StudyConfig
     from eval.study_specs import parse_eval_structures
     from strae_graph.training.presets import PRESETS
 

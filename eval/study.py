@@ -1,0 +1,125 @@
+"""What a ``strae compare`` study is: its settings (:class:`StudyConfig`: the
+structures, objectives and seeds, the recipe every run shares) and its result
+(:class:`Study`).  Running a study is :mod:`eval.compare`; writing its report,
+:mod:`eval.compare_report`; the files of its runs are named in
+:mod:`strae_graph.training.run_files`."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from eval.evaluate import EvalConfig
+from eval.runs import RunEvaluation
+from eval.study_specs import StructureSpec, parse_spec
+from strae_graph.training.config import TrainConfig, preset_config
+from strae_graph.training.presets import PRESETS
+from strae_graph.training.run_dir import COMPARED
+
+#: the contrasts reported when both structures are in the study (A - B)
+DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
+    ("spacy", "balanced"), ("spacy", "right"), ("self", "spacy"), ("self", "balanced"),
+    ("balanced", "right"),
+)  # fmt: skip
+#: what a finished run must share with the study re-running it: the resume
+#: checks of `strae train` plus the budget (epochs, minutes, steps)
+STUDY_COMPARED = (*COMPARED, "epochs", "minutes", "max_steps", "preset")
+#: per-run settings, not part of the study's recipe
+_PER_RUN = {"structure", "objective", "seed", "out", "progress", "corpus"}
+
+
+@dataclass
+class StudyConfig:
+    out: str
+    structures: tuple[str, ...] = ("balanced", "right", "left")  # see eval.study_specs
+    objectives: tuple[str, ...] = ("contrastive", "ce")
+    seeds: tuple[int, ...] = (0, 1, 2)
+    train: dict = field(default_factory=dict)  # TrainConfig fields given (over the preset)
+    lr: dict = field(default_factory=dict)  # objective -> learning rate (None: the recipe's)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    mean_baseline: bool = True
+    word2vec: bool = False
+    batch_size: int = 256  # sentences per embedding batch
+    preset: str = "default"  # strae train --preset: the recipe's defaults
+    eval_structures: dict = field(default_factory=dict)  # LABEL -> structure for test sentences
+    contrasts: tuple[tuple[str, str], ...] | None = None  # None: DEFAULT_CONTRASTS present
+    parse_f1: bool = True  # bracket F1 of every structure on the held-out PTB sample
+    resamples: int = 1000  # bootstrap resamples
+
+    def __post_init__(self) -> None:
+        self.specs()  # every structure entry is understood
+        if not (self.structures and self.objectives and self.seeds):
+            raise ValueError("a study needs at least one structure, objective and seed")
+        labels = [s.label for s in self.specs()]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"structure labels repeat: {labels}")
+        bad = set(self.train) - set(TrainConfig.__dataclass_fields__)
+        if bad:
+            raise ValueError(f"unknown training option(s) {sorted(bad)}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
+        if min(self.seeds) < 0:
+            raise ValueError(f"seeds must be at least 0, got {' '.join(map(str, self.seeds))}")
+        if self.resamples < 1:
+            raise ValueError(f"resamples must be at least 1, got {self.resamples}")
+        for objective, lr in self.lr.items():  # --lr-contrastive, --lr-ce
+            if lr is not None and not (math.isfinite(lr) and lr > 0):
+                name = "lr_contrastive" if objective == "contrastive" else "lr_ce"
+                raise ValueError(f"{name} must be a positive number, got {lr}")
+        for objective in self.objectives:  # validates every objective's recipe
+            self.train_config(self.specs()[0], objective, self.seeds[0])
+
+    def specs(self) -> list[StructureSpec]:
+        return [parse_spec(s, self.out) for s in self.structures]
+
+    def train_config(self, spec: StructureSpec, objective: str, seed: int) -> TrainConfig:
+        options = {
+            **self.train,
+            "structure": spec.structure,
+            "objective": objective,
+            "seed": seed,
+            "out": str(self.run_dir(spec.label, objective, seed)),
+            "progress": self.eval.progress,
+        }
+        if spec.dataset is not None:
+            options["corpus"] = spec.dataset
+            if spec.needs_build and not Path(spec.dataset).exists():
+                options["corpus"] = self.train.get("corpus", TrainConfig.corpus)  # not built yet
+                options["structure"] = "balanced"  # (validation only)
+        if self.lr.get(objective) is not None:
+            options["lr"] = self.lr[objective]
+        return preset_config(self.preset, **options)
+
+    def run_dir(self, label: str, objective: str, seed: int) -> Path:
+        return Path(self.out) / "runs" / f"{label}-{objective}-s{seed}"
+
+    def recipe(self) -> dict:
+        """Per objective, the training settings every run of the study shares
+        (resolved through the preset): what a resumed study must not change."""
+        spec = StructureSpec("balanced", "balanced")
+        out = {}
+        for obj in self.objectives:
+            d = asdict(self.train_config(spec, obj, self.seeds[0]))
+            out[obj] = {k: d[k] for k in STUDY_COMPARED if k not in _PER_RUN}
+            out[obj]["corpus"] = d["corpus"]
+        return json.loads(json.dumps(out))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["eval"] = self.eval.to_dict()
+        d["recipe"] = self.recipe()
+        return d
+
+
+@dataclass
+class Study:
+    runs: list[RunEvaluation]
+    rows: list[dict]  # one per run x system x task
+    summary: list[dict]  # mean / std over seeds (and parse F1)
+    markdown: str
+    trained: int
+    reused: int
+    contrasts: list[dict] = field(default_factory=list)
+    parse_f1: dict = field(default_factory=dict)  # (label, objective) -> F1 summary
