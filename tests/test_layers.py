@@ -1,5 +1,6 @@
 """The packages import in one direction: core (strae_graph) < parsers < eval <
-the command line (strae_graph.cli); nothing imports a layer above its own."""
+the command line (strae_graph.cli); nothing imports a layer above its own, and
+no module imports itself through others (no import circle)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,117 @@ def _imports(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out += [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
     return out
+
+
+def _modules() -> dict[str, Path]:
+    """Every module of the packages, by dotted name (a package by its own name)."""
+    out = {}
+    for package in ("strae_graph", "parsers", "eval"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def _import_graph(type_checking: bool = True) -> dict[str, set[str]]:
+    """module -> the modules it imports (at module level and in functions alike;
+    under ``if TYPE_CHECKING:`` only with ``type_checking``), each imported name as
+    its longest prefix that is a module (``from package import module``: that
+    module; a package's own ``__init__`` runs first for every import below it, and
+    is not counted)."""
+    modules = _modules()
+
+    def longest(name: str) -> str | None:
+        parts = name.split(".")
+        return next((m for k in range(len(parts), 0, -1)
+                     if (m := ".".join(parts[:k])) in modules), None)  # fmt: skip
+
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        targets = set()
+        for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8")), type_checking):
+            if isinstance(node, ast.Import):
+                targets |= {longest(a.name) for a in node.names}
+            elif node.module and node.level == 0:
+                targets |= {longest(f"{node.module}.{a.name}") for a in node.names}
+        graph[module] = targets - {None, module}
+    return graph
+
+
+def _import_nodes(tree: ast.AST, type_checking: bool) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of ``tree``, leaving out the ``if TYPE_CHECKING:``
+    blocks unless ``type_checking``."""
+    skip: set[int] = set()
+    if not type_checking:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skip |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    return [n for n in ast.walk(tree)
+            if isinstance(n, (ast.Import, ast.ImportFrom)) and id(n) not in skip]  # fmt: skip
+
+
+def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """One circle (a -> ... -> a) through each strongly connected group of modules."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[set[str]] = []
+
+    def visit(v: str) -> None:  # Tarjan
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = set()
+            while True:
+                w = stack.pop()
+                group.add(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return [_circle_in(graph, group) for group in groups]
+
+
+def _circle_in(graph: dict[str, set[str]], group: set[str]) -> list[str]:
+    """A shortest way from the group's first module back to itself."""
+    start = min(group)
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for v in frontier:
+            for w in sorted(graph[v] & group):
+                if w == start:
+                    return [*paths[v], start]
+                if w not in paths:
+                    paths[w] = [*paths[v], w]
+                    nxt.append(w)
+        frontier = nxt
+    return [start]
+
+
+def test_no_import_circle():
+    """No module of the core, parsers, eval or the command line reaches itself
+    through the imports that run (a function-level one included; an ``if
+    TYPE_CHECKING:`` import never runs: it names a type, e.g. trees/draw.py's Tree)."""
+    circles = _circles(_import_graph(type_checking=False))
+    assert not circles, "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)
+
+
+def test_the_circle_check_finds_a_circle():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set()}
+    assert _circles(graph) == [["a", "b", "c", "a"]]
+    assert _circles({"a": {"b"}, "b": set()}) == []
 
 
 def test_no_import_goes_up_a_layer():
