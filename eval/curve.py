@@ -105,7 +105,7 @@ class CurveEvaluator:
     def _tree_list(self, emb: Embedder, task: str, side: int) -> list[Tree | None]:
         tokens = self._sts[task][1 + side]
         if self.structure == "self":  # induced by the current model: never cached
-            from strae_graph.model.self_strae import parse_with_model
+            from strae_graph.embed.parse import parse_with_model
 
             nonempty = [i for i, t in enumerate(tokens) if t]
             out: list[Tree | None] = [None] * len(tokens)

@@ -24,7 +24,7 @@ from typing import Any
 
 from eval.metrics import mean_std
 from eval.study_specs import StructureSpec
-from strae_graph.training.checkpoint import resolve_checkpoint
+from strae_graph.embed.load import resolve_checkpoint
 from strae_graph.util.fileio import atomic_write_text, file_sha256
 
 F1_FILE = "parse_f1.json"

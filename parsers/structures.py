@@ -128,7 +128,7 @@ def _self(
     **options: Any,
 ) -> list[Tree]:
     """``fingerprint`` is only part of a cache key (the checkpoint's hash)."""
-    from strae_graph.model.self_strae import parse_with_model
+    from strae_graph.embed.parse import parse_with_model
 
     if model is None:
         raise ValueError(

@@ -24,7 +24,8 @@ from strae_graph.data.subwords import (
     words_of,
 )
 from strae_graph.data.vocab import UNK
-from strae_graph.training.checkpoint import CheckpointError, load_run
+from strae_graph.embed.load import load_run
+from strae_graph.training.checkpoint import CheckpointError
 from strae_graph.trees.tree import Tree
 from tests.conftest import CORPUS
 from tests.tiny_runs import tiny_config, tiny_run
@@ -292,7 +293,7 @@ def test_self_structure_over_pieces(tmp_path):
     tree = emb.parse(["The unbelievable dog."])[0]
     assert list(tree.tokens) == emb.leaves(["the", "unbelievable", "dog", "."])
     assert np.isfinite(emb.embed_sentences(["The unbelievable dog."])).all()
-    from strae_graph.model.self_strae import parse_with_model
+    from strae_graph.embed.parse import parse_with_model
 
     with pytest.raises(CheckpointError, match="BPE pieces"):
         parse_with_model(str(run), [["the", "dog"]])

@@ -16,10 +16,12 @@ from benchmarks.plain_model import PlainFrontierModel
 from parsers.api import load_embedder, train
 from strae_graph import StrAE, StrAEConfig, Vocabulary, batch_trees, roots
 from strae_graph.cli import build_parser, main
+from strae_graph.embed.load import load_run
+from strae_graph.embed.parse import parse_with_model
 from strae_graph.graph.batch import Frontiers
 from strae_graph.model.functions import DiagonalCompose, DiagonalDecompose
-from strae_graph.model.self_strae import merge, parse_with_model, self_forward
-from strae_graph.training.checkpoint import CheckpointError, load_run, save_checkpoint
+from strae_graph.model.self_strae import merge, self_forward
+from strae_graph.training.checkpoint import CheckpointError, save_checkpoint
 from strae_graph.training.config import TrainConfig
 from strae_graph.trees.tree import Tree
 from tests.conftest import CORPUS, random_tree_shapes

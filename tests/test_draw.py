@@ -6,7 +6,7 @@ import pytest
 
 from parsers.heuristics import HEURISTICS
 from strae_graph.cli import main
-from strae_graph.model.self_strae import parse_with_model
+from strae_graph.embed.parse import parse_with_model
 from strae_graph.training.checkpoint import CheckpointError
 from strae_graph.trees.draw import (
     DPI,

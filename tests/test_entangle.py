@@ -321,7 +321,7 @@ def test_roots_of_a_copied_entangled_graph_is_an_error():
 # --- training -----------------------------------------------------------------------------------
 def test_cli_train_entangle_runs_and_checkpoint_loads(tmp_path, data_dir, capsys):
     from strae_graph.cli import main
-    from strae_graph.model.self_strae import load_model
+    from strae_graph.embed.parse import load_model
 
     run = tmp_path / "ent"
     rc = main(["train", "--corpus", str(CORPUS), "--out", str(run), "--max-sentences", "400",

@@ -14,13 +14,14 @@ import torch.nn.functional as F
 
 from parsers.api import load_embedder, train
 from strae_graph import StrAE, StrAEConfig, batch_trees
+from strae_graph.embed.load import load_run
 from strae_graph.model.config import SCALE_RANGE
 from strae_graph.model.losses import (
     contrastive_loss,
     contrastive_loss_dense,
     contrastive_loss_shard,
 )
-from strae_graph.training.checkpoint import load_checkpoint, load_run, save_checkpoint
+from strae_graph.training.checkpoint import load_checkpoint, save_checkpoint
 from strae_graph.training.config import TrainConfig
 from tests.test_reliability import tiny_cfg
 

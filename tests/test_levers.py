@@ -17,10 +17,10 @@ from parsers.api import train
 from parsers.tree_cache import parse_cached
 from strae_graph import StrAE, StrAEConfig
 from strae_graph.cli import _train_config, build_parser, main
+from strae_graph.embed.load import load_run
 from strae_graph.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
-    load_run,
     save_checkpoint,
 )
 from strae_graph.training.config import TrainConfig, preset_config

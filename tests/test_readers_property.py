@@ -22,7 +22,8 @@ from parsers.evaluate import load_gold
 from strae_graph.data.bracket_files import iter_bracket_file
 from strae_graph.data.corpus import DataError, ReadStats, read_sentences, tokenize
 from strae_graph.data.vocab import Vocabulary
-from strae_graph.training.checkpoint import CheckpointError, load_run
+from strae_graph.embed.load import load_run
+from strae_graph.training.checkpoint import CheckpointError
 from strae_graph.trees.errors import TreeError
 from strae_graph.trees.tree import Tree
 from tests.test_fuzz import _with_labels, trees

@@ -17,11 +17,11 @@ from parsers.api import train, train_config
 from strae_graph.cli import main
 from strae_graph.data.bracket_files import iter_bracket_file
 from strae_graph.data.corpus import DataError, read_sentences
+from strae_graph.embed.load import load_run
 from strae_graph.model.strae import StrAE
 from strae_graph.training.checkpoint import (
     CheckpointError,
     load_checkpoint,
-    load_run,
     run_lock,
     save_checkpoint,
 )

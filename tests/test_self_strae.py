@@ -8,9 +8,10 @@ import torch.nn.functional as F
 from parsers.api import train
 from parsers.structures import structure_names
 from strae_graph.cli import main
+from strae_graph.embed.parse import parse_with_model
 from strae_graph.graph.batch import batch_trees, roots
 from strae_graph.model.config import StrAEConfig
-from strae_graph.model.self_strae import induce_trees, merge, parse_with_model, self_forward
+from strae_graph.model.self_strae import induce_trees, merge, self_forward
 from strae_graph.model.strae import StrAE
 from strae_graph.training.config import preset_config
 from strae_graph.trees.tree import Tree

@@ -11,7 +11,8 @@ import pytest
 
 from parsers.api import train
 from strae_graph.cli import main
-from strae_graph.training.checkpoint import load_checkpoint, load_run
+from strae_graph.embed.load import load_run
+from strae_graph.training.checkpoint import load_checkpoint
 from strae_graph.training.config import TrainConfig
 from tests.test_levers import assert_same_final_state, metrics, quiet, step_lines
 from tests.test_reliability import tiny_cfg, train_args, write_corpus

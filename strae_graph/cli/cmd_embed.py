@@ -123,8 +123,8 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _export_model(args: argparse.Namespace) -> int:
     from parsers.api import sentence_transformers_files
+    from strae_graph.embed.load import load_run
     from strae_graph.embed.model_dir import export_run
-    from strae_graph.training.checkpoint import load_run
 
     named = args.checkpoint in ("best", "last")
     run = load_run(args.run_dir if named else args.checkpoint, args.checkpoint if named else "best")

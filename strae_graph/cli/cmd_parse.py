@@ -61,7 +61,7 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
     elif get_structure(structure).needs_model:
         if not args.model:
             raise ValueError(f"--structure {structure} needs --model RUN_DIR (a Self-StrAE run)")
-        from strae_graph.model.self_strae import check_self_run
+        from strae_graph.embed.parse import check_self_run
 
         check_self_run(args.model)  # before any work: a run that induces no trees
         opts["model"] = str(args.model)
@@ -76,7 +76,8 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
 
 def _run_fingerprint(run_dir: str) -> str:
     """SHA-256 of the checkpoint a run parses with, so a retrained model is re-parsed."""
-    from strae_graph.training.checkpoint import CheckpointError, resolve_checkpoint
+    from strae_graph.embed.load import resolve_checkpoint
+    from strae_graph.training.checkpoint import CheckpointError
     from strae_graph.util.fileio import file_sha256
 
     try:

@@ -8,7 +8,8 @@ import argparse
 import json
 from pathlib import Path
 
-from strae_graph.training.checkpoint import CheckpointError, has_integrity_trailer, load_run
+from strae_graph.embed.load import load_run
+from strae_graph.training.checkpoint import CheckpointError, has_integrity_trailer
 from strae_graph.training.run_dir import RESUME_KEYS
 
 

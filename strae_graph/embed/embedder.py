@@ -46,9 +46,10 @@ import torch
 from strae_graph.data.corpus import tokenize
 from strae_graph.data.subwords import Subwords, join_sentence
 from strae_graph.data.vocab import Vocabulary
+from strae_graph.embed.load import load_run
 from strae_graph.graph.batch import Frontiers, batch_trees, roots
 from strae_graph.model.strae import StrAE
-from strae_graph.training.checkpoint import CheckpointError, load_run
+from strae_graph.training.checkpoint import CheckpointError
 from strae_graph.training.config import check_device
 from strae_graph.trees.shapes import balanced
 from strae_graph.trees.source import BALANCED, SELF, Parse, no_parse
@@ -268,7 +269,7 @@ class Embedder:
         if not nonempty:
             trees = []
         elif structure == SELF:  # the trees this model induces
-            from strae_graph.model.self_strae import parse_with_model
+            from strae_graph.embed.parse import parse_with_model
 
             leaves = [self.leaves(tokens[i]) for i in nonempty]
             trees = parse_with_model(self.model, leaves, self.vocab)

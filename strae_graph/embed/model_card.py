@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from strae_graph.training.checkpoint import TrainedRun
+    from strae_graph.embed.load import TrainedRun
 
 
 def _training_rows(training: dict[str, Any]) -> list[str]:

@@ -33,9 +33,10 @@ import torch
 from strae_graph.data.subwords import TOKENIZER_FILE, Subwords, load_run_subwords
 from strae_graph.data.subwords_file import SubwordError
 from strae_graph.data.vocab import Vocabulary
+from strae_graph.embed.load import TrainedRun
 from strae_graph.model.config import StrAEConfig
 from strae_graph.model.strae import StrAE
-from strae_graph.training.checkpoint import CheckpointError, TrainedRun, describe_state_mismatch
+from strae_graph.training.checkpoint import CheckpointError, describe_state_mismatch
 from strae_graph.util.fileio import atomic_path, atomic_write_bytes, atomic_write_text
 
 if TYPE_CHECKING:

@@ -6,10 +6,9 @@
   own zip reader loads most flipped bits silently).
 * :func:`load_checkpoint` turns every failure into a :class:`CheckpointError`
   naming the file; it unpickles with ``weights_only=True`` (no code runs).
-* :func:`load_run` is the one validated way to get a trained model back from
-  ``best.pt`` / ``last.pt`` / a run directory: configuration, vocabulary and
-  weights are checked against each other and against ``config.json`` and
-  ``vocab.json`` beside the checkpoint.
+* :func:`describe_state_mismatch` says how saved weights do not fit a model
+  (resuming, and :func:`strae_graph.embed.load.load_run`, the one validated way
+  to get a trained model back);
 * :func:`run_lock` stops two processes from writing one run directory.
 
 The state of the random generators a checkpoint holds is
@@ -26,20 +25,13 @@ import io
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from strae_graph.training.rng_state import capture_rng, restore_rng  # noqa: F401 (re-exported)
 from strae_graph.util.fileio import LINK_HELP, atomic_write_bytes
-
-if TYPE_CHECKING:
-    from strae_graph.data.subwords import Subwords
-    from strae_graph.data.vocab import Vocabulary
-    from strae_graph.model.config import StrAEConfig
-    from strae_graph.model.strae import StrAE
 
 #: marks the end of a checkpoint written by :func:`save_checkpoint`; 32 bytes of
 #: SHA-256 (of everything before the marker) follow it
@@ -155,116 +147,6 @@ def describe_state_mismatch(
         elif not bool(torch.isfinite(g).all()) and g.is_floating_point():
             problems.append(f"{k} holds NaN or inf values")
     return "; ".join(problems) or None
-
-
-@dataclass
-class TrainedRun:
-    """A validated trained model: ``model`` (eval mode), its vocabulary and
-    configurations; ``subwords``: the BPE model of a ``--vocab bpe`` run."""
-
-    model: StrAE
-    vocab: Vocabulary
-    model_config: StrAEConfig
-    train_config: dict[str, Any]
-    path: Path
-    state: dict[str, Any] = field(repr=False)
-    subwords: Subwords | None = field(default=None, repr=False)
-    notes: list[str] = field(default_factory=list)  # e.g. a run made before file hashes
-
-
-def resolve_checkpoint(source: str | os.PathLike[str], which: str = "best") -> Path:
-    """The checkpoint file meant by ``source``: a ``.pt`` file, or a run directory
-    (``which`` = ``"best"`` falls back to ``last.pt`` when there is no best yet)."""
-    p = Path(source)
-    if not p.exists():
-        raise CheckpointError(f"{p}: no such run directory or checkpoint file")
-    if p.is_file():
-        return p
-    if which not in ("best", "last"):
-        raise CheckpointError(f"which must be 'best' or 'last', got {which!r}")
-    best, last = p / "best.pt", p / "last.pt"
-    if which == "best" and best.exists():
-        return best
-    if last.exists():
-        return last
-    raise CheckpointError(f"{p}: not a run directory (no best.pt or last.pt)")
-
-
-def load_run(
-    source: str | os.PathLike[str],
-    which: str = "best",
-    device: str = "cpu",
-    expect_vocab: Vocabulary | None = None,
-    run_dir: str | os.PathLike[str] | None = None,
-) -> TrainedRun:
-    """Load and validate a trained StrAE from a run directory or a ``.pt`` file.
-
-    Checks (each failure is a :class:`CheckpointError` naming the file): the
-    file's integrity, that its model configuration builds a model whose
-    parameter names and shapes are those stored, that the vocabulary has the
-    configured size, that the files of its run directory (``run_dir``, default
-    the checkpoint's folder; when present) agree with it
-    (:func:`strae_graph.training.run_files.check_run_files`: ``vocab.json``,
-    ``config.json``, the hashes they recorded), and ``expect_vocab`` (when
-    given).  A ``--vocab bpe`` run also needs ``tokenizer.json`` in the run
-    directory, with exactly the checkpoint's pieces.
-    """
-    from strae_graph.data.vocab import Vocabulary
-    from strae_graph.model.config import StrAEConfig
-    from strae_graph.model.strae import StrAE
-
-    path = resolve_checkpoint(source, which)
-    state = load_checkpoint(path, map_location="cpu")
-    for key in ("model_config", "vocab"):
-        if key not in state:
-            raise CheckpointError(f"{path}: not a training checkpoint (no {key!r})")
-    try:
-        model_cfg = StrAEConfig(**state["model_config"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: unusable model configuration: {e}") from None
-    try:
-        vocab = Vocabulary(list(state["vocab"]))
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: unusable vocabulary: {e}") from None
-    if len(vocab) != model_cfg.vocab_size:
-        raise CheckpointError(
-            f"{path}: vocabulary has {len(vocab)} entries but the model expects "
-            f"{model_cfg.vocab_size}"
-        )
-    from strae_graph.training.run_files import check_run_files
-
-    run = path.parent if run_dir is None else Path(run_dir)
-    notes = check_run_files(run, path, state)
-    if expect_vocab is not None and expect_vocab.itos != vocab.itos:
-        raise CheckpointError(
-            f"{path}: trained with another vocabulary ({len(vocab)} entries, "
-            f"expected {len(expect_vocab)})"
-        )
-    subwords = None
-    if state.get("train_config", {}).get("vocab") == "bpe":
-        from strae_graph.data.subwords import load_run_subwords
-        from strae_graph.data.subwords_file import SubwordError
-
-        try:
-            subwords = load_run_subwords(run, vocab)
-        except SubwordError as e:
-            raise CheckpointError(f"{path}: a --vocab bpe checkpoint: {e}") from None
-    model = StrAE(model_cfg)
-    problem = describe_state_mismatch(model.state_dict(), state["model"])
-    if problem:
-        raise CheckpointError(f"{path}: weights do not fit the model configuration: {problem}")
-    model.load_state_dict(state["model"])
-    model.to(device).eval()
-    return TrainedRun(
-        model=model,
-        vocab=vocab,
-        model_config=model_cfg,
-        train_config=dict(state.get("train_config", {})),
-        path=path,
-        state=state,
-        subwords=subwords,
-        notes=notes,
-    )
 
 
 # --- one writer per run directory ---------------------------------------------------
