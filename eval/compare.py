@@ -37,11 +37,13 @@ from eval import compare_report as report
 from eval.compare_report import result_rows, summarize, summary_markdown  # noqa: F401 (API)
 from eval.encoders import Word2VecEncoder, cached_word2vec, gensim_available, training_sentences
 from eval.evaluate import evaluate
+from eval.parse_quality import study_f1
 from eval.runs import RunEvaluation, evaluate_run
 from eval.study import DEFAULT_CONTRASTS, STUDY_COMPARED, Study, StudyConfig
 from eval.study_specs import StructureSpec, build_dataset, eval_parse
 from parsers.api import train
 from strae_graph.data.corpus import read_limit
+from strae_graph.data.parsed import read_meta
 from strae_graph.training.checkpoint import CheckpointError
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.run_files import EVAL_FILE, EVAL_ITEMS_FILE, TRAIN_RESULT_FILE
@@ -166,8 +168,6 @@ def _note_unpaired(spec: StructureSpec, corpus: str, log) -> None:
     treebank trees): its runs share seeds but not data with the others."""
     if spec.dataset is None:
         return
-    from strae_graph.data.parsed import read_meta
-
     source = read_meta(spec.dataset).get("input")
     if source and Path(corpus).exists() and Path(source).resolve() != Path(corpus).resolve():
         log(f"note: {spec.label} trains on the sentences of {source}, not of --corpus {corpus}: "
@@ -216,8 +216,6 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
             )
     f1 = {}
     if cfg.parse_f1:
-        from eval.parse_quality import study_f1
-
         f1 = study_f1(done, out, log)
     present = {s.label for s in specs}
     pairs = cfg.contrasts if cfg.contrasts is not None else DEFAULT_CONTRASTS

@@ -24,6 +24,7 @@ from eval.metrics import similarity_score
 from parsers.tree_cache import parse_cached
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.embed.embedder import Embedder, as_tokens
+from strae_graph.embed.parse import parse_with_model
 from strae_graph.graph.batch import Frontiers, batch_trees, roots
 from strae_graph.model.strae import StrAE
 from strae_graph.trees.tree import Tree
@@ -105,8 +106,6 @@ class CurveEvaluator:
     def _tree_list(self, emb: Embedder, task: str, side: int) -> list[Tree | None]:
         tokens = self._sts[task][1 + side]
         if self.structure == "self":  # induced by the current model: never cached
-            from strae_graph.embed.parse import parse_with_model
-
             nonempty = [i for i, t in enumerate(tokens) if t]
             out: list[Tree | None] = [None] * len(tokens)
             trees = parse_with_model(emb.model, [tokens[i] for i in nonempty], emb.vocab)

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from parsers import parse_sentences
 from strae_graph.data.corpus import DataError, read_limit, read_sentences, split_dev, tokenize
 from strae_graph.embed.embedder import Embedder
 from strae_graph.util.fileio import atomic_open
@@ -100,8 +101,6 @@ _PARSED: dict[tuple, list] = {}
 def _parse_with_options(tokens: tuple, structure: str | None, options: dict) -> list:
     """``parse_sentences(tokens, structure, **options)``, remembered per process
     (a study evaluates the same test sentences once per seed and objective)."""
-    from parsers import parse_sentences
-
     key = (structure, json.dumps(options, sort_keys=True, default=str), tokens)
     if key not in _PARSED:
         if len(_PARSED) > 16:

@@ -24,7 +24,10 @@ from typing import Any
 
 from eval.metrics import mean_std
 from eval.study_specs import StructureSpec
+from parsers.evaluate import evaluate_sources
+from parsers.structures import GOLD
 from strae_graph.embed.load import resolve_checkpoint
+from strae_graph.trees.source import SELF
 from strae_graph.util.fileio import atomic_write_text, file_sha256
 
 F1_FILE = "parse_f1.json"
@@ -36,9 +39,6 @@ def _checkpoint_sha(run_dir: Path) -> str:
 
 def _key_and_job(spec: StructureSpec, seed: int, run_dir: Path) -> tuple[str, str | None, dict]:
     """(cache key, structure to score or None for gold, parser options)."""
-    from parsers.structures import GOLD
-    from strae_graph.trees.source import SELF
-
     if spec.structure == GOLD:
         return "gold", None, {}
     opts = dict(spec.options)
@@ -68,8 +68,6 @@ def run_f1(
     if structure is None:
         row: dict[str, Any] = {"f1": 1.0, "note": "gold trees: 1 by definition"}
     else:
-        from parsers.evaluate import evaluate_sources
-
         what = f"run {run_dir.name}" if "model" in opts else structure
         log(f"bracket F1 of {spec.label} ({what})")
         try:

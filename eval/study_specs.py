@@ -28,6 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parsers.parsed_corpus import parse_corpus
+from parsers.structures import GOLD, structure_names
+from strae_graph.data.corpus import read_sentences
+from strae_graph.data.parsed import is_parsed_corpus, read_meta
+
 #: how the evaluation parses new sentences for a run trained on gold trees
 DEFAULT_GOLD_EVAL = "spacy"
 _LABEL = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -51,9 +56,6 @@ class StructureSpec:
 def parse_spec(text: str, out: str | Path) -> StructureSpec:
     """The :class:`StructureSpec` of one ``--structures`` entry (see the module
     docstring); ValueError with the accepted forms otherwise."""
-    from parsers.structures import GOLD, structure_names
-    from strae_graph.data.parsed import is_parsed_corpus, read_meta
-
     names = structure_names()
     if "=" not in text:
         if text not in names:
@@ -90,8 +92,6 @@ def eval_parse(spec: StructureSpec, eval_structures: dict[str, str]) -> tuple[st
     """(structure, parser options) the evaluation parses test sentences with for
     runs of ``spec``; ``eval_structures``: LABEL -> NAME or benepar=MODEL
     (``--eval-structure``)."""
-    from parsers.structures import GOLD
-
     given = eval_structures.get(spec.label)
     if given is None and spec.structure == GOLD:
         given = eval_structures.get(GOLD, DEFAULT_GOLD_EVAL)
@@ -122,8 +122,6 @@ def lines_for(corpus: str, sentences: int | None, max_length: int | None) -> int
     """How many non-empty lines of ``corpus`` hold its first ``sentences``
     sentences of at most ``max_length`` tokens (what a run reads): a dataset
     parsed from that many lines gives a run the same slice as the text does."""
-    from strae_graph.data.corpus import read_sentences
-
     if sentences is None:
         return None
     last = max((line for line, _ in read_sentences(corpus, sentences, max_length)), default=0)
@@ -142,9 +140,6 @@ def build_dataset(
     """Write ``spec.dataset`` (gold trees, or the corpus slice parsed with a benepar
     model: the lines that give a run its ``sentences`` sentences) unless an
     identical one is there (``parse_corpus`` checks)."""
-    from parsers.parsed_corpus import parse_corpus
-    from parsers.structures import GOLD
-
     if not spec.needs_build:
         return
     if spec.structure == GOLD:
