@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from strae_graph.data.corpus import DataError, iter_lines
+
 CURVE_FILE = "curve.jsonl"
 #: the keys of a curve line that are not scores
 NOT_SCORES = frozenset({"minutes", "step", "tokens"})
@@ -30,8 +32,6 @@ def read_curve(run_dir: str | Path, label: str | None = None) -> Curve:
     line) when it is missing, empty, not JSON lines, or a line is not an object
     with a number ``minutes`` and scores that are numbers (or null).
     """
-    from strae_graph.data.corpus import DataError, iter_lines
-
     path = Path(run_dir)
     if path.is_dir():
         path = path / CURVE_FILE

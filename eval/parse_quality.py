@@ -25,7 +25,8 @@ from typing import Any
 from eval.metrics import mean_std
 from eval.study_specs import StructureSpec
 from parsers.evaluate import evaluate_sources
-from parsers.structures import GOLD
+from parsers.structures import GOLD, get_structure
+from parsers.tree_cache import parser_identity
 from strae_graph.embed.load import resolve_checkpoint
 from strae_graph.trees.source import SELF
 from strae_graph.util.fileio import atomic_write_text, file_sha256
@@ -46,9 +47,6 @@ def _key_and_job(spec: StructureSpec, seed: int, run_dir: Path) -> tuple[str, st
         opts = {"model": str(run_dir)}
         ident = {"checkpoint": _checkpoint_sha(run_dir)}
     else:
-        from parsers.structures import get_structure
-        from parsers.tree_cache import parser_identity
-
         ident = {k: str(v) for k, v in opts.items()}
         if get_structure(spec.structure).kind == "parser":  # the model file's hash, ...
             ident["parser"] = json.dumps(parser_identity(spec.structure, opts), sort_keys=True)

@@ -14,9 +14,9 @@ from pathlib import Path
 from eval.evaluate import EvalConfig
 from eval.runs import RunEvaluation
 from eval.study_specs import StructureSpec, parse_spec
+from strae_graph.training.compared import COMPARED
 from strae_graph.training.config import TrainConfig, preset_config
 from strae_graph.training.presets import PRESETS
-from strae_graph.training.run_dir import COMPARED
 
 #: the contrasts reported when both structures are in the study (A - B)
 DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (

@@ -9,8 +9,7 @@ from strae_graph.model.strae import StrAE, StrAEOutput
 from strae_graph.trees.errors import TreeError
 from strae_graph.trees.tree import Tree
 from strae_graph.util.dgl import dgl
-
-__version__ = "0.1.0"
+from strae_graph.util.version import __version__ as __version__
 
 __all__ = [
     "Compose",

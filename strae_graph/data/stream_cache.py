@@ -42,7 +42,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from strae_graph.data.corpus import MAX_UNDECODABLE_SHARE, DataError, ReadStats, read_sentences
+from strae_graph.data.corpus import (
+    MAX_UNDECODABLE_SHARE,
+    DataError,
+    ReadStats,
+    check_input_file,
+    read_sentences,
+)
 from strae_graph.data.parsed import is_parsed_corpus, iter_parsed_trees, load_parsed, read_meta
 from strae_graph.util.fileio import cache_dir, file_sha256, json_sha256
 
@@ -162,8 +168,6 @@ def corpus_cache(
     if parsed:
         src = {"kind": "parsed", "fingerprint": read_meta(source).get("fingerprint")}
     else:
-        from strae_graph.data.corpus import check_input_file
-
         src = {"kind": "text", "sha256": file_sha256(check_input_file(source))}
     key = {"format": FORMAT, "chunk": CHUNK, "max_length": max_length, "source": src}
     root = root if root is not None else cache_dir() / "stream"

@@ -47,6 +47,8 @@ from strae_graph.data.corpus import tokenize
 from strae_graph.data.subwords import Subwords, join_sentence
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.embed.load import load_run
+from strae_graph.embed.model_dir import read_model_dir, save_embedder
+from strae_graph.embed.parse import parse_with_model
 from strae_graph.graph.batch import Frontiers, batch_trees, roots
 from strae_graph.model.strae import StrAE
 from strae_graph.training.checkpoint import CheckpointError
@@ -169,8 +171,6 @@ class Embedder:
         (``"strae-wiki10m"``): JSON, safetensors and ``tokenizers`` only, no pickle.
         ``parse`` as for :meth:`from_run` (:func:`parsers.api.load_embedder`
         passes the registry's, with the structure options the directory records)."""
-        from strae_graph.embed.model_dir import read_model_dir
-
         loaded = read_model_dir(name_or_path)
         return cls(
             loaded.model,
@@ -187,8 +187,6 @@ class Embedder:
     def save_pretrained(self, out: str | os.PathLike[str], card: str | None = None) -> Path:
         """Write this embedder as a model directory into ``out`` (created if needed;
         :func:`strae_graph.embed.model_dir.save_embedder`); returns ``out``."""
-        from strae_graph.embed.model_dir import save_embedder
-
         return save_embedder(self, out, card)
 
     @property
@@ -269,8 +267,6 @@ class Embedder:
         if not nonempty:
             trees = []
         elif structure == SELF:  # the trees this model induces
-            from strae_graph.embed.parse import parse_with_model
-
             leaves = [self.leaves(tokens[i]) for i in nonempty]
             trees = parse_with_model(self.model, leaves, self.vocab)
         else:

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from strae_graph.embed.load import TrainedRun
+from strae_graph.data.parsed import is_parsed_corpus, read_meta
+from strae_graph.embed.load import TrainedRun
 
 
 def _training_rows(training: dict[str, Any]) -> list[str]:
@@ -106,8 +106,6 @@ def _rounded(value: Any) -> Any:
 def structure_record(run: TrainedRun) -> dict[str, Any]:
     """The structure a run trained with: its name, seed and (for a ``strae parse``
     dataset as corpus) the parser options recorded with the dataset."""
-    from strae_graph.data.parsed import is_parsed_corpus, read_meta
-
     tc = run.train_config
     corpus = str(tc.get("corpus", ""))
     options: dict[str, Any] = {}

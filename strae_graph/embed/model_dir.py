@@ -34,10 +34,12 @@ from strae_graph.data.subwords import TOKENIZER_FILE, Subwords, load_run_subword
 from strae_graph.data.subwords_file import SubwordError
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.embed.load import TrainedRun
+from strae_graph.embed.model_card import model_card, structure_record, training_record
 from strae_graph.model.config import StrAEConfig
 from strae_graph.model.strae import StrAE
 from strae_graph.training.checkpoint import CheckpointError, describe_state_mismatch
 from strae_graph.util.fileio import atomic_path, atomic_write_bytes, atomic_write_text
+from strae_graph.util.version import __version__
 
 if TYPE_CHECKING:
     from strae_graph.embed.embedder import Embedder
@@ -138,8 +140,6 @@ def model_config_record(
     subwords: Subwords | None,
 ) -> dict[str, Any]:  # fmt: skip
     """The content of a model directory's ``config.json``."""
-    from strae_graph import __version__
-
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -169,8 +169,6 @@ def write_model_files(
     """Write a model directory's files into the existing directory ``out``, each
     atomically (``card``: the README.md text; None writes the standard card)."""
     from safetensors.torch import save
-
-    from strae_graph.embed.model_card import model_card
 
     out = Path(out)
     record = model_config_record(model, vocab, structure, training, subwords)
@@ -208,8 +206,6 @@ def export_run(
     place whole; an existing non-empty one only with ``overwrite``).
     ``card_extra``: markdown added to the model card (e.g. its evaluation table);
     ``extra_files``: more files (name -> text), e.g. sentence-transformers' own."""
-    from strae_graph.embed.model_card import model_card, structure_record, training_record
-
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ModelDirError(f"{out}: exists and is not a directory")

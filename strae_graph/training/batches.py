@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from strae_graph.data.order import OrderSpec
+from strae_graph.data.stream import StreamedCorpus, memory_order, stream_from_config
+from strae_graph.data.stream_cache import corpus_cache
 from strae_graph.data.subwords import Subwords
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers
@@ -38,9 +40,6 @@ from strae_graph.training.data import (
 )
 from strae_graph.training.distributed import DistContext
 from strae_graph.trees.source import Parse
-
-if TYPE_CHECKING:
-    from strae_graph.data.stream import StreamedCorpus
 
 #: (this process's items of a global batch, their (graph, frontiers) or (None, None))
 Prepared = tuple[list, tuple[Any, Frontiers] | tuple[None, None]]
@@ -89,9 +88,6 @@ def _open_stream(
     process of each machine builds the corpus's Arrow cache before the others
     open it (a failure there is raised by every process: each then tries the
     conversion itself and meets the same error)."""
-    from strae_graph.data.stream import stream_from_config
-    from strae_graph.data.stream_cache import corpus_cache
-
     if ctx.enabled:
         try:
             if ctx.first_on_node:
@@ -110,8 +106,6 @@ def epoch_items(
         return data.epoch(epoch, order_spec(cfg), ctx.shard).batch  # type: ignore[union-attr]
     train = data.train  # type: ignore[union-attr]
     if cfg.order == "bucketed":
-        from strae_graph.data.stream import memory_order
-
         order = memory_order(train, order_spec(cfg), cfg.seed, epoch)
         return lambda b: [train[i] for i in ctx.shard(order.batch(b))]
     perm = epoch_order(len(train), cfg.seed, epoch)

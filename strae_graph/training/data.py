@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from strae_graph.data.corpus import (
     split_dev,
 )
 from strae_graph.data.parsed import is_parsed_corpus, iter_parsed_trees
+from strae_graph.data.stream import StreamedCorpus
 from strae_graph.data.subwords import Subwords, train_bpe
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers, batch_trees
@@ -34,9 +35,6 @@ from strae_graph.training.config import TrainConfig
 from strae_graph.training.distributed import DistContext
 from strae_graph.trees.source import SELF, Parse, no_parse
 from strae_graph.trees.tree import Tree
-
-if TYPE_CHECKING:
-    from strae_graph.data.stream import StreamedCorpus
 
 
 @dataclass

@@ -21,33 +21,24 @@ import numpy as np
 import torch
 
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
-from strae_graph.data.subwords import TOKENIZER_FILE, Subwords, tokenizers_version
+from strae_graph.data.subwords import (
+    TOKENIZER_FILE,
+    Subwords,
+    load_run_subwords,
+    tokenizers_version,
+)
+from strae_graph.data.subwords_file import SubwordError
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.model.config import StrAEConfig
 from strae_graph.training.checkpoint import CheckpointError, load_checkpoint
+from strae_graph.training.compared import COMPARED, COMPARED_SINCE, pipeline_problems
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import RunData
 from strae_graph.training.lr_schedule import resume_problem
 from strae_graph.training.run_files import check_run_files, clear_run_files, file_hashes
+from strae_graph.util.dgl import dgl
 from strae_graph.util.fileio import atomic_write_bytes, file_sha256, open_no_follow
-
-#: settings a resumed run must share with its checkpoint (epochs, minutes,
-#: eval_every_minutes, log/checkpoint intervals, ... may change)
-COMPARED = (
-    "corpus", "structure", "objective", "batch_size", "max_sentences", "dev_sentences",
-    "max_length", "min_count", "max_vocab", "channels", "channel_size", "tied", "activation",
-    "temperature", "log_scale", "seed", "lr", "clip", "compose",
-    "vocab", "bpe_size",
-    "init_range", "learn_temperature", "warmup_steps", "lr_decay", "min_lr_ratio",
-)  # fmt: skip
-COMPARED += ("entangle",)
-#: settings added later, compared on resume too, with the value an older run had
-COMPARED_SINCE = {"precision": "fp32"}
-
-#: the data pipeline's settings, compared on resume too; a checkpoint from before
-#: they existed was trained in memory in the permutation order (the values here)
-PIPELINE = {"stream": False, "order": "permutation", "order_buffer": TrainConfig.order_buffer,
-            "order_block": TrainConfig.order_block}  # fmt: skip
+from strae_graph.util.version import __version__
 
 #: what a checkpoint needs to be resumed from
 RESUME_KEYS = ("model", "optimizer", "vocab", "epoch", "next_batch", "step", "best_dev",
@@ -57,9 +48,6 @@ RESUME_KEYS = ("model", "optimizer", "vocab", "epoch", "next_batch", "step", "be
 # --- a fresh run ------------------------------------------------------------------
 def environment() -> dict[str, str]:
     """The versions a run was trained with (recorded in ``config.json``)."""
-    from strae_graph import __version__
-    from strae_graph.util.dgl import dgl
-
     return {
         "strae_graph": __version__,
         "torch": torch.__version__,
@@ -159,18 +147,6 @@ def resume_state(cfg: TrainConfig, out: Path, log: Callable[[str], None]) -> dic
     return state
 
 
-def pipeline_problems(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
-    """How ``cfg``'s data pipeline differs from the one a checkpoint saved with
-    ``saved`` (its train config) was trained with: a resumed run must see the
-    same batches.  The buffer and block matter for the bucketed order only."""
-    was = {k: saved.get(k, default) for k, default in PIPELINE.items()}
-    keys = ["stream", "order"]
-    if was["order"] == cfg.order == "bucketed":
-        keys += ["order_buffer", "order_block"]
-    return [f"{k}: saved {was[k]!r}, now {getattr(cfg, k)!r}" for k in keys
-            if was[k] != getattr(cfg, k)]  # fmt: skip
-
-
 def resumed_vocabulary(
     state: dict[str, Any], cfg: TrainConfig, out: Path
 ) -> tuple[Vocabulary, Subwords | None]:
@@ -182,9 +158,6 @@ def resumed_vocabulary(
         raise CheckpointError(f"{out / 'last.pt'}: unusable vocabulary: {e}") from None
     if cfg.vocab != "bpe":
         return vocab, None
-    from strae_graph.data.subwords import load_run_subwords
-    from strae_graph.data.subwords_file import SubwordError
-
     try:
         return vocab, load_run_subwords(out, vocab)
     except SubwordError as e:

@@ -27,10 +27,13 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from strae_graph.data.subwords import TOKENIZER_FILE
+from strae_graph.model.config import StrAEConfig
 from strae_graph.training.checkpoint import CheckpointError
+from strae_graph.training.compared import COMPARED, PIPELINE, pipeline_problems
 from strae_graph.util.fileio import file_sha256
 
 #: the run's logs, appended to step by step and cut back to the checkpoint on resume
@@ -158,10 +161,6 @@ def _check_settings(
     config_json: Path, path: Path, record: Mapping[str, Any], state: Mapping[str, Any]
 ) -> None:
     """The model settings, and the training settings ``--resume`` compares."""
-    from types import SimpleNamespace
-
-    from strae_graph.training.run_dir import COMPARED, PIPELINE, pipeline_problems
-
     model = dict(state.get("model_config", {}))
     if with_defaults(record["model"]) != with_defaults(model):
         raise CheckpointError(
@@ -183,8 +182,6 @@ def _check_settings(
 def with_defaults(model_config: Any) -> Any:
     """A saved model configuration with the fields added since it was written
     (e.g. ``learn_temperature``) at their defaults; as saved when unusable."""
-    from strae_graph.model.config import StrAEConfig
-
     try:
         return StrAEConfig(**model_config).to_dict()
     except (TypeError, ValueError):

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from strae_graph.data.vocab import Vocabulary
+from strae_graph.model.self_strae import self_forward
 from strae_graph.model.strae import StrAE
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import make_batch
@@ -27,8 +28,6 @@ from strae_graph.trees.tree import Tree
 def batch_output(model: StrAE, items: Sequence, vocab: Vocabulary, cfg: TrainConfig):
     """The model's output on one batch: given trees, or trees induced now (``self``)."""
     if cfg.structure == SELF:
-        from strae_graph.model.self_strae import self_forward
-
         ids = [vocab.encode(s) for s in items]
         return self_forward(model, ids, items, entangle=cfg.entangle).output
     return model(*make_batch(items, vocab, cfg.device, cfg.entangle))

@@ -35,6 +35,7 @@ from typing import Any
 from strae_graph.model.config import model_config
 from strae_graph.training.budget import OnEval
 from strae_graph.training.checkpoint import CheckpointError, run_lock
+from strae_graph.training.compared import COMPARED
 from strae_graph.training.config import (
     ON_NAN,
     TrainConfig,
@@ -52,7 +53,7 @@ from strae_graph.training.data import (
 )
 from strae_graph.training.distributed import DistContext, under_torchrun
 from strae_graph.training.loop import TrainResult, run_training
-from strae_graph.training.run_dir import COMPARED, interrupted_note, remove_if_unused
+from strae_graph.training.run_dir import interrupted_note, remove_if_unused
 from strae_graph.training.run_files import is_run_dir
 from strae_graph.training.state import CHECKPOINT_FORMAT
 from strae_graph.training.step import batch_output, evaluate_loss, peak_rss_mb
