@@ -63,11 +63,28 @@ def merge(
 
     Runs in the model's current mode (dropout in train mode) and with autograd
     unless the caller disables it.  ``token_ids[b]``: vocabulary ids of
-    sentence b (at least one).
+    sentence b (at least one).  The steps: the leaf embeddings, the padded
+    frontier (:class:`_Frontier`), the merge loop (:func:`_merge_loop`), the
+    trees (:func:`_trees`) and the up embeddings in graph order (:func:`_up_rows`).
     """
     c: StrAEConfig = model.config
-    k, u = c.channels, c.channel_size
     device = torch.device(device) if device is not None else model.embedding.weight.device
+    lengths = _lengths(token_ids, sentences)
+    # leaf embeddings, flat in graph order (sentence-major), as StrAE.embed_leaves
+    flat_ids = torch.from_numpy(np.concatenate([np.asarray(s, dtype=np.int64) for s in token_ids]))
+    leaves = model.input_dropout(model.embedding(flat_ids.to(device)))
+    leaves = leaves.view(-1, c.channels, c.channel_size)
+    fr = _Frontier.of(leaves, lengths, device)
+    steps = _merge_loop(model, fr)
+    trees, parent_rows, parent_dest = _trees(steps, fr, lengths, token_ids, sentences)
+    return MergeResult(trees=trees, up=_up_rows(leaves, lengths, steps, parent_rows, parent_dest))
+
+
+def _lengths(
+    token_ids: Sequence[Sequence[int]], sentences: Sequence[Sequence[str]] | None
+) -> np.ndarray:
+    """The sentences' lengths; ValueError for no sentence, an empty one, or
+    ``sentences`` that do not match the ids."""
     lengths = np.fromiter((len(s) for s in token_ids), dtype=np.int64, count=len(token_ids))
     if len(lengths) == 0:
         raise ValueError("cannot induce trees for zero sentences")
@@ -80,34 +97,62 @@ def merge(
         for b, (s, ids) in enumerate(zip(sentences, token_ids)):
             if len(s) != len(ids):
                 raise ValueError(f"sentence {b} has {len(s)} tokens but {len(ids)} ids")
+    return lengths
 
-    n_sent, n_max = len(lengths), int(lengths.max())
-    # leaf embeddings, flat in graph order (sentence-major), as StrAE.embed_leaves
-    flat_ids = torch.from_numpy(np.concatenate([np.asarray(s, dtype=np.int64) for s in token_ids]))
-    leaves = model.input_dropout(model.embedding(flat_ids.to(device))).view(-1, k, u)
 
-    # padded frontier, longest sentence first
-    order = np.argsort(-lengths, kind="stable")  # row r holds sentence order[r]
-    sorted_np = lengths[order]
-    sorted_len = torch.from_numpy(sorted_np).to(device)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # leaf offset of each sentence
-    pos = torch.arange(n_max, device=device)
-    in_sentence = pos[None, :] < sorted_len[:, None]  # (B, n_max)
-    leaf_index = torch.from_numpy(starts[order]).to(device)[:, None] + pos[None, :]
-    rows, cols = torch.nonzero(in_sentence, as_tuple=True)
-    frontier = leaves.new_zeros(n_sent, n_max, k, u).index_put(
-        (rows, cols), leaves[leaf_index[rows, cols]]
-    )
-    # node ids (merge order: leaves 0..n-1, the merge of step s is n + s) of the frontier
-    node_id = torch.where(
-        in_sentence, pos[None, :], torch.full_like(in_sentence, -1, dtype=torch.long)
-    )
+@dataclass
+class _Frontier:
+    """The padded frontier of a batch, longest sentence first (row r holds
+    sentence ``order[r]``): embeddings (B, n_max, K, U), zeros past a sentence's
+    end, and the merge-order node id of every slot (leaves 0..n-1, the merge of
+    step s is n + s; -1 past the end)."""
 
-    parents: list[torch.Tensor] = []  # step s: (A_s, K, U), rows 0..A_s-1 of the batch
-    lefts: list[torch.Tensor] = []  # step s: (A_s,) merge-order id of the left child
-    rights: list[torch.Tensor] = []
+    order: np.ndarray
+    sorted_np: np.ndarray  # lengths, row order
+    sorted_len: torch.Tensor
+    pos: torch.Tensor  # 0 .. n_max - 1
+    emb: torch.Tensor
+    node_id: torch.Tensor
+
+    @classmethod
+    def of(cls, leaves: torch.Tensor, lengths: np.ndarray, device: torch.device) -> _Frontier:
+        n_sent, n_max = len(lengths), int(lengths.max())
+        k, u = leaves.shape[1:]
+        order = np.argsort(-lengths, kind="stable")
+        sorted_np = lengths[order]
+        sorted_len = torch.from_numpy(sorted_np).to(device)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # leaf offset of each sentence
+        pos = torch.arange(n_max, device=device)
+        in_sentence = pos[None, :] < sorted_len[:, None]  # (B, n_max)
+        leaf_index = torch.from_numpy(starts[order]).to(device)[:, None] + pos[None, :]
+        rows, cols = torch.nonzero(in_sentence, as_tuple=True)
+        emb = leaves.new_zeros(n_sent, n_max, k, u).index_put(
+            (rows, cols), leaves[leaf_index[rows, cols]]
+        )
+        node_id = torch.where(
+            in_sentence, pos[None, :], torch.full_like(in_sentence, -1, dtype=torch.long)
+        )
+        return cls(order, sorted_np, sorted_len, pos, emb, node_id)
+
+
+@dataclass
+class _Steps:
+    """The merges, step by step: ``parents[s]`` (A_s, K, U) for rows 0..A_s-1 of
+    the batch, and the merge-order ids of their left and right children."""
+
+    parents: list[torch.Tensor]
+    lefts: list[torch.Tensor]
+    rights: list[torch.Tensor]
+
+
+def _merge_loop(model: StrAE, fr: _Frontier) -> _Steps:
+    """Merge the most similar adjacent pair of every active sentence until each
+    has one node (ties: the leftmost pair)."""
+    frontier, node_id, pos, sorted_len = fr.emb, fr.node_id, fr.pos, fr.sorted_len
+    n_max, k, u = frontier.shape[1:]
+    steps = _Steps([], [], [])
     for step in range(n_max - 1):
-        active = int((sorted_np > step + 1).sum())  # sentences with >= 2 frontier nodes
+        active = int((fr.sorted_np > step + 1).sum())  # sentences with >= 2 frontier nodes
         width = n_max - step  # the longest active sentence's frontier
         frontier, node_id = frontier[:active, :width], node_id[:active, :width]
         count = sorted_len[:active] - step  # frontier size of each active sentence
@@ -116,11 +161,11 @@ def merge(
             cos = F.cosine_similarity(x[:, :-1], x[:, 1:], dim=-1)  # (A, width - 1)
             pair_ok = pos[None, : width - 1] < (count - 1)[:, None]
             best = cos.masked_fill(~pair_ok, float("-inf")).argmax(dim=1)  # first max: leftmost
-        r = torch.arange(active, device=device)
+        r = torch.arange(active, device=frontier.device)
         parent = model.compose(frontier[r, best], frontier[r, best + 1])  # (A, K, U)
-        parents.append(parent)
-        lefts.append(node_id[r, best])
-        rights.append(node_id[r, best + 1])
+        steps.parents.append(parent)
+        steps.lefts.append(node_id[r, best])
+        steps.rights.append(node_id[r, best + 1])
         # new frontier: slots before `best` stay, `best` takes the parent, the rest shift left
         p = pos[None, : width - 1]
         src = p + (p > best[:, None]).long()  # (A, width - 1)
@@ -129,14 +174,26 @@ def merge(
         frontier = torch.where(is_new, parent[:, None], shifted)
         new_id = sorted_len[:active] + step
         node_id = torch.where(p == best[:, None], new_id[:, None], node_id.gather(1, src))
+    return steps
 
-    # trees: per-sentence bookkeeping on small integer arrays (not the hot path)
-    left_np = [t.cpu().numpy() for t in lefts]
-    right_np = [t.cpu().numpy() for t in rights]
+
+def _trees(
+    steps: _Steps,
+    fr: _Frontier,
+    lengths: np.ndarray,
+    token_ids: Sequence[Sequence[int]],
+    sentences: Sequence[Sequence[str]] | None,
+) -> tuple[list[Tree], np.ndarray, np.ndarray]:
+    """The canonical trees of the merges, and for every merge its row among the
+    concatenated ``steps.parents`` and its node in graph order (per-sentence
+    bookkeeping on small integer arrays: not the hot path)."""
+    left_np = [t.cpu().numpy() for t in steps.lefts]
+    right_np = [t.cpu().numpy() for t in steps.rights]
+    n_sent = len(lengths)
     rank = np.empty(n_sent, dtype=np.int64)
-    rank[order] = np.arange(n_sent)  # row of sentence b
+    rank[fr.order] = np.arange(n_sent)  # row of sentence b
     trees: list[Tree] = []
-    graph_offset = np.concatenate([[0], np.cumsum(2 * lengths - 1)[:-1]])
+    graph_offset = _graph_offsets(lengths)
     step_base = np.concatenate([[0], np.cumsum([len(t) for t in left_np])])  # row offsets
     parent_rows = np.empty(int((lengths - 1).sum()), dtype=np.int64)
     parent_dest = np.empty_like(parent_rows)
@@ -155,20 +212,39 @@ def merge(
                 parent_rows[filled] = step_base[s] + row
                 parent_dest[filled] = graph_offset[b] + canon_of_span[merged_spans[n + s]]
                 filled += 1
+    return trees, parent_rows, parent_dest
 
+
+def _graph_offsets(lengths: np.ndarray) -> np.ndarray:
+    """The first graph node of every sentence (a sentence of n tokens has 2n - 1)."""
+    return np.concatenate([[0], np.cumsum(2 * lengths - 1)[:-1]])
+
+
+def _up_rows(
+    leaves: torch.Tensor,
+    lengths: np.ndarray,
+    steps: _Steps,
+    parent_rows: np.ndarray,
+    parent_dest: np.ndarray,
+) -> torch.Tensor:
+    """(N, K, U): the leaves' and the merges' embeddings in graph node order."""
+    device = leaves.device
+    graph_offset = np.concatenate([[0], np.cumsum(2 * lengths - 1)[:-1]])
     n_nodes = int((2 * lengths - 1).sum())
-    leaf_dest = np.concatenate([graph_offset[b] + np.arange(lengths[b]) for b in range(n_sent)])
-    up = leaves.new_zeros(n_nodes, k, u).index_copy(
+    leaf_dest = np.concatenate(
+        [graph_offset[b] + np.arange(lengths[b]) for b in range(len(lengths))]
+    )
+    up = leaves.new_zeros(n_nodes, *leaves.shape[1:]).index_copy(
         0, torch.from_numpy(leaf_dest).to(device), leaves
     )
-    if parents:
-        all_parents = torch.cat(parents)
+    if steps.parents:
+        all_parents = torch.cat(steps.parents)
         up = up.index_copy(
             0,
             torch.from_numpy(parent_dest).to(device),
             all_parents[torch.from_numpy(parent_rows).to(device)],
         )
-    return MergeResult(trees=trees, up=up)
+    return up
 
 
 def induce_trees(
