@@ -24,9 +24,9 @@ The plain-PyTorch implementation is a yardstick only, kept outside the library
 (benchmarks.plain_model, handed in by the command line as ``plain_model``); the
 library has one code path (strae_graph.model.strae).
 
-This module is the case loop; how a step is measured is
-:mod:`strae_graph.bench.timing`, the result record and its table
-:mod:`strae_graph.bench.report` (their public names are importable from here too).
+This module is the case loop; its settings are :mod:`strae_graph.bench.config`,
+how a step is measured :mod:`strae_graph.bench.timing`, the result record and
+its table :mod:`strae_graph.bench.report`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ import torch
 
 from strae_graph.bench import timing
 from strae_graph.bench.config import SAMPLES, BenchConfig, PlainModel
-from strae_graph.bench.report import FULL_CORPUS_TOKENS, CaseResult, format_table
-from strae_graph.bench.timing import CLOCKS, floor_seconds, fused_step, peak_rss_mb, segmented_step
+from strae_graph.bench.report import FULL_CORPUS_TOKENS, CaseResult
+from strae_graph.bench.timing import floor_seconds, fused_step, peak_rss_mb, segmented_step
 from strae_graph.data.corpus import DataError, read_sentences
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers, batch_trees
@@ -55,12 +55,6 @@ from strae_graph.training.presets import PRESETS, learning_rate
 from strae_graph.trees.source import Parse, no_parse
 from strae_graph.trees.tree import Tree
 from strae_graph.util.progress import progress
-
-__all__ = [
-    "CLOCKS", "FULL_CORPUS_TOKENS", "BenchConfig", "CaseResult", "PlainModel", "floor_seconds",
-    "format_table", "fused_step", "load_slice", "make_batches", "peak_rss_mb", "run_bench",
-    "run_case", "segmented_step",
-]  # fmt: skip
 
 
 # --- the benchmark ------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """The losses of the objectives: symmetric InfoNCE over node embeddings (computed
 in blocks, optionally as one process's row shard), here; the fused token
-cross-entropy is :mod:`strae_graph.model.cross_entropy` (its names are importable from
-here too)."""
+cross-entropy is :mod:`strae_graph.model.cross_entropy`."""
 
 from __future__ import annotations
 
@@ -11,15 +10,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from strae_graph.model.cross_entropy import CE_BLOCK_FLOATS, ce_block_rows, linear_cross_entropy
 from strae_graph.model.precision import low, product_dtype
 from strae_graph.model.workspace import Workspace
-
-__all__ = [
-    "CACHE_BYTES", "CE_BLOCK_FLOATS", "FIXED_SHIFT_MAX_SCALE", "ColumnReduce", "Scale",
-    "ce_block_rows", "contrastive_loss", "contrastive_loss_dense", "contrastive_loss_shard",
-    "linear_cross_entropy", "logit_scale",
-]  # fmt: skip
 
 
 def logit_scale(temperature: float | None = None, log_scale: float | None = None) -> float:

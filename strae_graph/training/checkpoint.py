@@ -12,8 +12,7 @@
 * :func:`run_lock` stops two processes from writing one run directory.
 
 The state of the random generators a checkpoint holds is
-:mod:`strae_graph.training.rng_state`'s (:func:`capture_rng` / :func:`restore_rng`, importable
-from here too).
+:mod:`strae_graph.training.rng_state`'s (:func:`capture_rng` / :func:`restore_rng`).
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from typing import Any
 
 import torch
 
-from strae_graph.training.rng_state import capture_rng, restore_rng  # noqa: F401 (re-exported)
 from strae_graph.util.fileio import LINK_HELP, atomic_write_bytes
 
 #: marks the end of a checkpoint written by :func:`save_checkpoint`; 32 bytes of

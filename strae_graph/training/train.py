@@ -12,8 +12,7 @@ A run directory holds:
   timing.jsonl   throughput and memory per logged step (varies run to run)
   curve.jsonl    with --eval-every-minutes: scores over training time
 
-This module is the entry point (:func:`train`, and the names below, re-exported);
-the work is in:
+This module is the entry point, :func:`train`; the work is in:
 
 * :mod:`strae_graph.training.config`: :class:`TrainConfig` and its checks;
 * :mod:`strae_graph.training.data`: corpus -> trees -> batches;
@@ -32,59 +31,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from strae_graph.model.config import model_config
 from strae_graph.training.budget import OnEval
 from strae_graph.training.checkpoint import CheckpointError, run_lock
-from strae_graph.training.compared import COMPARED
-from strae_graph.training.config import (
-    ON_NAN,
-    TrainConfig,
-    train_config_fields,
-    validate_train_config,
-)
-from strae_graph.training.data import (
-    TrainingData,
-    check_parse,
-    epoch_order,
-    leaves,
-    load_training_data,
-    make_batch,
-    prepare_batch,
-)
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.data import check_parse
 from strae_graph.training.distributed import DistContext, under_torchrun
 from strae_graph.training.loop import TrainResult, run_training
 from strae_graph.training.run_dir import interrupted_note, remove_if_unused
 from strae_graph.training.run_files import is_run_dir
-from strae_graph.training.state import CHECKPOINT_FORMAT
-from strae_graph.training.step import batch_output, evaluate_loss, peak_rss_mb
 from strae_graph.trees.source import SELF, Parse
 from strae_graph.util.fileio import check_output_dir
-
-#: the settings ``--resume`` compares (:data:`strae_graph.training.run_dir.COMPARED`),
-#: by its old name
-_COMPARED = COMPARED
-
-__all__ = [
-    "CHECKPOINT_FORMAT",
-    "COMPARED",
-    "ON_NAN",
-    "TrainConfig",
-    "TrainResult",
-    "TrainingData",
-    "batch_output",
-    "check_parse",
-    "epoch_order",
-    "evaluate_loss",
-    "leaves",
-    "load_training_data",
-    "make_batch",
-    "model_config",
-    "peak_rss_mb",
-    "prepare_batch",
-    "train",
-    "train_config_fields",
-    "validate_train_config",
-]
 
 
 def train(
