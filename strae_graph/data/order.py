@@ -158,12 +158,3 @@ def window_batches(
     bs = spec.batch_size
     cut = [items[pos[i : i + bs]] for i in range(0, len(pos), bs)]
     return [cut[j] for j in rng.permutation(len(cut))]
-
-
-def epoch_batches(
-    lengths: np.ndarray, spec: OrderSpec, seed: int, epoch: int, start: int = 0
-) -> Iterator[np.ndarray]:
-    """The global batches of ``epoch`` over sentences with ``lengths`` (held in
-    memory), from batch ``start`` on."""
-    lengths = np.asarray(lengths)
-    return EpochOrder(len(lengths), lengths, spec, seed, epoch).batches(start)

@@ -14,11 +14,9 @@ of ``strae bench``; each brings its own way of computing the two terms.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
 
 import torch
 
-Objective = Literal["contrastive", "ce", "both"]
 OBJECTIVES: tuple[str, ...] = ("contrastive", "ce", "both")
 
 
