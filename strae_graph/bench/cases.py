@@ -42,7 +42,12 @@ import torch
 from strae_graph.bench import timing
 from strae_graph.bench.config import SAMPLES, BenchConfig, PlainModel
 from strae_graph.bench.report import FULL_CORPUS_TOKENS, CaseResult
-from strae_graph.bench.timing import floor_seconds, fused_step, peak_rss_mb, segmented_step
+from strae_graph.bench.timing import (
+    floor_seconds,
+    fused_step,
+    peak_rss_since_reset_mb,
+    segmented_step,
+)
 from strae_graph.data.corpus import DataError, read_sentences
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers, batch_trees
@@ -150,7 +155,7 @@ def _time_steps(
         fused_step(model, opt, g, fr)
         wall.append(timing.now() - t0)
         cpu.append(time.process_time() - c0)
-    peak = peak_rss_mb()
+    peak = peak_rss_since_reset_mb()
     peak_gpu = torch.cuda.max_memory_allocated(device) / 2**20 if gpu else None
     parts = {"up": 0.0, "down": 0.0, "loss": 0.0, "optim": 0.0}
     for g, fr, _, _ in timed:

@@ -62,8 +62,9 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory (VmHWM) of this process, in MB."""
+def peak_rss_since_reset_mb() -> float:
+    """Peak resident memory (VmHWM) of this process since :func:`reset_peak_rss`,
+    in MB (where /proc is missing: since the process started)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:

@@ -38,7 +38,7 @@ from strae_graph.training.state import RunState
 from strae_graph.training.step import (
     evaluate_loss,
     forward_backward,
-    peak_rss_mb,
+    process_peak_rss_mb,
     save_before_bad_batch,
     step_record,
     step_rng_state,
@@ -342,7 +342,7 @@ class Trainer(RunState):
             best_dev_loss=self.best_dev,
             last_dev_loss=self.last_dev,
             tokens_per_s=self.tokens_done / self.seconds if self.seconds else 0.0,
-            peak_rss_mb=peak_rss_mb(),
+            peak_rss_mb=process_peak_rss_mb(),
             interrupted=self.interrupted,
             train_sentences=data.n_train,
             train_tokens=self.n_train_tokens,

@@ -111,8 +111,8 @@ def params_finite(model: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far, in MB."""
+def process_peak_rss_mb() -> float:
+    """Peak resident memory of this process since it started (``getrusage``), in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -133,7 +133,7 @@ def timing_record(step: int, seconds: float, tokens: int, cpu_seconds: float) ->
             "tokens_per_s": tokens / seconds,
             "cpu_seconds": cpu_seconds,
             "torch_threads": torch.get_num_threads(),
-            "peak_rss_mb": peak_rss_mb(),
+            "peak_rss_mb": process_peak_rss_mb(),
             **_peak_gpu()}  # fmt: skip
 
 
