@@ -10,6 +10,9 @@ import argparse
 from typing import Any
 
 from strae_graph.data.corpus import DEFAULT_CORPUS
+from strae_graph.training.config import TrainConfig
+from strae_graph.training.lr_schedule import LR_DECAYS
+from strae_graph.training.presets import PRESET_KEYS, PRESETS
 
 #: the corpus-slice options: TrainConfig fields, read back by :func:`data_values`
 DATA_FIELDS = ("corpus", "max_sentences", "dev_sentences", "max_length", "min_count", "max_vocab")
@@ -35,8 +38,6 @@ def int_at_least(low: int):
 
 def preset_help(key: str, text: str = "", label: str = "") -> str:
     """Help text of a preset option, ending with its value in every preset."""
-    from strae_graph.training.presets import PRESETS
-
     values = ", ".join(f"{name} {preset[key]}" for name, preset in PRESETS.items())
     return f"{text} (preset{' ' + label if label else ''}: {values})".lstrip()
 
@@ -64,156 +65,95 @@ MAX_STEPS_HELP = (
 def add_preset_options(p: argparse.ArgumentParser) -> None:
     """The preset options of ``strae train`` except ``--objective`` (absent from
     the namespace unless given; :func:`strae_graph.training.presets.resolve` fills in the
-    rest): shared by ``strae train`` and ``strae compare``."""
-    from strae_graph.training.lr_schedule import LR_DECAYS
+    rest): shared by ``strae train`` and ``strae compare``.  In groups, in this order:
+    the optimisation, the leaves, the model's shape, the logit scale, regularisation."""
+    _add_optimisation_options(p)
+    _add_leaf_options(p)
+    _add_shape_options(p)
+    _add_scale_options(p)
+    _add_regularisation_options(p)
 
-    unset = argparse.SUPPRESS
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=unset,
-        help=preset_help(
-            "epochs",
-            "passes over the training sentences; with --minutes or --max-steps and no "
-            "--epochs, the budget alone decides (no epoch limit)",
-        ),
-    )
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=unset,
-        help=preset_help("batch_size", "sentences per step"),
-    )
-    p.add_argument(
-        "--lr",
-        type=float,
-        default=unset,
-        help=preset_help("lr", "peak learning rate (None: 1e-4 contrastive, 1e-3 ce/both)"),
-    )
-    p.add_argument(
-        "--warmup-steps",
-        type=int,
-        default=unset,
-        help=preset_help("warmup_steps", "linear warm-up of the learning rate from 0 over N steps"),
-    )
-    p.add_argument(
-        "--lr-decay",
-        default=unset,
-        choices=LR_DECAYS,
-        help=preset_help(
-            "lr_decay",
-            "after the warm-up, decay the learning rate to --min-lr-ratio x --lr over the "
-            "run's epochs x batches steps (step-based: --minutes does not change it)",
-        ),
-    )
-    p.add_argument(
-        "--min-lr-ratio",
-        type=float,
-        default=unset,
-        help=preset_help("min_lr_ratio", "final learning rate / --lr, in [0, 1]"),
-    )
-    p.add_argument(
-        "--clip", type=float, default=unset, help=preset_help("clip", "gradient-norm clip")
-    )
-    p.add_argument(
-        "--vocab",
-        default=unset,
-        choices=["word", "bpe"],
-        help=preset_help(
-            "vocab",
-            "leaves: words, or BPE pieces learned from the training sentences (trees are "
-            "still decided over words; a word's pieces get a balanced subtree); --min-count "
-            "and --max-vocab apply to word runs only",
-        ),
-    )
-    p.add_argument(
-        "--bpe-size", type=int, default=unset, help=preset_help("bpe_size", "--vocab bpe: pieces")
-    )
-    p.add_argument("--channels", "-K", type=int, default=unset, help=preset_help("channels", "K"))
-    p.add_argument(
-        "--channel-size", "-U", type=int, default=unset, help=preset_help("channel_size", "U")
-    )
-    p.add_argument(
-        "--untied",
-        dest="tied",
-        action="store_false",
-        default=unset,
-        help=preset_help("tied", "untied Lambda (Linear E -> V)", label="tied"),
-    )
-    p.add_argument(
-        "--activation",
-        default=unset,
-        choices=["none", "tanh", "relu", "gelu"],
-        help=preset_help("activation"),
-    )
-    p.add_argument(
-        "--compose",
-        default=unset,
-        metavar="{linear,diagonal}",
-        help=preset_help(
-            "compose",
-            "compose/decompose functions: linear (Linear 2U->U, U->2U per channel) or "
-            "diagonal (Banyan: element-wise gates and biases, 7U parameters)",
-        ),
-    )
-    p.add_argument(
-        "--entangle",
-        action=argparse.BooleanOptionalAction,
-        default=unset,
-        help=preset_help(
-            "entangle",
-            "entangled trees: identical spans of a batch are one node with several parents "
-            "(a DAG; down = mean of the halves from all parents); not under torchrun",
-        ),
-    )
+
+def _option(p: Any, *flags: str, key: str, text: str = "", **kw: Any) -> None:
+    """A preset option: absent from the namespace unless given; its help ends with
+    its value in every preset (``label``: the name it has there, if another)."""
+    label = kw.pop("label", "")
+    p.add_argument(*flags, default=argparse.SUPPRESS, help=preset_help(key, text, label), **kw)
+
+
+def _add_optimisation_options(p: argparse.ArgumentParser) -> None:
+    _option(
+        p, "--epochs", key="epochs", type=int,
+        text="passes over the training sentences; with --minutes or --max-steps and no "
+        "--epochs, the budget alone decides (no epoch limit)",
+    )  # fmt: skip
+    _option(p, "--batch-size", key="batch_size", text="sentences per step", type=int)
+    _option(p, "--lr", key="lr", type=float,
+            text="peak learning rate (None: 1e-4 contrastive, 1e-3 ce/both)")  # fmt: skip
+    _option(p, "--warmup-steps", key="warmup_steps", type=int,
+            text="linear warm-up of the learning rate from 0 over N steps")  # fmt: skip
+    _option(
+        p, "--lr-decay", key="lr_decay", choices=LR_DECAYS,
+        text="after the warm-up, decay the learning rate to --min-lr-ratio x --lr over the "
+        "run's epochs x batches steps (step-based: --minutes does not change it)",
+    )  # fmt: skip
+    _option(p, "--min-lr-ratio", key="min_lr_ratio", type=float,
+            text="final learning rate / --lr, in [0, 1]")  # fmt: skip
+    _option(p, "--clip", key="clip", type=float, text="gradient-norm clip")
+
+
+def _add_leaf_options(p: argparse.ArgumentParser) -> None:
+    _option(
+        p, "--vocab", key="vocab", choices=["word", "bpe"],
+        text="leaves: words, or BPE pieces learned from the training sentences (trees are "
+        "still decided over words; a word's pieces get a balanced subtree); --min-count "
+        "and --max-vocab apply to word runs only",
+    )  # fmt: skip
+    _option(p, "--bpe-size", key="bpe_size", type=int, text="--vocab bpe: pieces")
+
+
+def _add_shape_options(p: argparse.ArgumentParser) -> None:
+    _option(p, "--channels", "-K", key="channels", type=int, text="K")
+    _option(p, "--channel-size", "-U", key="channel_size", type=int, text="U")
+    _option(p, "--untied", key="tied", dest="tied", action="store_false",
+            text="untied Lambda (Linear E -> V)", label="tied")  # fmt: skip
+    _option(p, "--activation", key="activation", choices=["none", "tanh", "relu", "gelu"])
+    _option(
+        p, "--compose", key="compose", metavar="{linear,diagonal}",
+        text="compose/decompose functions: linear (Linear 2U->U, U->2U per channel) or "
+        "diagonal (Banyan: element-wise gates and biases, 7U parameters)",
+    )  # fmt: skip
+    _option(
+        p, "--entangle", key="entangle", action=argparse.BooleanOptionalAction,
+        text="entangled trees: identical spans of a batch are one node with several parents "
+        "(a DAG; down = mean of the halves from all parents); not under torchrun",
+    )  # fmt: skip
+
+
+def _add_scale_options(p: argparse.ArgumentParser) -> None:
     t = p.add_mutually_exclusive_group()
-    t.add_argument(
-        "--temperature",
-        type=float,
-        default=unset,
-        help=preset_help("temperature", "paper convention: logits = cos / tau"),
-    )
-    t.add_argument(
-        "--log-scale",
-        type=float,
-        default=unset,
-        help=preset_help(
-            "log_scale", "reference-code convention: logits = cos * exp(a) (None: a = 0.2)"
-        ),
-    )
-    p.add_argument(
-        "--learn-temperature",
-        action=argparse.BooleanOptionalAction,
-        default=unset,
-        help=preset_help(
-            "learn_temperature",
-            "learn the logit scale (stored as its log, CLIP-style), starting from "
-            "--temperature / --log-scale, kept in [1, 100]",
-        ),
-    )
-    p.add_argument(
-        "--dropout", type=float, default=unset, help=preset_help("dropout", "on compose/decompose")
-    )
-    p.add_argument(
-        "--input-dropout",
-        type=float,
-        default=unset,
-        help=preset_help("input_dropout", "on leaves"),
-    )
-    p.add_argument(
-        "--init-range",
-        type=float,
-        default=unset,
-        help=preset_help("init_range", "embeddings start Uniform(-r, r)"),
-    )
+    _option(t, "--temperature", key="temperature", type=float,
+            text="paper convention: logits = cos / tau")  # fmt: skip
+    _option(t, "--log-scale", key="log_scale", type=float,
+            text="reference-code convention: logits = cos * exp(a) (None: a = 0.2)")  # fmt: skip
+    _option(
+        p, "--learn-temperature", key="learn_temperature", action=argparse.BooleanOptionalAction,
+        text="learn the logit scale (stored as its log, CLIP-style), starting from "
+        "--temperature / --log-scale, kept in [1, 100]",
+    )  # fmt: skip
+
+
+def _add_regularisation_options(p: argparse.ArgumentParser) -> None:
+    _option(p, "--dropout", key="dropout", type=float, text="on compose/decompose")
+    _option(p, "--input-dropout", key="input_dropout", type=float, text="on leaves")
+    _option(p, "--init-range", key="init_range", type=float,
+            text="embeddings start Uniform(-r, r)")  # fmt: skip
 
 
 def preset_given(args: argparse.Namespace) -> dict[str, Any]:
     """The preset options given on the command line (the preset decides the rest).
     A budget (``--minutes``, ``--max-steps``) without ``--epochs`` decides alone:
     ``epochs`` is then None (no epoch limit), not the preset's."""
-    from strae_graph.training.presets import PRESET_KEYS
-
     given = {k: getattr(args, k) for k in PRESET_KEYS if hasattr(args, k)}
     budget = getattr(args, "minutes", None) is not None or getattr(args, "max_steps", None)
     if budget and "epochs" not in given:
@@ -225,8 +165,6 @@ def add_data_options(
     p: argparse.ArgumentParser, max_sentences: int | None, max_sentences_help: str
 ) -> None:
     """The corpus and the slice of it a run reads (:data:`DATA_FIELDS`)."""
-    from strae_graph.training.config import TrainConfig
-
     d = TrainConfig()
     p.add_argument(
         "--corpus",
