@@ -21,16 +21,15 @@ from strae_graph.cli.options import (
 )
 from strae_graph.cli.output import status, summary
 from strae_graph.model.objectives import OBJECTIVES
+from strae_graph.training.config import ORDERS, TrainConfig, train_config_fields
+from strae_graph.training.distributed import under_torchrun
+from strae_graph.training.interrupt import quiet_after_stop
+from strae_graph.training.presets import PRESETS, resolve
+from strae_graph.util.jsonsafe import dumps
 
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
-    from eval.curve import CURVE_TASKS, DEFAULT_CURVE_TASKS
-    from parsers.structures import structure_names
-    from strae_graph.training.config import ORDERS, TrainConfig
-    from strae_graph.training.presets import PRESETS
-
     d = TrainConfig()
-    unset = argparse.SUPPRESS  # preset options: absent unless given, then the preset decides
     p = sub.add_parser(
         "train",
         help="train a StrAE on a corpus",
@@ -39,6 +38,28 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_data_options(p, d.max_sentences, "training sentences to read (0 = all)")
+    _add_run_options(p, d)
+    add_preset_options(p)
+    _add_process_options(p, d)
+    _add_order_options(p, d)
+    _add_budget_options(p)
+    r = p.add_mutually_exclusive_group()
+    r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="start again over the run in OUT: the old run's files (checkpoints, logs, "
+        "config, vocabulary, cached baselines) are removed first, anything else is kept",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_run_train)
+
+
+def _add_run_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """What is trained, and where to: the structure, the preset, the objective, --out."""
+    from parsers.structures import structure_names
+
+    unset = argparse.SUPPRESS  # a preset option: absent unless given, then the preset decides
     p.add_argument(
         "--structure",
         default=d.structure,
@@ -54,7 +75,10 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--objective", default=unset, choices=OBJECTIVES, help=preset_help("objective"))
     p.add_argument("--out", default=d.out, help="run directory")
-    add_preset_options(p)
+
+
+def _add_process_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """The seed and device, logging and checkpoints, and what to do with bad lines and NaNs."""
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="cpu, cuda, cuda:1, ...")
     add_speed_options(p)
@@ -80,6 +104,10 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         help="a NaN/inf loss or gradient: stop (saving the model from before the batch), "
         "or skip the batch and count it",
     )
+
+
+def _add_order_options(p: argparse.ArgumentParser, d: TrainConfig) -> None:
+    """Streaming and the order of the batches."""
     p.add_argument(
         "--stream",
         action="store_true",
@@ -101,6 +129,12 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--order-block", type=int, default=d.order_block, metavar="SENTENCES",
                    help="bucketed order: consecutive sentences the block shuffle moves "
                    "together (one read from disk when streaming)")  # fmt: skip
+
+
+def _add_budget_options(p: argparse.ArgumentParser) -> None:
+    """The time and step budgets, and the learning curve."""
+    from eval.curve import CURVE_TASKS, DEFAULT_CURVE_TASKS
+
     p.add_argument(
         "--minutes",
         type=float,
@@ -123,21 +157,11 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
         "--curve-tasks",
         nargs="+",
         choices=CURVE_TASKS,
-        default=unset,
+        default=argparse.SUPPRESS,
         metavar="TASK",
         help=f"tasks of the learning curve, of {', '.join(CURVE_TASKS)} "
         f"(default: {' '.join(DEFAULT_CURVE_TASKS)})",
     )
-    r = p.add_mutually_exclusive_group()
-    r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    r.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start again over the run in OUT: the old run's files (checkpoints, logs, "
-        "config, vocabulary, cached baselines) are removed first, anything else is kept",
-    )
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_run_train)
 
 
 def _train_config(args: argparse.Namespace):
@@ -169,18 +193,12 @@ def _train_config(args: argparse.Namespace):
 def _with_option(message: str) -> str:
     """``"max_length must be ..."`` -> ``"--max-length: max_length must be ..."``
     for a message that starts with a TrainConfig field."""
-    from strae_graph.training.config import train_config_fields
-
     return with_option(message, train_config_fields())
 
 
 def _make_train_config(args: argparse.Namespace, curve_tasks):
     """Every option is read back by its TrainConfig field name (the option's
     dest), the preset options through the preset."""
-    from strae_graph.training.config import TrainConfig, train_config_fields
-    from strae_graph.training.distributed import under_torchrun
-    from strae_graph.training.presets import resolve
-
     given = preset_given(args)
     values = resolve(args.preset, given)
     if values["entangle"] and "entangle" not in given and under_torchrun():
@@ -199,8 +217,6 @@ def _run_train(args: argparse.Namespace) -> int:
 
     from parsers.api import train
     from parsers.structures import GOLD
-    from strae_graph.training.interrupt import quiet_after_stop
-    from strae_graph.util.jsonsafe import dumps
 
     cfg = _train_config(args)
     if cfg.structure == GOLD and cfg.eval_every_minutes is not None:
