@@ -5,8 +5,9 @@ objectives, training, embedding), ``parsers`` (structure sources and their
 registry), ``eval`` (evaluation), and this package, which may import all of
 them.  Nothing below imports it.
 
-One module per command group (``cmd_*``); the training options that
-``strae train`` and ``strae compare`` share are declared once in
+One module per command group (``cmd_*``); the options several commands share
+(training options of ``strae train`` and ``strae compare``, evaluation options
+of ``strae eval`` and ``strae compare``) are declared once in
 :mod:`strae_graph.cli.options`.
 """
 

@@ -7,7 +7,15 @@ import sys
 from collections.abc import Sequence
 
 from parsers.errors import ParserError
-from strae_graph.cli import cmd_bench, cmd_embed, cmd_eval, cmd_parse, cmd_train, cmd_verify
+from strae_graph.cli import (
+    cmd_bench,
+    cmd_compare,
+    cmd_embed,
+    cmd_eval,
+    cmd_parse,
+    cmd_train,
+    cmd_verify,
+)
 from strae_graph.cli.errors import UserError
 from strae_graph.data.corpus import DataError
 from strae_graph.training.checkpoint import CheckpointError
@@ -20,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="StrAE structured-autoencoder embeddings on DGL tree graphs.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for commands in (cmd_train, cmd_verify, cmd_bench, cmd_parse, cmd_embed, cmd_eval):
+    for commands in (cmd_train, cmd_verify, cmd_bench, cmd_parse, cmd_embed, cmd_eval, cmd_compare):
         commands.add_subcommand(sub)
     return parser
 

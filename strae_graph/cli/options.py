@@ -7,8 +7,11 @@ back by :func:`preset_given`).  Option names are ``TrainConfig`` field names
 from __future__ import annotations
 
 import argparse
+from dataclasses import fields
 from typing import Any
 
+from eval.evaluate import ALL_TASKS, EvalConfig
+from strae_graph.cli.errors import option_error
 from strae_graph.data.corpus import DEFAULT_CORPUS
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.lr_schedule import LR_DECAYS
@@ -222,3 +225,61 @@ def add_speed_options(p: argparse.ArgumentParser) -> None:
         help="batches built ahead by a background thread (default: 0 on a CPU, where "
         "building in the step is faster, 2 on a GPU)",
     )
+
+
+def add_eval_options(p: argparse.ArgumentParser) -> None:
+    """The evaluation options ``strae eval`` and ``strae compare`` share (read back by
+    :func:`eval_config`)."""
+    p.add_argument(
+        "--tasks",
+        nargs="+",
+        choices=ALL_TASKS,
+        default=None,
+        help="tasks to run (default: all; only the given files when --wordsim/--sts is used)",
+    )
+    p.add_argument(
+        "--probe-seeds",
+        nargs="+",
+        type=int,
+        default=[0, 1, 2],
+        help="seeds of the classification probes (mean ± std over them)",
+    )
+    p.add_argument(
+        "--probe-max-train",
+        type=int,
+        default=20_000,
+        help="training examples per probe (seeded sample; 0 = all)",
+    )
+    p.add_argument(
+        "--word2vec",
+        action="store_true",
+        help="add a gensim word2vec baseline trained on the same corpus slice",
+    )
+    p.add_argument(
+        "--no-mean-baseline",
+        action="store_true",
+        help="leave out the mean-of-leaf-embeddings baseline",
+    )
+    p.add_argument("--embed-batch-size", type=int_at_least(1), default=256,
+                   help="sentences per embedding batch")  # fmt: skip
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def eval_config(args: argparse.Namespace, files: bool) -> EvalConfig:
+    """The EvalConfig of :func:`add_eval_options`'s options (``files``: only the given
+    --wordsim / --sts files unless --tasks says more)."""
+    tasks = args.tasks
+    if tasks is None:
+        tasks = () if files else ALL_TASKS
+    try:
+        return EvalConfig(
+            tasks=tuple(tasks),
+            wordsim_files=tuple(getattr(args, "wordsim", ())),
+            sts_files=tuple(getattr(args, "sts", ())),
+            probe_seeds=tuple(args.probe_seeds),
+            probe_max_train=args.probe_max_train,
+            progress=not args.no_progress,
+        )
+    except ValueError as e:  # "--probe-seeds: probe_seeds must be ..."
+        raise option_error(e, [f.name for f in fields(EvalConfig)]) from None
