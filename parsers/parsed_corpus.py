@@ -202,6 +202,36 @@ def parse_corpus(
         raise
 
 
+#: a shard of the input: (its path in the partial directory, line numbers, token
+#: lists, the index of its first sentence, gold trees or None)
+Shard = tuple[str, list[int], list[list[str]], int, list[Tree | None]]
+
+
+def _shards(
+    src: Path,
+    structure: str,
+    partial: Path,
+    max_sentences: int | None,
+    options: dict[str, Any],
+    shard_size: int,
+) -> Iterator[Shard]:
+    """The input cut into shards of ``shard_size`` sentences."""
+    lines: list[int] = []
+    sents: list[list[str]] = []
+    golds: list[Tree | None] = []
+    index, k = 0, 0
+    for line, toks, gold in _iter_input(str(src), structure, max_sentences, options):
+        lines.append(line)
+        sents.append(toks)
+        golds.append(gold)
+        if len(sents) == shard_size:
+            yield str(partial / f"shard_{k:05d}"), lines, sents, index, golds
+            index, k = index + len(sents), k + 1
+            lines, sents, golds = [], [], []
+    if sents:
+        yield str(partial / f"shard_{k:05d}"), lines, sents, index, golds
+
+
 def _parse_into(
     src: Path,
     structure: str,
@@ -225,21 +255,8 @@ def _parse_into(
     shard_paths: list[str] = []
     n_done = 0
 
-    def shards() -> Iterator[tuple[str, list[int], list[list[str]], int, list[Tree | None]]]:
-        lines: list[int] = []
-        sents: list[list[str]] = []
-        golds: list[Tree | None] = []
-        index, k = 0, 0
-        for line, toks, gold in _iter_input(str(src), structure, max_sentences, options):
-            lines.append(line)
-            sents.append(toks)
-            golds.append(gold)
-            if len(sents) == shard_size:
-                yield str(partial / f"shard_{k:05d}"), lines, sents, index, golds
-                index, k = index + len(sents), k + 1
-                lines, sents, golds = [], [], []
-        if sents:
-            yield str(partial / f"shard_{k:05d}"), lines, sents, index, golds
+    def shards() -> Iterator[Shard]:
+        return _shards(src, structure, partial, max_sentences, options, shard_size)
 
     def shard_done(path: str, n: int) -> None:
         nonlocal n_done
