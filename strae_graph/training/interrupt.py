@@ -19,6 +19,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -82,6 +83,17 @@ class StopRequest:
         if not self._deferring and self._pending_interrupt:
             self._pending_interrupt = False
             raise KeyboardInterrupt
+
+
+@dataclass
+class RunProgress:
+    """Where a training run stands, kept up to date by the loop for the sentence
+    that a run stopped at once by a (second) Ctrl-C leaves
+    (:func:`strae_graph.training.run_dir.interrupted_note`)."""
+
+    step: int | None = None  # the last step taken
+    checkpoint_step: int | None = None  # the step of the checkpoint on disk (last.pt)
+    stop: StopRequest | None = None  # the run's stop request, once the loop runs
 
 
 def quiet_after_stop(signum: int, frame: Any) -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from strae_graph.training.budget import LearningCurve, OnEval, TrainClock
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import leaves
 from strae_graph.training.distributed import DistContext
-from strae_graph.training.interrupt import StopRequest
+from strae_graph.training.interrupt import RunProgress, StopRequest
 from strae_graph.training.lr_schedule import current_lr
 from strae_graph.training.prefetch import Prefetcher
 from strae_graph.training.run_dir import resume_state, resumed_vocabulary, start_run_files
@@ -78,14 +78,13 @@ def run_training(
     log: Callable[[str], None],
     ctx: DistContext,
     on_eval: OnEval | None = None,
-    saved: dict[str, Any] | None = None,
+    progress: RunProgress | None = None,
     parse: Parse | None = None,
 ) -> TrainResult:
     """Train as :func:`strae_graph.training.train.train` says (its run directory exists
-    and is locked).  ``saved``: updated with the current step, the step of the
-    checkpoint on disk and whether a stop was requested (read by ``train`` on
-    Ctrl-C)."""
-    saved = saved if saved is not None else {}
+    and is locked).  ``progress``: kept up to date with the current step, the step
+    of the checkpoint on disk and the stop request (read by ``train`` on Ctrl-C)."""
+    progress = progress if progress is not None else RunProgress()
     out = Path(cfg.out)
     state = resume_state(cfg, out, log) if resume else None
     vocab: Vocabulary | None = None
@@ -93,7 +92,7 @@ def run_training(
     if state is not None:
         vocab, subwords = resumed_vocabulary(state, cfg, out)
     data, n_train_tokens = load_run_data(cfg, vocab, subwords, parse, ctx, log)
-    run = Trainer(cfg, ctx, log, data, n_train_tokens, saved)
+    run = Trainer(cfg, ctx, log, data, n_train_tokens, progress)
     if state is not None:
         run.restore(state)
     elif ctx.is_main:
@@ -138,10 +137,8 @@ class Trainer(RunState):
             open_no_follow(ctx.output_path(self.out / "metrics.jsonl")) as mfile,
             open_no_follow(ctx.output_path(self.out / "timing.jsonl")) as tfile,
         ):
-            self.stop: StopRequest = stop
-            self.mfile: IO[str] = mfile
-            self.tfile: IO[str] = tfile
-            self.saved["stop"], self.saved["step"] = stop, self.step
+            self.stop, self.mfile, self.tfile = stop, mfile, tfile
+            self.progress.stop, self.progress.step = stop, self.step
             self._epochs(threads)
         return self._finish()
 
@@ -242,7 +239,7 @@ class Trainer(RunState):
         dt = time.perf_counter() - ts
         cpu_dt = time.process_time() - cs  # this process, prefetch thread included
         self.step += 1
-        self.saved["step"] = self.step
+        self.progress.step = self.step
         self.next_batch += 1
         self.tokens_done += n_tok
         self.tokens_seen += n_tok

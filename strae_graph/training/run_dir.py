@@ -34,6 +34,7 @@ from strae_graph.training.checkpoint import CheckpointError, load_checkpoint
 from strae_graph.training.compared import COMPARED, COMPARED_SINCE, pipeline_problems
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import RunData
+from strae_graph.training.interrupt import RunProgress
 from strae_graph.training.lr_schedule import resume_problem
 from strae_graph.training.run_files import check_run_files, clear_run_files, file_hashes
 from strae_graph.util.dgl import dgl
@@ -225,11 +226,10 @@ def remove_if_unused(created: list[Path], only_if_empty: bool = False) -> None:
             d.rmdir()  # fails (and stops) on a directory holding anything
 
 
-def interrupted_note(last_path: Path, saved: dict[str, Any]) -> str:
+def interrupted_note(last_path: Path, progress: RunProgress) -> str:
     """What a run stopped at once by a (second) Ctrl-C leaves: the sentence
     the command line prints, naming the checkpoint that stands."""
-    step, at = saved["step"], saved["checkpoint_step"]
-    stop = saved["stop"]
+    step, at, stop = progress.step, progress.checkpoint_step, progress.stop
     how = "by a second Ctrl-C" if stop is not None and stop.requested else "by Ctrl-C"
     if at is not None and at == step:
         return f"stopped {how} after saving {last_path} (step {at}); continue with --resume"

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
@@ -26,9 +26,11 @@ from strae_graph.training.checkpoint import (
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import RunData
 from strae_graph.training.distributed import DistContext
+from strae_graph.training.interrupt import RunProgress, StopRequest
 from strae_graph.training.lr_schedule import make_scheduler, restore_scheduler
 from strae_graph.training.rng_state import capture_rng, restore_rng
 from strae_graph.training.run_dir import truncate
+from strae_graph.training.threads import ThreadGovernor
 from strae_graph.util.fileio import file_sha256
 
 #: the version of the checkpoint layout :meth:`RunState.checkpoint` writes
@@ -47,9 +49,10 @@ class RunState:
         log: Callable[[str], None],
         data: RunData,
         n_train_tokens: int,
-        saved: dict[str, Any],
+        progress: RunProgress,
     ):
-        self.cfg, self.ctx, self.log, self.data, self.saved = cfg, ctx, log, data, saved
+        self.cfg, self.ctx, self.log, self.data = cfg, ctx, log, data
+        self.progress = progress  # what a Ctrl-C that stops the run at once reports
         self.out = Path(cfg.out)
         self.last_path, self.best_path = self.out / "last.pt", self.out / "best.pt"
         self.n_train_tokens = n_train_tokens
@@ -78,6 +81,11 @@ class RunState:
         self.curve: LearningCurve | None = None
         # the SHA-256 of config.json, recorded in every checkpoint (strae_graph.training.run_files)
         self.config_sha: str | None = None
+        # while the loop runs (Trainer.run): its stop request and its log files
+        self.stop = StopRequest()  # replaced by the loop's, whose handlers are installed
+        self.mfile: IO[str] | None = None  # metrics.jsonl
+        self.tfile: IO[str] | None = None  # timing.jsonl
+        self.governor: ThreadGovernor | None = None  # --threads (strae_graph.training.threads)
 
     def restore(self, state: dict[str, Any]) -> None:
         """Continue from the checkpoint ``state`` (checked by
@@ -93,7 +101,7 @@ class RunState:
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{self.last_path}: does not fit this model: {e}") from None
         self.epoch, self.next_batch, self.step = state["epoch"], state["next_batch"], state["step"]
-        self.saved["checkpoint_step"] = self.step
+        self.progress.checkpoint_step = self.step
         self.best_dev, self.last_dev = state["best_dev"], state["last_dev"]
         self.nan_batches = int(state.get("nan_batches", 0))
         self.train_seconds = state.get("train_seconds", 0.0)
@@ -147,7 +155,7 @@ class RunState:
             path,
         )
         if path == self.last_path:
-            self.saved["checkpoint_step"] = self.step
+            self.progress.checkpoint_step = self.step
 
     def epochs_left(self) -> bool:
         """Whether ``--epochs`` allow another epoch (always, without an epoch limit)."""

@@ -29,13 +29,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from strae_graph.training.budget import OnEval
 from strae_graph.training.checkpoint import CheckpointError, run_lock
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import check_parse
 from strae_graph.training.distributed import DistContext, under_torchrun
+from strae_graph.training.interrupt import RunProgress
 from strae_graph.training.loop import TrainResult, run_training
 from strae_graph.training.run_dir import interrupted_note, remove_if_unused
 from strae_graph.training.run_files import is_run_dir
@@ -86,14 +86,14 @@ def train(
         raise CheckpointError(f"--resume: no run directory {out}")
     created = [d for d in (out, *out.parents) if not d.exists()]  # removed again on failure
     out.mkdir(parents=True, exist_ok=True)
-    saved: dict[str, Any] = {"step": None, "checkpoint_step": None, "stop": None}
+    progress = RunProgress()
     try:
         with run_lock(out) if ctx.is_main else contextlib.nullcontext():
-            return run_training(cfg, resume, log, ctx, on_eval, saved, parse)
+            return run_training(cfg, resume, log, ctx, on_eval, progress, parse)
     except KeyboardInterrupt:
         if ctx.is_main:
             remove_if_unused(created)
-        raise KeyboardInterrupt(interrupted_note(out / "last.pt", saved)) from None
+        raise KeyboardInterrupt(interrupted_note(out / "last.pt", progress)) from None
     except BaseException:
         if ctx.is_main:
             remove_if_unused(created)
