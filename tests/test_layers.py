@@ -141,6 +141,37 @@ def test_the_circle_check_finds_a_circle():
     assert _circles({"a": {"b"}, "b": set()}) == []
 
 
+#: the core's subpackages, bottom to top: a module imports only its own subpackage
+#: and those of a lower rank (data and graph, embed and bench: neither imports the
+#: other); the package's own __init__ (the public names) sits above them all
+CORE_RANK = {"util": 0, "trees": 1, "data": 2, "graph": 2, "model": 3, "training": 4,
+             "embed": 5, "bench": 5}  # fmt: skip
+
+
+def _core_part(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "strae_graph" or module == "strae_graph.__main__":
+        return None
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_core_subpackages_import_downwards():
+    """The order of README's Layout: util < trees < data, graph < model < training
+    < embed, bench (the command line, above them all, is checked above)."""
+    upward = []
+    for module, targets in _import_graph().items():
+        me = _core_part(module)
+        if me not in CORE_RANK:
+            continue
+        for target in targets:
+            other = _core_part(target)
+            if other is None or other == me or other == "cli":
+                continue
+            if other not in CORE_RANK or CORE_RANK[other] >= CORE_RANK[me]:
+                upward.append(f"{module} ({me}) imports {target} ({other})")
+    assert not upward, "\n".join(sorted(upward))
+
+
 def test_no_import_goes_up_a_layer():
     upward = []
     for package in ("strae_graph", "parsers", "eval"):
