@@ -1,2 +1,2 @@
-"""``strae bench``: the cases, how a step is timed, the report.  Imports
+"""``strae bench``: its settings, the cases, how a step is timed, the report.  Imports
 training, model, graph, data, trees and util."""
