@@ -48,6 +48,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -267,8 +268,6 @@ def _check(tok) -> None:
 def alphabet(sentences: Sequence[Sequence[str]], limit: int = ALPHABET) -> list[str]:
     """The ``limit`` most frequent characters of the marked words (ties: code point).
     Raises ValueError for an empty word or one holding whitespace."""
-    from collections import Counter
-
     words = Counter(w for s in sentences for w in s)
     chars: Counter[str] = Counter()
     for w, c in words.items():
