@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from parsers.chart_tree import BINARIZE_CHOICES, CHART, check_binarize
 from parsers.dependency import ATTACH_ORDERS
 from parsers.structures import GOLD, get_structure, names
 from strae_graph.cli.output import status, summary
@@ -38,9 +39,11 @@ def _add_structure_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--binarize",
-        default="right",
-        choices=["right", "left"],
-        help="benepar / gold: how n-ary nodes become binary",
+        default=None,
+        choices=BINARIZE_CHOICES,
+        help="benepar / gold: how trees become binary: chart (benepar's default: the best "
+        "binary tree under its span scores), or the n-ary tree binarised right (gold's "
+        "default) or left",
     )
 
 
@@ -56,7 +59,7 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
     elif structure == "benepar":
         if args.benepar_model is not None:  # None: the default (resolve_benepar_model)
             opts["model"] = args.benepar_model
-        if args.binarize != "right":
+        if args.binarize not in (None, CHART):  # None: the default, chart
             opts["binarize"] = args.binarize
     elif get_structure(structure).needs_model:
         if not args.model:
@@ -67,7 +70,9 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
         opts["model"] = str(args.model)
         opts["fingerprint"] = _run_fingerprint(args.model)
     elif structure == GOLD:
-        if args.binarize != "right":
+        if args.binarize is not None:
+            check_binarize(args.binarize, GOLD)  # chart: no span scores
+        if args.binarize not in (None, "right"):
             opts["binarize"] = args.binarize
         if getattr(args, "keep_case", False):
             opts["lowercase"] = False
@@ -257,7 +262,8 @@ def _draw_tokens(args: argparse.Namespace) -> tuple[list[str], Any]:
         if not tokens:
             raise ValueError("the sentence has no tokens")
         return tokens, None
-    gold = Tree.from_brackets(args.sentence, binarize=args.binarize)
+    binarize = structure_options(args, GOLD).get("binarize", "right")
+    gold = Tree.from_brackets(args.sentence, binarize=binarize)
     if not args.keep_case:
         gold = Tree(tuple(unescape(t).lower() for t in gold.tokens), gold.children)
     return list(gold.tokens), gold
