@@ -19,9 +19,9 @@ The ceiling of this metric (:func:`ceiling_rows`) is what the gold trees
 themselves score once binarised (right, and left): recall 100, precision
 well below it.  Every row also reports its F1 as a fraction of that ceiling.
 benepar's binary trees are by default the best ones under its span scores
-(``binarize=chart``, :mod:`parsers.chart_tree`), scored against the right
-ceiling.  benepar rows add the parser's own labelled bracket scores of its n-ary trees
-against the n-ary gold under EVALB's COLLINS.prm conventions
+(``binarize=chart``, :mod:`parsers.chart_tree`), set against the right
+ceiling.  benepar rows add the parser's own labelled bracket scores of its
+n-ary trees against the n-ary gold under EVALB's COLLINS.prm conventions
 (:mod:`parsers.evalb`), comparable with published parser results.
 """
 
