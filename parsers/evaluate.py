@@ -18,8 +18,10 @@ fewer, so no binary source reaches 100 precision.
 The ceiling of this metric (:func:`ceiling_rows`) is what the gold trees
 themselves score once binarised (right, and left): recall 100, precision
 well below it.  Every row also reports its F1 as a fraction of that ceiling.
-benepar rows add the parser's own labelled bracket scores of its n-ary trees
-against the n-ary gold under EVALB's COLLINS.prm conventions
+benepar's binary trees are by default the best ones under its span scores
+(``binarize=chart``, :mod:`parsers.chart_tree`), set against the right
+ceiling.  benepar rows add the parser's own labelled bracket scores of its
+n-ary trees against the n-ary gold under EVALB's COLLINS.prm conventions
 (:mod:`parsers.evalb`), comparable with published parser results.
 """
 
@@ -159,18 +161,16 @@ _BENEPAR_RUN = ("model", "parser_words", "batch_size")
 
 
 def _parse(name: str, gold: GoldSet, opts: dict[str, Any], seed: int) -> tuple[list, list | None]:
-    """The binary trees of ``name`` over the gold tokens and, for benepar, the
-    n-ary parses they were binarised from (one parse serves both scores)."""
+    """The binary trees of ``name`` over the gold tokens and, for benepar, its
+    n-ary parses too (one forward pass serves both scores: the chart trees and
+    the n-ary parses are decoded from the same span scores)."""
     from parsers import parse_sentences
 
     if name != "benepar":
         return parse_sentences(gold.sentences, name, seed=seed, **opts), None
-    from parsers.benepar_parser import benepar_parses, binary_tree
+    from parsers.benepar_parser import benepar_trees_and_parses
 
-    parses = benepar_parses(gold.sentences, **{k: opts[k] for k in _BENEPAR_RUN if k in opts})
-    trees = [binary_tree(s, p, opts.get("binarize", "right"), i)
-             for i, (s, p) in enumerate(zip(gold.sentences, parses))]  # fmt: skip
-    return trees, parses
+    return benepar_trees_and_parses(gold.sentences, nary=True, **opts)
 
 
 def _labelled(gold: GoldSet, opts: dict[str, Any], parses: list) -> dict[str, Any]:
@@ -199,12 +199,14 @@ def evaluate_sources(
     labelled: bool = True,
 ) -> list[dict[str, Any]]:
     """One row per structure: bracket scores, ``of_ceiling`` (F1 / the F1 of the
-    gold trees binarised the same way, right unless ``binarize=left``),
+    gold trees binarised the same way, right unless ``binarize=left``; benepar's
+    default ``binarize=chart``, shown in its row's options, against right),
     sentences, sentences/s (and a ``note`` instead of scores when the source
     cannot run here).  benepar rows also hold ``labelled`` and
     ``labelled_cased`` (EVALB-style scores of its n-ary parses of the
     lower-cased tokens and of the original-case words; not with
     ``labelled=False``).  ``ceilings``: the two ceiling rows come first."""
+    from parsers.benepar_parser import DEFAULT_BINARIZE
     from parsers.errors import ParserError
 
     gold = GoldSet.load(trees_path, held_out)
@@ -213,6 +215,8 @@ def evaluate_sources(
     rows: list[dict[str, Any]] = list(ceiling) if ceilings else []
     for name in structures:
         opts = dict((options or {}).get(name, {}))
+        if name == "benepar":
+            opts.setdefault("binarize", DEFAULT_BINARIZE)
         t0 = time.perf_counter()
         try:
             trees, parses = _parse(name, gold, opts, seed)
@@ -222,7 +226,7 @@ def evaluate_sources(
         dt = time.perf_counter() - t0
         extra = _labelled(gold, opts, parses) if parses is not None and labelled else {}
         scores = bracket_scores([tree_spans(t) for t in trees], gold.spans)
-        ceiling_f1 = best[opts.get("binarize", "right")]
+        ceiling_f1 = best.get(opts.get("binarize", "right"), best["right"])
         rows.append({"structure": name, "options": opts, **scores,
                      "of_ceiling": scores["f1"] / ceiling_f1 if ceiling_f1 else 0.0,
                      "sentences": len(trees),

@@ -23,6 +23,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from parsers.chart_tree import check_binarize
 from strae_graph.data.bracket_files import iter_bracket_lines
 from strae_graph.data.corpus import DataError, check_input_file
 from strae_graph.trees.errors import TreeError
@@ -102,6 +103,7 @@ def iter_gold_trees(
     path: str | os.PathLike[str], binarize: Binarize = "right", lowercase: bool = True
 ) -> Iterator[tuple[int, Tree]]:
     """``(number, binary tree)`` for every tree in ``path`` (see the module docstring)."""
+    check_binarize(binarize, "gold")  # chart: bracketed trees have no span scores
     for k, text in iter_bracket_strings(path):
         try:
             tree = Tree.from_brackets(text, binarize=binarize)

@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parsers.chart_tree import check_binarize
 from parsers.parse_output import check_replaceable, describe
 from parsers.structures import GOLD, get_structure
 from strae_graph.data.corpus import DataError, check_input_file, count_lines, read_sentences
@@ -147,7 +148,7 @@ def parse_corpus(
     input and options reuse it, others replace it when ``overwrite`` (else a
     ValueError; ``strae parse`` asks for ``--overwrite``).  A folder holding
     anything else is refused before any work (:func:`check_out`)."""
-    options = dict(options or {})
+    options = _checked_options(structure, options)
     source = get_structure(structure)  # a registered name, or a ValueError naming them
     src = check_input_file(input_path)
     if num_proc < 1 or shard_size < 1:
@@ -334,6 +335,21 @@ def _meta(
             "(leaves 0..n-1, internal nodes in post-order, root last)",
         },
     }
+
+
+def _checked_options(structure: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``options`` with benepar's binarisation made explicit (recorded,
+    so the dataset says how its trees were made, and part of the fingerprint: the
+    default, chart, is not the right-binarised parse of older datasets); a
+    binarisation the structure cannot apply is refused before any work."""
+    options = dict(options or {})
+    if structure == "benepar":
+        from parsers.benepar_parser import DEFAULT_BINARIZE
+
+        options.setdefault("binarize", DEFAULT_BINARIZE)
+    if structure in ("benepar", GOLD):
+        check_binarize(options.get("binarize", "right"), structure)
+    return options
 
 
 def _count_lines(path: Path) -> int | None:

@@ -9,7 +9,9 @@ right      heuristic  right-branching
 left       heuristic  left-branching
 random     heuristic  random bracketing, seeded per sentence
 spacy      parser     spaCy dependency parse -> binary tree (parsers.dependency)
-benepar    parser     benepar constituency parse, binarised (default model:
+benepar    parser     benepar: the best binary tree under its span scores
+                      (binarize=chart, parsers.chart_tree), or its constituency
+                      parse binarised right / left (default model:
                       parsers.benepar_parser.resolve_benepar_model)
 self       model      induced by a trained Self-StrAE (strae_graph.model.self_strae)
 gold       gold       a treebank's own trees (parsers.gold): never parsed, they
@@ -113,10 +115,15 @@ def _spacy_identity(options: dict[str, Any]) -> dict[str, str | None]:
 
 
 def _benepar_identity(options: dict[str, Any]) -> dict[str, str | None]:
-    """The resolved model (the default when none is given) by its file's hash."""
-    from parsers.benepar_parser import benepar_model_identity
+    """The resolved model (the default when none is given) by its file's hash,
+    and the binarisation (chart trees are not the right-binarised parses)."""
+    from parsers.benepar_parser import DEFAULT_BINARIZE, benepar_model_identity
 
-    return {"benepar": _version("benepar"), "model": benepar_model_identity(options.get("model"))}
+    return {
+        "benepar": _version("benepar"),
+        "model": benepar_model_identity(options.get("model")),
+        "binarize": str(options.get("binarize", DEFAULT_BINARIZE)),
+    }
 
 
 def _self(
@@ -150,7 +157,7 @@ REGISTRY: dict[str, Structure] = {
             "benepar",
             "parser",
             _benepar,
-            "benepar constituency parse, binarised",
+            "benepar: best binary tree under its span scores (or its parse, binarised)",
             _benepar_identity,
         ),
         Structure(SELF, "model", _self, "induced by a trained Self-StrAE (model=RUN_DIR)"),

