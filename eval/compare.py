@@ -29,7 +29,6 @@ options it overrides, never its own defaults.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,7 +42,7 @@ from eval.study_specs import StructureSpec, build_dataset, eval_parse, parse_spe
 from parsers.api import train
 from strae_graph.data.corpus import read_limit
 from strae_graph.training.checkpoint import CheckpointError
-from strae_graph.training.config import TrainConfig
+from strae_graph.training.config import TrainConfig, check_lr
 from strae_graph.training.presets import PRESETS, preset_config
 from strae_graph.training.run_dir import COMPARED
 from strae_graph.training.run_files import EVAL_FILE, EVAL_ITEMS_FILE, TRAIN_RESULT_FILE
@@ -97,9 +96,7 @@ class StudyConfig:
         if self.resamples < 1:
             raise ValueError(f"resamples must be at least 1, got {self.resamples}")
         for objective, lr in self.lr.items():  # --lr-contrastive, --lr-ce
-            if lr is not None and not (math.isfinite(lr) and lr > 0):
-                name = "lr_contrastive" if objective == "contrastive" else "lr_ce"
-                raise ValueError(f"{name} must be a positive number, got {lr}")
+            check_lr("lr_contrastive" if objective == "contrastive" else "lr_ce", lr)
         for objective in self.objectives:  # validates every objective's recipe
             self.train_config(self.specs()[0], objective, self.seeds[0])
 

@@ -88,7 +88,9 @@ def add_preset_options(p: argparse.ArgumentParser) -> None:
         "--lr",
         type=float,
         default=unset,
-        help=preset_help("lr", "peak learning rate (None: 1e-4 contrastive, 1e-3 ce/both)"),
+        help=preset_help(
+            "lr", "peak learning rate, in (0, 10] (None: 1e-4 contrastive, 1e-3 ce/both)"
+        ),
     )
     p.add_argument(
         "--warmup-steps",
