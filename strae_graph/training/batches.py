@@ -65,7 +65,7 @@ def load_run_data(
     t0 = time.perf_counter()
     data: RunData
     if cfg.stream:
-        data = streamed = _open_stream(cfg, vocab, parse, ctx)
+        data = streamed = _open_stream(cfg, vocab, subwords, parse, ctx)
         n_train_tokens, how = streamed.train_tokens, f", streamed from {streamed.cache.path} "
     else:
         data = load_training_data(cfg, vocab, subwords, parse)
@@ -83,7 +83,11 @@ def load_run_data(
 
 
 def _open_stream(
-    cfg: TrainConfig, vocab: Vocabulary | None, parse: Parse | None, ctx: DistContext
+    cfg: TrainConfig,
+    vocab: Vocabulary | None,
+    subwords: Subwords | None,
+    parse: Parse | None,
+    ctx: DistContext,
 ) -> StreamedCorpus:
     """:func:`strae_graph.data.stream.stream_from_config`; under torchrun the first
     process of each machine builds the corpus's Arrow cache before the others
@@ -98,7 +102,7 @@ def _open_stream(
                 corpus_cache(cfg.corpus, cfg.max_length)
         finally:
             ctx.barrier()
-    return stream_from_config(cfg, vocab, parse=parse)
+    return stream_from_config(cfg, vocab, parse=parse, subwords=subwords)
 
 
 def epoch_items(

@@ -209,11 +209,6 @@ def validate_stream(cfg: TrainConfig) -> None:
             f"order {cfg.order!r} cannot stream: a streamed run (stream) reads a window of "
             "the bucketed order at a time; use order 'bucketed'"
         )
-    if cfg.stream and cfg.vocab != "word":
-        raise ValueError(
-            f"stream builds word vocabularies only (not vocab {cfg.vocab!r}); drop --vocab "
-            f"{cfg.vocab} or train in memory"
-        )
 
 
 def train_config_fields() -> list[str]:
