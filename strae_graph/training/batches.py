@@ -90,18 +90,21 @@ def _open_stream(
     ctx: DistContext,
 ) -> StreamedCorpus:
     """:func:`strae_graph.data.stream.stream_from_config`; under torchrun the first
-    process of each machine builds the corpus's Arrow cache before the others
-    open it (a failure there is raised by every process: each then tries the
+    process of each machine opens it first, building the corpus's Arrow cache
+    (and with ``--vocab bpe`` the BPE model's cache) before the others open it
+    (a failure there is raised by every process: each then tries the
     conversion itself and meets the same error)."""
     from strae_graph.data.stream import stream_from_config
-    from strae_graph.data.stream_cache import corpus_cache
 
+    data = None
     if ctx.enabled:
         try:
             if ctx.first_on_node:
-                corpus_cache(cfg.corpus, cfg.max_length)
+                data = stream_from_config(cfg, vocab, parse=parse, subwords=subwords)
         finally:
             ctx.barrier()
+    if data is not None:
+        return data
     return stream_from_config(cfg, vocab, parse=parse, subwords=subwords)
 
 
