@@ -45,13 +45,13 @@ ESTIMATE_SHARE = 0.02
 ESTIMATE_MIN_STEPS = 2
 
 
-class BudgetSettings(Protocol):
-    """The fields of a TrainConfig the horizon depends on."""
+class ScheduleSettings(Protocol):
+    """The fields of a TrainConfig the schedule and its horizon depend on."""
 
     warmup_steps: int
     lr_decay: str
     min_lr_ratio: float
-    epochs: int | None
+    epochs: int | None  # None: no epoch limit (the budget decides)
     max_steps: int | None
     minutes: float | None
 
@@ -80,7 +80,7 @@ class Horizon:
         self.window = (int(w[0]), float(w[1])) if w is not None else None
 
 
-def step_cap(cfg: BudgetSettings, batches_per_epoch: int) -> tuple[int | None, str]:
+def step_cap(cfg: ScheduleSettings, batches_per_epoch: int) -> tuple[int | None, str]:
     """The smaller of ``--max-steps`` and the epochs' length, and its description
     (None: neither is given)."""
     n = cfg.max_steps
@@ -93,7 +93,7 @@ def step_cap(cfg: BudgetSettings, batches_per_epoch: int) -> tuple[int | None, s
     return None, ""
 
 
-def plan_horizon(cfg: BudgetSettings, batches_per_epoch: int) -> Horizon:
+def plan_horizon(cfg: ScheduleSettings, batches_per_epoch: int) -> Horizon:
     """The horizon at the start of a run: exact, or (``--minutes``) to be estimated."""
     h = Horizon(start=cfg.warmup_steps)
     if cfg.lr_decay != "none" and cfg.minutes is None:
@@ -102,7 +102,7 @@ def plan_horizon(cfg: BudgetSettings, batches_per_epoch: int) -> Horizon:
 
 
 def observe(
-    h: Horizon, cfg: BudgetSettings, batches_per_epoch: int, step: int, now: Callable[[], float]
+    h: Horizon, cfg: ScheduleSettings, batches_per_epoch: int, step: int, now: Callable[[], float]
 ) -> bool:
     """After update number ``step`` (from 1), with training seconds ``now()``
     (read only while the window is open): open or close the timing window of a
@@ -133,7 +133,7 @@ def observe(
 
 
 def resume_horizon(
-    h: Horizon, state: Mapping[str, Any] | None, cfg: BudgetSettings, batches_per_epoch: int
+    h: Horizon, state: Mapping[str, Any] | None, cfg: ScheduleSettings, batches_per_epoch: int
 ) -> None:
     """Set ``h`` from a checkpoint's ``lr_horizon`` (None: a checkpoint from
     before budget-aware schedules, whose decay spanned the epochs, else
@@ -150,7 +150,7 @@ def resume_horizon(
         h.start, h.window = cfg.warmup_steps, None
 
 
-def describe(h: Horizon, cfg: BudgetSettings) -> str | None:
+def describe(h: Horizon, cfg: ScheduleSettings) -> str | None:
     """The status line of a decaying schedule (None for a constant rate)."""
     if cfg.lr_decay == "none":
         return None

@@ -26,25 +26,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LambdaLR
 
-from strae_graph.training.lr_horizon import Horizon, plan_horizon
+from strae_graph.training.lr_horizon import Horizon, ScheduleSettings, plan_horizon
 
 LR_DECAYS: tuple[str, ...] = ("none", "linear", "cosine")
-
-
-class ScheduleSettings(Protocol):
-    """The fields of a TrainConfig this module reads."""
-
-    warmup_steps: int
-    lr_decay: str
-    min_lr_ratio: float
-    epochs: int | None  # None: no epoch limit (the budget decides)
-    max_steps: int | None
-    minutes: float | None
 
 
 def validate_schedule(cfg: ScheduleSettings) -> None:
