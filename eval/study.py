@@ -7,7 +7,6 @@ structures, objectives and seeds, the recipe every run shares) and its result
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from eval.evaluate import EvalConfig
 from eval.runs import RunEvaluation
 from eval.study_specs import StructureSpec, parse_spec
 from strae_graph.training.compared import COMPARED
-from strae_graph.training.config import TrainConfig, preset_config
+from strae_graph.training.config import TrainConfig, check_lr, preset_config
 from strae_graph.training.presets import PRESETS
 
 #: the contrasts reported when both structures are in the study (A - B)
@@ -65,9 +64,7 @@ class StudyConfig:
         if self.resamples < 1:
             raise ValueError(f"resamples must be at least 1, got {self.resamples}")
         for objective, lr in self.lr.items():  # --lr-contrastive, --lr-ce
-            if lr is not None and not (math.isfinite(lr) and lr > 0):
-                name = "lr_contrastive" if objective == "contrastive" else "lr_ce"
-                raise ValueError(f"{name} must be a positive number, got {lr}")
+            check_lr("lr_contrastive" if objective == "contrastive" else "lr_ce", lr)
         for objective in self.objectives:  # validates every objective's recipe
             self.train_config(self.specs()[0], objective, self.seeds[0])
 

@@ -84,6 +84,11 @@ TRAIN_OPTIONS = [  # (options, phrase, in its own process)
     (["--input-dropout", "nan"], "--input-dropout: input_dropout must lie in [0, 1), got nan", 0),
     (["--dropout=-0.1"], "--dropout: dropout must lie in [0, 1), got -0.1", 0),
     (["--max-sentences", "-3"], "--max-sentences: max_sentences must be positive", 0),
+    (["--lr", "1e38"], "--lr: lr must be a positive number of at most 10 (Adam", 1),
+    (["--lr", "inf"], "--lr: lr must be a positive number of at most 10", 0),
+    (["--lr", "nan"], "--lr: lr must be a positive number of at most 10", 0),
+    (["--lr", "10.5"], "--lr: lr must be a positive number of at most 10", 0),
+    (["--lr", "0"], "--lr: lr must be a positive number of at most 10", 0),
 ]
 
 
@@ -104,7 +109,7 @@ def test_a_bad_training_option_is_named_before_anything_is_made(
         (["--dropout", "2"], "--dropout: dropout must lie in [0, 1), got 2.0"),
         (["--seeds", "0", "-1"], "--seeds: seeds must be at least 0, got 0 -1"),
         (["--resamples", "0"], "--resamples: resamples must be at least 1, got 0"),
-        (["--lr-ce", "nan"], "--lr-ce: lr_ce must be a positive number, got nan"),
+        (["--lr-ce", "nan"], "--lr-ce: lr_ce must be a positive number of at most 10"),
     ],
 )
 def test_compare_names_a_bad_option_before_the_study_starts(corpus, tmp_path, capsys, extra,
@@ -113,6 +118,20 @@ def test_compare_names_a_bad_option_before_the_study_starts(corpus, tmp_path, ca
             "--objectives", "contrastive", "ce", "--no-progress", *extra]  # fmt: skip
     one_line_error(in_process(capsys, *argv), "compare", phrase)
     assert not (tmp_path / "study").exists()
+
+
+def test_the_largest_learning_rate_trains_or_stops_with_the_on_nan_message(corpus, tmp_path):
+    """--lr 10 (the bound) is accepted; where it drives the gradients past float32
+    (linear compose with relu, here at step 2) the run stops with the --on-nan
+    message and a checkpoint to resume from, never a traceback from Adam."""
+    out = tmp_path / "r"
+    res = strae(*train_argv(corpus, out, "--lr", "10", "--epochs", "1", "--compose", "linear",
+                            "--activation", "relu"))  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    line = res.stderr.strip().splitlines()[-1]
+    assert line.startswith("strae train: error: gradient norm is inf at epoch 1, batch 2"), line
+    assert "adding --on-nan skip to skip the batch (or lower --lr)" in line
+    assert (out / "last.pt").is_file()
 
 
 def test_a_model_too_large_for_memory_names_k_and_u(corpus, tmp_path):

@@ -138,9 +138,9 @@ def test_cache_hit_retrain_on_damage_and_unwritable_cache(monkeypatch, tmp_path,
     calls = []
     real = sw._train_tokenizer
 
-    def counting(sentences, size):
+    def counting(sentences, size, *chars):
         calls.append(size)
-        return real(sentences, size)
+        return real(sentences, size, *chars)
 
     monkeypatch.setattr(sw, "_train_tokenizer", counting)
     sentences = corpus(200)

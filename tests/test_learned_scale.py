@@ -205,7 +205,7 @@ def test_runs_from_before_the_levers_still_load_and_resume(tmp_path):
     new_train = {"init_range", "learn_temperature", "warmup_steps", "lr_decay", "min_lr_ratio",
                  "minutes", "eval_every_minutes", "curve_tasks", "preset"}  # fmt: skip
     new_state = {"scheduler", "train_seconds", "tokens_seen", "curve_bytes", "curve_step",
-                 "files"}  # fmt: skip
+                 "files", "lr_horizon"}  # fmt: skip
     record = json.loads((run / "config.json").read_text())
     del record["files"]  # the file hashes (strae_graph.training.run_files) came later still
     record["model"] = {k: v for k, v in record["model"].items() if k not in new_model}

@@ -124,7 +124,10 @@ def test_parse_overwrite_replaces_only_its_own_dataset(tmp_path):
     assert hidden == []  # no temporary folder left by the finished writes
 
 
-def test_overwrite_removes_the_old_runs_files_first(runs, tmp_path):
+def test_overwrite_removes_the_old_runs_files_first(runs, tmp_path, capsys, monkeypatch):
+    from strae_graph.training import loop
+    from tests.test_bad_options import in_process
+
     run_a, _, corpus = runs
     run = copy_run(run_a, tmp_path / "run")
     old_best = tmp_path / "old-best.pt"
@@ -132,8 +135,18 @@ def test_overwrite_removes_the_old_runs_files_first(runs, tmp_path):
     (run / "notes.txt").write_text("mine")
     (run / "baselines").mkdir()
     (run / "baselines" / "word2vec-d100-s0.npz").write_bytes(b"old cache")
-    # the new run goes NaN at batch 2 (lr 1e20): it stops having written last.pt only
-    res = strae(*train_args(corpus, run), "--overwrite", "--lr", "1e20")
+    # the new run's loss at batch 2 is made NaN (an absurd --lr is refused before a run
+    # starts): it stops having written last.pt only
+    real, calls = loop.forward_backward, []
+
+    def nan_at_batch_2(*a, **kw):
+        output, bad = real(*a, **kw)
+        calls.append(1)
+        return output, "loss is nan" if len(calls) == 2 else bad
+
+    monkeypatch.setattr(loop, "forward_backward", nan_at_batch_2)
+    res = in_process(capsys, *train_args(corpus, run), "--overwrite")
+    monkeypatch.undo()
     refused(res, "train", "loss is nan at epoch 1, batch 2")
     assert not (run / "best.pt").exists() and not (run / "baselines").exists()
     assert (run / "notes.txt").read_text() == "mine"  # not a run's file: kept
@@ -336,5 +349,8 @@ def test_max_steps_without_epochs_trains_past_the_first_epoch(runs, tmp_path):
     steps = [json.loads(x) for x in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
     last = [s for s in steps if "lr" in s][-1]
     assert last["step"] == 12 and last["lr"] == pytest.approx(3e-3 * 0.1)  # spans --max-steps
-    res = strae(*train_args(corpus, tmp_path / "m"), "--minutes", "1", "--lr-decay", "linear")
-    refused(res, "train", "lr_decay linear", "--max-steps")
+    assert "lr schedule: linear decay to 0.1 x lr over steps 1-12 (--max-steps 12)" in res.stderr
+    # --minutes alone: the decay's length is estimated during the run (tests/test_lr_budget.py)
+    res = strae(*train_args(corpus, tmp_path / "m"), "--minutes", "0.02", "--lr-decay", "linear")
+    assert res.returncode == 0 and summary(res.stdout)["stopped_on_budget"], res.stderr
+    assert "lr schedule: linear decay to 0 x lr by the end of --minutes 0.02" in res.stderr

@@ -135,6 +135,59 @@ def test_streamed_run_resumes_mid_epoch_to_the_uninterrupted_result(
     assert_same_run(streamed, run)
 
 
+def test_bpe_streams_like_bpe_in_memory(corpus, tmp_path, monkeypatch):
+    """--vocab bpe --stream, each with a cache of its own (so the BPE model is
+    learned from the streamed rows, passed over, never held in a list): the same
+    tokenizer, cache entry, vocabulary, leaf pieces per batch, losses and model
+    as --vocab bpe in memory in the bucketed order; stopped after 3 steps and
+    resumed, too."""
+    from strae_graph.data import stream
+
+    bpe = dict(vocab="bpe", bpe_size=300, max_steps=6)
+    mem, run = tmp_path / "mem", tmp_path / "streamed"
+    monkeypatch.setenv("STRAE_CACHE", str(tmp_path / "cache-mem"))
+    train(config(corpus, mem, order="bucketed", **bpe), log=lambda s: None)
+    monkeypatch.setenv("STRAE_CACHE", str(tmp_path / "cache-stream"))
+    passes: list[bool] = []
+    real_train_bpe = stream.train_bpe
+
+    def train_bpe(sentences, *a, **kw):
+        passes.append(callable(sentences))  # passes over the rows, not a list
+        return real_train_bpe(sentences, *a, **kw)
+
+    monkeypatch.setattr(stream, "train_bpe", train_bpe)
+    read: list[int] = []
+    real_items = stream.StreamedCorpus.items
+    monkeypatch.setattr(stream.StreamedCorpus, "items",
+                        lambda s, rows: read.append(len(rows)) or real_items(s, rows))  # fmt: skip
+    with monkeypatch.context() as m:
+        stop_after(m, 3)
+        assert train(config(corpus, run, stream=True, **bpe), log=lambda s: None).interrupted
+    rest = train(config(corpus, run, stream=True, **bpe), resume=True, log=lambda s: None)
+    assert rest.steps == 6 and passes == [True] and max(read) == WINDOW
+    for name in ("tokenizer.json", "vocab.json", "metrics.jsonl"):
+        assert (mem / name).read_bytes() == (run / name).read_bytes(), name
+    sa, sb = load_checkpoint(mem / "last.pt"), load_checkpoint(run / "last.pt")
+    assert_same_model_and_optimizer(sa, sb)
+    a = json.loads((mem / "config.json").read_text())["data"]
+    assert a == json.loads((run / "config.json").read_text())["data"] and a["vocab_kind"] == "bpe"
+    cached = [sorted(p.name for p in (tmp_path / c / "bpe").iterdir())
+              for c in ("cache-mem", "cache-stream")]  # fmt: skip
+    assert cached[0] == cached[1] and len(cached[0]) == 1  # the same content-hash key
+    # the same leaf pieces in every batch of an epoch
+    cfg_m, cfg_s = (
+        config(corpus, mem, order="bucketed", **bpe),
+        config(corpus, run, stream=True, **bpe),
+    )
+    batches = []
+    for cfg in (cfg_m, cfg_s):
+        data, _ = load_run_data(cfg, None, None, parse_cached, DistContext(), lambda s: None)
+        items = epoch_items(data, cfg, DistContext(), 1)
+        batches.append([[t.tokens for t in items(b)] for b in range(BATCHES)])
+    assert batches[0] == batches[1] and any(not p.startswith("\u2581") for b in batches[0]
+                                             for t in b for p in t)  # fmt: skip
+
+
 def test_settings_are_recorded_and_a_resume_must_keep_them(streamed, corpus, tmp_path):
     record = json.loads((streamed / "config.json").read_text())["train"]
     assert (record["stream"], record["order"]) == (True, "bucketed")
@@ -174,7 +227,6 @@ def test_what_cannot_stream_is_a_one_line_error(corpus, tmp_path, capsys):
         (["--structure", "spacy"], "--stream: structure 'spacy' runs a parser: stream a parsed "
                                    "dataset instead (`strae parse"),
         (["--order", "permutation"], "--order: order 'permutation' cannot stream"),
-        (["--vocab", "bpe"], "--stream: stream builds word vocabularies only"),
         (["--order-buffer", "0"], "--order-buffer: order_buffer must be at least 1"),
     ]:  # fmt: skip
         assert main(base + extra) == 2

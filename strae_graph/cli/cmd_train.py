@@ -141,10 +141,11 @@ def _add_budget_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="M",
         help=MINUTES_HELP + "; kept in the checkpoint, so --resume continues with the rest; "
-        "may be changed on --resume",
+        "may be changed on --resume (a decay's estimate, once made, is kept)",
     )
     p.add_argument("--max-steps", type=int, default=None, metavar="N",
-                   help=MAX_STEPS_HELP + "; may be changed on --resume")  # fmt: skip
+                   help=MAX_STEPS_HELP + "; may be changed on --resume, except with a "
+                   "decaying --lr-decay (its end is fixed)")  # fmt: skip
     p.add_argument(
         "--eval-every-minutes",
         type=float,

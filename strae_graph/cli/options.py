@@ -54,14 +54,14 @@ CHECKPOINT_HELP = (
 #: ``--minutes`` of ``strae train`` and ``strae compare``
 MINUTES_HELP = (
     "time budget: stop cleanly (dev loss, checkpoint) once this many minutes of training "
-    "time have passed (checked after each step; the learning-rate schedule stays step-based)"
+    "time have passed (checked after each step); a decaying --lr-decay ends with it: its "
+    "number of steps is estimated from the first steps' rate (see --lr-decay)"
 )
 #: ``--max-steps`` of ``strae train`` and ``strae compare``
 MAX_STEPS_HELP = (
     "step budget: stop cleanly (dev loss, checkpoint) after N optimiser steps in all "
-    "(every structure sees the same batches: equal data, not equal time); like --minutes, "
-    "it does not stretch or shrink the learning-rate schedule, which spans --epochs (without "
-    "--epochs: --max-steps)"
+    "(every structure sees the same batches: equal data, not equal time); a decaying "
+    "--lr-decay ends at step N when that is before the end of --epochs"
 )
 
 
@@ -91,14 +91,19 @@ def _add_optimisation_options(p: argparse.ArgumentParser) -> None:
         "--epochs, the budget alone decides (no epoch limit)",
     )  # fmt: skip
     _option(p, "--batch-size", key="batch_size", text="sentences per step", type=int)
-    _option(p, "--lr", key="lr", type=float,
-            text="peak learning rate (None: 1e-4 contrastive, 1e-3 ce/both)")  # fmt: skip
+    _option(
+        p, "--lr", key="lr", type=float,
+        text="peak learning rate, in (0, 10] (None: 1e-4 contrastive, 1e-3 ce/both)",
+    )  # fmt: skip
     _option(p, "--warmup-steps", key="warmup_steps", type=int,
             text="linear warm-up of the learning rate from 0 over N steps")  # fmt: skip
     _option(
         p, "--lr-decay", key="lr_decay", choices=LR_DECAYS,
-        text="after the warm-up, decay the learning rate to --min-lr-ratio x --lr over the "
-        "run's epochs x batches steps (step-based: --minutes does not change it)",
+        text="after the warm-up, decay the learning rate to --min-lr-ratio x --lr by the end of "
+        "the budget: at step --max-steps when that is before the end of --epochs (epochs x "
+        "batches), else at the end of the epochs; with --minutes, at a step estimated from "
+        "the training time of steps 6-55 (fewer if they take over 2%% of the budget; "
+        "constant lr until then), capped by those; fixed once chosen, kept on --resume",
     )  # fmt: skip
     _option(p, "--min-lr-ratio", key="min_lr_ratio", type=float,
             text="final learning rate / --lr, in [0, 1]")  # fmt: skip

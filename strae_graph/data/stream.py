@@ -7,7 +7,12 @@ reads the same sentences, dev split, vocabulary and statistics as
 * the corpus (plain text, or a ``strae parse`` dataset) is converted once
   into an Arrow cache (:mod:`strae_graph.data.stream_cache`) and read by rows;
 * the vocabulary comes from one pass of token counts over the training rows
-  (Arrow ``value_counts`` a few thousand rows at a time);
+  (Arrow ``value_counts`` a few thousand rows at a time); with ``--vocab bpe``
+  the BPE model is learned from passes over the training rows, a table at a
+  time (:func:`strae_graph.data.subwords.train_bpe`: the same content-hash cache
+  and model as in memory), the items' words are split into pieces as a window
+  is read, and the order buckets sentences by their number of pieces, as the
+  bucketed order in memory does;
 * an epoch (:class:`EpochStream`) follows :class:`strae_graph.data.order.EpochOrder`,
   the one ordering shared with data held in memory: it reads one window of
   the order (the shuffle buffer, ``OrderSpec.window`` sentences) at a time,
@@ -42,6 +47,7 @@ from strae_graph.data.corpus import DataError, ReadStats, dev_count, read_limit,
 from strae_graph.data.order import EpochOrder, OrderSpec
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
 from strae_graph.data.stream_cache import CorpusCache, corpus_cache
+from strae_graph.data.subwords import Subwords, train_bpe
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.trees.errors import TreeError
 from strae_graph.trees.source import SELF, Parse, no_parse
@@ -67,15 +73,15 @@ class StreamedCorpus:
     stats: ReadStats
     unknown_tokens: dict[str, int]
     parse: Parse | None = None
-
-    @property
-    def subwords(self) -> None:
-        """No BPE model: streamed data has word vocabularies (as ``TrainingData.subwords``)."""
-        return None
+    subwords: Subwords | None = None  # --vocab bpe: the BPE model (leaves are its pieces)
 
     def lengths(self, rows: np.ndarray) -> np.ndarray:
-        """Token counts of training rows."""
-        return self.cache.lengths(rows)
+        """Leaf counts of training rows: tokens, or with BPE pieces."""
+        if self.subwords is None:
+            return self.cache.lengths(rows)
+        split = self.subwords.split
+        tokens = self.cache.take(np.asarray(rows, dtype=np.int64)).column("tokens").to_pylist()
+        return np.fromiter((sum(map(len, split(t))) for t in tokens), np.int64, len(tokens))
 
     def items(self, rows: np.ndarray) -> list[Item]:
         """The training items of ``rows`` (indices into the training part)."""
@@ -83,7 +89,7 @@ class StreamedCorpus:
 
     def order(self, spec: OrderSpec, epoch: int) -> EpochOrder:
         """The epoch's global batches (lengths read a window at a time)."""
-        return EpochOrder(self.n_train, self.cache.lengths, spec, self.seed, epoch)
+        return EpochOrder(self.n_train, self.lengths, spec, self.seed, epoch)
 
     def epoch(
         self, epoch: int, spec: OrderSpec, shard: Callable[[np.ndarray], np.ndarray] | None = None
@@ -162,12 +168,15 @@ def open_stream(
     vocab: Vocabulary | None = None,
     cache_root: Path | None = None,
     parse: Parse | None = None,
+    vocab_kind: str = "word",
+    bpe_size: int = 25_000,
+    subwords: Subwords | None = None,
 ) -> StreamedCorpus:
     """The training data of a run over ``corpus``, streamed (see the module
-    docstring); the arguments are ``TrainConfig``'s.  ``vocab``: the
-    checkpoint's on resume (else built from the training rows).  ``parse``
-    builds the trees of a text corpus window by window; ``self`` and a
-    ``strae parse`` dataset need none."""
+    docstring); the arguments are ``TrainConfig``'s (``vocab_kind``: its
+    ``vocab``).  ``vocab``, ``subwords``: the checkpoint's on resume (else
+    built from the training rows).  ``parse`` builds the trees of a text
+    corpus window by window; ``self`` and a ``strae parse`` dataset need none."""
     source = str(corpus)
     if is_parsed_corpus(source):  # its trees decide
         structure = read_meta(source)["structure"]
@@ -182,14 +191,23 @@ def open_stream(
     require_sentences(source, n_read, stats, max_length or 0)
     n_train = n_read - dev_count(n_read, dev_sentences, limit)
     counts, total = count_tokens(cache, n_train)
-    if vocab is None:
-        vocab = Vocabulary.from_counts(counts, min_count, max_vocab)
+    if vocab_kind == "bpe":
+        if subwords is None:
+            passes = lambda: train_sentences(cache, n_train)  # noqa: E731
+            subwords = train_bpe(passes, bpe_size, word_counts=counts)
+        if vocab is not None and vocab.itos != subwords.vocabulary().itos:
+            raise DataError("the BPE model's pieces differ from the checkpoint's vocabulary")
+        vocab = subwords.vocabulary()
+        total, unk_train = piece_counts(subwords, vocab, counts)
+    else:
+        subwords = None
+        vocab = vocab if vocab is not None else Vocabulary.from_counts(counts, min_count, max_vocab)
+        unk_train = total - sum(counts.get(w, 0) for w in vocab.itos[1:])
     data = StreamedCorpus(source, cache, structure, seed, n_train, total, [], vocab, stats, {},
-                          parse)  # fmt: skip
+                          parse, subwords)  # fmt: skip
     data.dev = _items(data, np.arange(n_train, n_read, dtype=np.int64), seed + 1, n_train)
-    known = sum(counts.get(w, 0) for w in vocab.itos[1:])
     unk_dev, _ = vocab.count_unknown(_leaves(x) for x in data.dev)
-    data.unknown_tokens = {"train": total - known, "dev": unk_dev}
+    data.unknown_tokens = {"train": unk_train, "dev": unk_dev}
     return data
 
 
@@ -198,15 +216,15 @@ def stream_from_config(
     vocab: Vocabulary | None = None,
     cache_root: Path | None = None,
     parse: Parse | None = None,
+    subwords: Subwords | None = None,
 ) -> StreamedCorpus:
     """:func:`open_stream` with the settings of a ``TrainConfig``."""
-    if getattr(cfg, "vocab", "word") != "word":
-        raise ValueError("streamed data builds word vocabularies only (not --vocab bpe) so far")
     return open_stream(
         cfg.corpus, structure=cfg.structure, seed=cfg.seed, max_sentences=cfg.max_sentences,
         dev_sentences=cfg.dev_sentences, max_length=cfg.max_length, min_count=cfg.min_count,
         max_vocab=cfg.max_vocab, on_error=cfg.on_error, vocab=vocab, cache_root=cache_root,
-        parse=parse,
+        parse=parse, vocab_kind=getattr(cfg, "vocab", "word"),
+        bpe_size=getattr(cfg, "bpe_size", 25_000), subwords=subwords,
     )  # fmt: skip
 
 
@@ -231,12 +249,49 @@ def count_tokens(cache: CorpusCache, n: int) -> tuple[Counter[str], int]:
     return counts, total
 
 
+def train_sentences(cache: CorpusCache, n: int) -> Iterator[list[str]]:
+    """The token lists of rows ``0..n-1``, in order, read a table at a time."""
+    if n <= 0:
+        return
+    for t in cache.tables(0, n):
+        yield from t.column("tokens").to_pylist()
+
+
+def piece_counts(
+    subwords: Subwords, vocab: Vocabulary, counts: Counter[str], chunk: int = 8192
+) -> tuple[int, int]:
+    """(pieces, unknown pieces) of the words counted in ``counts``: what the
+    training part holds once split (the distinct words are split a chunk at a
+    time and not remembered)."""
+    words = list(counts)
+    total = unknown = 0
+    for a in range(0, len(words), chunk):
+        part = words[a : a + chunk]
+        for w, ps in zip(part, subwords.split(part, remember=False)):
+            unk, n = vocab.count_unknown([ps])
+            total += counts[w] * n
+            unknown += counts[w] * unk
+    return total, unknown
+
+
 # --- items -------------------------------------------------------------------------
 def _leaves(item: Item) -> Sequence[str]:
     return item.tokens if isinstance(item, Tree) else item
 
 
 def _items(data: StreamedCorpus, rows: np.ndarray, seed: int, base: int) -> list[Item]:
+    """Items of cache rows ``rows`` (with BPE: of pieces, as
+    ``load_training_data`` expands them)."""
+    items = _word_items(data, rows, seed, base)
+    sub = data.subwords
+    if sub is None:
+        return items
+    if data.structure == SELF and not data.cache.parsed:
+        return [tuple(sub.sentence_pieces(s)) for s in items]  # type: ignore[arg-type]
+    return [sub.expand(t) for t in items]  # type: ignore[arg-type]
+
+
+def _word_items(data: StreamedCorpus, rows: np.ndarray, seed: int, base: int) -> list[Item]:
     """Items of cache rows ``rows``; a ``random`` tree is seeded by ``seed`` and
     its index ``row - base`` in its part (training or dev), as ``parse_cached``."""
     if not len(rows):

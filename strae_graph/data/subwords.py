@@ -49,7 +49,7 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -71,6 +71,9 @@ MIN_FREQUENCY = 2
 TOKENIZER_FILE = "tokenizer.json"
 #: bumped when training settings not in the key change
 FORMAT = 1
+#: words whose pieces a model remembers; past this the memory starts afresh, so a
+#: streamed run over a large corpus holds a bounded number of them
+MEMO_WORDS = 1 << 18
 
 
 def tokenizers_version() -> str | None:
@@ -219,11 +222,13 @@ class Subwords:
         """The pieces of one word (a token of :func:`tokenize`, as given)."""
         return self.split([word])[0]
 
-    def split(self, words: Sequence[str]) -> list[tuple[str, ...]]:
+    def split(self, words: Sequence[str], remember: bool = True) -> list[tuple[str, ...]]:
         """The pieces of every word; each word is one unit (never merged with
-        its neighbours).  Results are remembered per word."""
+        its neighbours).  Results are remembered per word (at most
+        :data:`MEMO_WORDS`; ``remember=False``: not these)."""
         known = self._pieces
-        todo = list(dict.fromkeys(w for w in words if w not in known))
+        found = {w: p for w in words if (p := known.get(w)) is not None}
+        todo = [w for w in dict.fromkeys(words) if w not in found]
         bad = next((w for w in todo if not w or any(c.isspace() for c in w)), None)
         if bad is not None:
             raise ValueError(f"a word needs at least one character and no whitespace: {bad!r}")
@@ -237,9 +242,13 @@ class Subwords:
                 if type(e).__name__ != "PanicException":
                     raise
                 raise SubwordError(f"the tokenizer failed ({str(e)[:200]})") from None
-            for w, enc in zip(todo, encoded):
-                known[w] = tuple(enc.tokens)
-        return [known[w] for w in words]
+            new = {w: tuple(enc.tokens) for w, enc in zip(todo, encoded)}
+            found.update(new)
+            if remember:
+                if len(known) + len(new) > MEMO_WORDS:
+                    known.clear()
+                known.update(new)
+        return [found[w] for w in words]
 
     def sentence_pieces(self, words: Sequence[str]) -> list[str]:
         """All pieces of a sentence's words, in order."""
@@ -268,7 +277,12 @@ def _check(tok) -> None:
 def alphabet(sentences: Sequence[Sequence[str]], limit: int = ALPHABET) -> list[str]:
     """The ``limit`` most frequent characters of the marked words (ties: code point).
     Raises ValueError for an empty word or one holding whitespace."""
-    words = Counter(w for s in sentences for w in s)
+    return alphabet_of_counts(Counter(w for s in sentences for w in s), limit)
+
+
+def alphabet_of_counts(words: Mapping[str, int], limit: int = ALPHABET) -> list[str]:
+    """:func:`alphabet` from the words' counts (e.g. made in one pass over a
+    streamed corpus)."""
     chars: Counter[str] = Counter()
     for w, c in words.items():
         for ch in w:
@@ -281,16 +295,26 @@ def alphabet(sentences: Sequence[Sequence[str]], limit: int = ALPHABET) -> list[
     return [ch for ch, _ in sorted(chars.items(), key=lambda x: (-x[1], x[0]))[:limit]]
 
 
-def _train_tokenizer(sentences: Sequence[Sequence[str]], bpe_size: int):
-    """Train HF BPE on the words of ``sentences`` (one unit per word, marked ``▁word``)."""
+#: a fresh pass over the training sentences (token lists), as often as needed
+Passes = Callable[[], Iterable[Sequence[str]]]
+
+
+def _train_tokenizer(
+    sentences: Sequence[Sequence[str]] | Passes, bpe_size: int, chars: list[str] | None = None
+):
+    """Train HF BPE on the words of (one pass of) ``sentences`` (one unit per
+    word, marked ``▁word``) over the alphabet ``chars`` (None: theirs)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    passes: Passes = sentences if callable(sentences) else (lambda: sentences)
+    if chars is None:
+        chars = alphabet_of_counts(Counter(w for s in passes() for w in s))
 
     tok = Tokenizer(models.BPE(unk_token=UNK, fuse_unk=True))
     # words never hold whitespace: splitting the joined words on it gives them back
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     # our alphabet (HF's own cut-off breaks ties between equally rare characters
     # in hash-map order): given as the initial alphabet, every other character dropped
-    chars = alphabet(sentences)
     trainer = trainers.BpeTrainer(
         vocab_size=bpe_size,
         min_frequency=MIN_FREQUENCY,
@@ -299,29 +323,47 @@ def _train_tokenizer(sentences: Sequence[Sequence[str]], bpe_size: int):
         limit_alphabet=len(chars),
         show_progress=False,
     )
-    text = (" ".join(WORD_START + w for w in s) for s in sentences)
-    tok.train_from_iterator(text, trainer=trainer, length=len(sentences))
+    tok.train_from_iterator((" ".join(WORD_START + w for w in s) for s in passes()), trainer)
     return tok
 
 
 def train_bpe(
-    sentences: Sequence[Sequence[str]], bpe_size: int = 25_000, cache: bool = True
+    sentences: Sequence[Sequence[str]] | Passes,
+    bpe_size: int = 25_000,
+    cache: bool = True,
+    word_counts: Mapping[str, int] | None = None,
 ) -> Subwords:
     """A BPE model of ``bpe_size`` pieces learned from the words of ``sentences``,
     read from the cache when the same words were trained on with the same
-    settings before (and written to it otherwise)."""
+    settings before (and written to it otherwise).  ``sentences``: the token
+    lists, or a callable giving a fresh pass over them (a streamed corpus, never
+    all in memory: one pass for the cache key and, unless cached, one to train;
+    the same sentences give the same cache entry and model either way);
+    ``word_counts``: their words' counts when already known (else counted)."""
     if bpe_size < 2:
         raise ValueError(f"bpe_size must be at least 2, got {bpe_size}")
+    passes: Passes = sentences if callable(sentences) else (lambda: sentences)
+    counts: Counter[str] = Counter()
+
+    def counted() -> Iterator[Sequence[str]]:  # counts the words unless they are known
+        for s in passes():
+            if word_counts is None:
+                counts.update(s)
+            yield s
+
     path = None
     if cache:
-        key = cache_key(sentences, bpe_size)
-        path = cache_dir() / "bpe" / f"bpe{bpe_size}-{key[:32]}.json"
+        path = cache_dir() / "bpe" / f"bpe{bpe_size}-{cache_key(counted(), bpe_size)[:32]}.json"
         if path.is_file():
             try:
                 return Subwords.from_file(path)
             except SubwordError:
                 pass  # damaged: retrain and replace
-    sub = Subwords(_train_tokenizer(sentences, bpe_size))
+    elif word_counts is None:
+        for _ in counted():
+            pass
+    chars = alphabet_of_counts(word_counts if word_counts is not None else counts)
+    sub = Subwords(_train_tokenizer(passes, bpe_size, chars))
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,6 @@ from typing import Any
 
 from strae_graph.data.order import OrderSpec
 from strae_graph.data.stream import StreamedCorpus, memory_order, stream_from_config
-from strae_graph.data.stream_cache import corpus_cache
 from strae_graph.data.subwords import Subwords
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers
@@ -64,7 +63,7 @@ def load_run_data(
     t0 = time.perf_counter()
     data: RunData
     if cfg.stream:
-        data = streamed = _open_stream(cfg, vocab, parse, ctx)
+        data = streamed = _open_stream(cfg, vocab, subwords, parse, ctx)
         n_train_tokens, how = streamed.train_tokens, f", streamed from {streamed.cache.path} "
     else:
         data = load_training_data(cfg, vocab, subwords, parse)
@@ -82,19 +81,27 @@ def load_run_data(
 
 
 def _open_stream(
-    cfg: TrainConfig, vocab: Vocabulary | None, parse: Parse | None, ctx: DistContext
+    cfg: TrainConfig,
+    vocab: Vocabulary | None,
+    subwords: Subwords | None,
+    parse: Parse | None,
+    ctx: DistContext,
 ) -> StreamedCorpus:
     """:func:`strae_graph.data.stream.stream_from_config`; under torchrun the first
-    process of each machine builds the corpus's Arrow cache before the others
-    open it (a failure there is raised by every process: each then tries the
+    process of each machine opens it first, building the corpus's Arrow cache
+    (and with ``--vocab bpe`` the BPE model's cache) before the others open it
+    (a failure there is raised by every process: each then tries the
     conversion itself and meets the same error)."""
+    data = None
     if ctx.enabled:
         try:
             if ctx.first_on_node:
-                corpus_cache(cfg.corpus, cfg.max_length)
+                data = stream_from_config(cfg, vocab, parse=parse, subwords=subwords)
         finally:
             ctx.barrier()
-    return stream_from_config(cfg, vocab, parse=parse)
+    if data is not None:
+        return data
+    return stream_from_config(cfg, vocab, parse=parse, subwords=subwords)
 
 
 def epoch_items(

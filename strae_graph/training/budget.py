@@ -43,26 +43,29 @@ def validate_minutes(name: str, value: float | None) -> None:
 
 class TrainClock:
     """Training seconds: ``start`` (from a checkpoint) plus the wall time since
-    this clock was made, minus the time spent inside :meth:`paused` blocks."""
+    this clock was made, minus the time spent inside :meth:`paused` blocks.
+    :attr:`now` reads the wall time (a test may give a fake clock there)."""
+
+    now: Callable[[], float] = staticmethod(time.perf_counter)
 
     def __init__(self, start: float = 0.0):
         self.start = float(start)
-        self._t0 = time.perf_counter()
+        self._t0 = self.now()
         self._paused = 0.0
 
     def seconds(self) -> float:
-        return self.start + time.perf_counter() - self._t0 - self._paused
+        return self.start + self.now() - self._t0 - self._paused
 
     def minutes(self) -> float:
         return self.seconds() / 60.0
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
-        t = time.perf_counter()
+        t = self.now()
         try:
             yield
         finally:
-            self._paused += time.perf_counter() - t
+            self._paused += self.now() - t
 
 
 def budget_spent(clock: TrainClock, minutes: float | None) -> bool:

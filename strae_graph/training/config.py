@@ -106,6 +106,22 @@ class TrainConfig:
 
 ON_NAN: tuple[str, ...] = ("stop", "skip")
 
+#: the largest learning rate a run accepts: Adam moves every parameter by up to about
+#: ``lr`` a step, so a rate past this wrecks the model at its first step (and one past
+#: float32's range overflows inside Adam)
+MAX_LR = 10.0
+
+
+def check_lr(name: str, value: float | None) -> None:
+    """ValueError unless ``value`` (a learning rate; None: the objective's default)
+    is a finite number in (0, :data:`MAX_LR`]."""
+    if value is not None and not (math.isfinite(value) and 0 < value <= MAX_LR):
+        raise ValueError(
+            f"{name} must be a positive number of at most {MAX_LR:g} (Adam moves each "
+            f"parameter by up to about lr a step), got {value:g}"
+        )
+
+
 #: the epoch orders: the legacy plain permutation of the training sentences (the
 #: default), or strae_graph.data.order's block-shuffled, length-bucketed windows
 #: (what a streamed run uses; an in-memory run may choose it to compare)
@@ -143,10 +159,9 @@ def validate_train_config(cfg: TrainConfig) -> None:
         if v is not None and v < (1 if name == "max_sentences" else 2):
             cli = ", 0 on the command line," if name == "max_sentences" else ""
             raise ValueError(f"{name} must be positive (or None{cli} for no limit), got {v}")
-    for name in ("lr", "clip"):
-        v = getattr(cfg, name)
-        if v is not None and not (math.isfinite(v) and v > 0):
-            raise ValueError(f"{name} must be a positive number, got {v}")
+    check_lr("lr", cfg.lr)
+    if not (math.isfinite(cfg.clip) and cfg.clip > 0):
+        raise ValueError(f"clip must be a positive number, got {cfg.clip}")
     if cfg.preset not in PRESETS:
         raise ValueError(f"unknown preset {cfg.preset!r}; choose one of {', '.join(PRESETS)}")
     validate_schedule(cfg)
@@ -177,11 +192,6 @@ def validate_stream(cfg: TrainConfig) -> None:
         raise ValueError(
             f"order {cfg.order!r} cannot stream: a streamed run (stream) reads a window of "
             "the bucketed order at a time; use order 'bucketed'"
-        )
-    if cfg.stream and cfg.vocab != "word":
-        raise ValueError(
-            f"stream builds word vocabularies only (not vocab {cfg.vocab!r}); drop --vocab "
-            f"{cfg.vocab} or train in memory"
         )
 
 

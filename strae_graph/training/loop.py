@@ -139,6 +139,8 @@ class Trainer(RunState):
         ):
             self.stop, self.mfile, self.tfile = stop, mfile, tfile
             self.progress.stop, self.progress.step = stop, self.step
+            if not self.resumed:  # a resumed run said it in restore()
+                self._write_metrics(self.horizon_record())
             self._epochs(threads)
         return self._finish()
 
@@ -235,10 +237,11 @@ class Trainer(RunState):
         self.optimizer.step()
         if cfg.entangle:
             self.node_ratios.append(len(output.up) / sum(2 * len(leaves(t)) - 1 for t in items))
+        self.step += 1
+        self._write_metrics(self.observe_horizon())  # before the next update's rate is set
         self.scheduler.step()
         dt = time.perf_counter() - ts
         cpu_dt = time.process_time() - cs  # this process, prefetch thread included
-        self.step += 1
         self.progress.step = self.step
         self.next_batch += 1
         self.tokens_done += n_tok
@@ -255,6 +258,10 @@ class Trainer(RunState):
             self.mfile.flush()
             self.tfile.write(json.dumps(timing_record(self.step, dt, n_tok, cpu_dt)) + "\n")
             self.tfile.flush()
+
+    def _write_metrics(self, record: dict[str, Any] | None) -> None:
+        if record is not None:
+            self.mfile.write(json.dumps(record) + "\n")
 
     def _stop_after_step(self) -> bool:
         """After a step: the learning curve's evaluation when due, then whether

@@ -27,6 +27,7 @@ from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import RunData
 from strae_graph.training.distributed import DistContext
 from strae_graph.training.interrupt import RunProgress, StopRequest
+from strae_graph.training.lr_horizon import describe, observe, plan_horizon, resume_horizon
 from strae_graph.training.lr_schedule import make_scheduler, restore_scheduler
 from strae_graph.training.rng_state import capture_rng, restore_rng
 from strae_graph.training.run_dir import truncate
@@ -64,13 +65,16 @@ class RunState:
         ctx.broadcast_parameters(self.model)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate)
         self.n_batches = math.ceil(data.n_train / cfg.batch_size)
-        self.scheduler = make_scheduler(self.optimizer, cfg, self.n_batches)
+        # the decay's horizon: exact, or estimated during a --minutes run (lr_horizon)
+        self.horizon = plan_horizon(cfg, self.n_batches)
+        self.scheduler = make_scheduler(self.optimizer, cfg, self.n_batches, self.horizon)
         # where the run stands (restored from a checkpoint by restore())
         self.epoch, self.next_batch, self.step = 0, 0, 0
         self.best_dev, self.last_dev = math.inf, math.nan
         self.nan_batches, self.tokens_seen = 0, 0
         self.train_seconds: float = 0.0
         self.curve_step: int | None = None
+        self.resumed = False  # restored from a checkpoint (restore())
         # --entangle: distinct / plain nodes per batch (this epoch's, restored on resume)
         self.node_ratios: list[float] = []
         self.resumed_ratios: list[float] = []
@@ -96,11 +100,13 @@ class RunState:
         try:
             self.model.load_state_dict(state["model"])
             self.optimizer.load_state_dict(state["optimizer"])
+            resume_horizon(self.horizon, state.get("lr_horizon"), self.cfg, self.n_batches)
             restore_scheduler(self.scheduler, state.get("scheduler"), state["step"])
             restore_rng(state["rng"])
         except (RuntimeError, KeyError, ValueError, TypeError) as e:
             raise CheckpointError(f"{self.last_path}: does not fit this model: {e}") from None
         self.epoch, self.next_batch, self.step = state["epoch"], state["next_batch"], state["step"]
+        self.resumed = True
         self.progress.checkpoint_step = self.step
         self.best_dev, self.last_dev = state["best_dev"], state["last_dev"]
         self.nan_batches = int(state.get("nan_batches", 0))
@@ -119,6 +125,29 @@ class RunState:
                      "was written; earlier metric lines are missing")  # fmt: skip
         self.log(f"resumed from {self.last_path}: epoch {self.epoch + 1}, "
                  f"batch {self.next_batch}, step {self.step}")  # fmt: skip
+        line = describe(self.horizon, self.cfg)
+        if line:
+            self.log(f"{line}; kept from {self.last_path.name}")
+
+    def horizon_record(self) -> dict[str, Any] | None:
+        """Log the schedule's status line (a decay only); the ``metrics.jsonl`` line
+        of its horizon once fixed (None before a --minutes estimate, or without decay)."""
+        h, line = self.horizon, describe(self.horizon, self.cfg)
+        if line:
+            self.log(line)
+        if line is None or h.total is None:
+            return None
+        return {"step": self.step, "lr_horizon": h.total, "lr_decay_start": h.start,
+                "lr_horizon_how": h.how}  # fmt: skip
+
+    def observe_horizon(self) -> dict[str, Any] | None:
+        """After an update: a --minutes run times its first steps
+        (:func:`strae_graph.training.lr_horizon.observe`; rank 0's clock decides);
+        when that fixes the horizon, :meth:`horizon_record`."""
+        now = lambda: self.ctx.from_main(self.clock.seconds())  # noqa: E731
+        if observe(self.horizon, self.cfg, self.n_batches, self.step, now):
+            return self.horizon_record()
+        return None
 
     def checkpoint(self, path: Path) -> None:
         """Save the run's state to ``path`` (on the main process)."""
@@ -145,6 +174,7 @@ class RunState:
                 "data": {"corpus_sha256": self.corpus_sha},
                 "files": {"config.json": self.config_sha},
                 "scheduler": self.scheduler.state_dict(),
+                "lr_horizon": self.horizon.state(),
                 "train_seconds": self.clock.seconds(),
                 "tokens_seen": self.tokens_seen,
                 "curve_bytes": curve.size() if curve else 0,
