@@ -9,6 +9,8 @@ Layout of the study directory OUT:
       train_result.json           written when training finished (resume marker)
       eval.json                   its evaluation (reused when the eval settings match)
       eval_items.npz              per-item cosines / probe correctness (paired statistics)
+  tune/LABEL-OBJECTIVE/SETTING/   with --tune: one tuning run per grid setting (eval.tune),
+      dev_eval.json               its scores on the development sets
   baselines/word2vec-sSEED/       word2vec on the same slice (with --word2vec)
   parse_f1.json                   cached bracket F1 on the held-out PTB sample
   results.csv                     one row per run x system x task
@@ -41,6 +43,7 @@ from eval.parse_quality import study_f1
 from eval.runs import RunEvaluation, evaluate_run
 from eval.study import DEFAULT_CONTRASTS, STUDY_COMPARED, Study, StudyConfig
 from eval.study_specs import StructureSpec, build_dataset, eval_parse
+from eval.tune import tune_study
 from parsers.api import train
 from strae_graph.data.corpus import read_limit
 from strae_graph.data.parsed import read_meta
@@ -75,12 +78,27 @@ def _check_recipe(cfg: StudyConfig) -> None:
         for k, v in rec.items()
         if k in saved[obj] and saved[obj][k] != v
     ]
+    saved_tuning = json.loads(path.read_text()).get("tuning")
+    if saved_tuning != cfg.tuning():
+        raise CheckpointError(
+            f"{cfg.out}: the study was tuned differently ({_tuning_text(saved_tuning)} there, "
+            f"{_tuning_text(cfg.tuning())} now); use another --out"
+        )
     if diff:
         raise CheckpointError(
             f"{cfg.out}: the study was run with a different configuration (recipe or budget: "
             f"{'; '.join(diff)}); "
             "use another --out"
         )
+
+
+def _tuning_text(tuning: dict | None) -> str:
+    """``--tune lr=0.001,0.003 --tune-steps 50 --tune-seed 0`` or ``no --tune``."""
+    if not tuning:
+        return "no --tune"
+    grid = " ".join(f"{k.replace('_', '-')}={','.join(map(str, v))}"
+                    for k, v in tuning["grid"].items())  # fmt: skip
+    return f"--tune {grid} --tune-steps {tuning['steps']} --tune-seed {tuning['seed']}"
 
 
 def _train_once(cfg: TrainConfig, log: Callable[[str], None], train_fn) -> bool:
@@ -189,6 +207,7 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     for spec in specs:
         build_dataset(spec, base.corpus, n_sentences, base.max_length, cfg.eval.progress, log)
         _note_unpaired(spec, base.corpus, log)
+    tuning = tune_study(cfg, specs, log, train_fn, _train_once)  # dev sets only
     grid = [(sp, o, seed) for seed in cfg.seeds for sp in specs for o in cfg.objectives]
     runs: list[RunEvaluation] = []
     labels: dict[str, str] = {}
@@ -197,7 +216,7 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     bar = progress(grid, desc="study", unit="run", disable=not cfg.eval.progress)
     for spec, o, seed in bar:
         bar.set_postfix_str(f"{spec.label}/{o}/seed {seed}")
-        tcfg = cfg.train_config(spec, o, seed)
+        tcfg = cfg.train_config(spec, o, seed, tuning.chosen.get((spec.label, o)))
         if _train_once(tcfg, log, train_fn):
             trained += 1
         else:
@@ -223,4 +242,4 @@ def run_study(cfg: StudyConfig, log: Callable[[str], None] = print, train_fn=tra
     if cfg.contrasts is not None and len(pairs) < len(cfg.contrasts):
         log(f"contrasts left out (a structure is not in the study): "
             f"{[c for c in cfg.contrasts if tuple(c) not in pairs]}")  # fmt: skip
-    return report.write_report(cfg, runs, labels, f1, pairs, trained, reused, log)
+    return report.write_report(cfg, runs, labels, f1, pairs, trained, reused, log, tuning)

@@ -19,6 +19,7 @@ from eval.compare_tables import (
     write_csv,
 )
 from eval.study import Study, StudyConfig
+from eval.tune import Tuning, tuning_markdown
 from strae_graph.util.fileio import atomic_write_text
 
 __all__ = [
@@ -28,19 +29,26 @@ __all__ = [
 ]  # fmt: skip
 
 
-def write_report(cfg: StudyConfig, runs, labels, f1, pairs, trained, reused, log) -> Study:
+def write_report(
+    cfg: StudyConfig, runs, labels, f1, pairs, trained, reused, log, tuning: Tuning | None = None
+) -> Study:
     """Write the study's tables (results.csv, summary.csv, contrasts.csv,
-    results.md with the training of each run) and plots (results.png;
-    f1_vs_score.png when ``f1`` is given) into ``cfg.out`` and return the
-    :class:`eval.study.Study`."""
+    results.md with the training of each run, and the tuning with --tune) and
+    plots (results.png; f1_vs_score.png when ``f1`` is given) into ``cfg.out`` and
+    return the :class:`eval.study.Study`."""
     out = Path(cfg.out)
     rows = result_rows(runs, labels)
     summary = summarize(rows, f1)
+    if tuning is not None and tuning.chosen:  # the chosen setting of every run's structure
+        for r in (*rows, *summary):
+            r["tuned"] = tuning.chosen_name(r["structure"], r["objective"])
     diffs = contrasts(rows, list(pairs), cfg.resamples)
     markdown = summary_markdown(summary, cfg, diffs)
     trained_runs = training_rows(runs, labels)
     if trained_runs:
         markdown += "\n\n" + training_markdown(trained_runs)
+    if tuning is not None and tuning.chosen:
+        markdown += "\n\n" + tuning_markdown(tuning, cfg)
     write_csv(out / "results.csv", rows)
     write_csv(out / "summary.csv", summary)
     write_csv(out / "contrasts.csv", diffs)

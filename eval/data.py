@@ -261,7 +261,12 @@ WORDSIM_FILES: dict[str, str] = {
 STS_FILES: dict[str, tuple[str, str | None]] = {
     "stsb": ("stsbenchmark/sts-test.csv", None),
     "sick-r": ("SICK.txt", "TEST"),
+    "stsb-dev": ("stsbenchmark/sts-dev.csv", None),
+    "sick-trial": ("SICK.txt", "TRIAL"),
 }
+#: the development sets among them (``strae compare --tune`` chooses on these only;
+#: not in the default task list, whose results the test tasks are)
+DEV_TASKS: tuple[str, ...] = ("stsb-dev", "sick-trial")
 #: classification probes: name -> GLUE task (train on its train split, score on dev)
 PROBE_SETS: dict[str, str] = {"sst2": "SST-2", "rte": "RTE", "wnli": "WNLI"}
 
@@ -276,7 +281,8 @@ def load_named_wordsim(name: str, data_dir: str | os.PathLike[str] | None = None
 
 
 def load_named_sts(name: str, data_dir: str | os.PathLike[str] | None = None) -> SentencePairs:
-    """``stsb`` (STS Benchmark test, 1379 pairs) or ``sick-r`` (SICK test, 4906 pairs)."""
+    """``stsb`` (STS Benchmark test, 1379 pairs), ``sick-r`` (SICK test, 4906 pairs),
+    ``stsb-dev`` (STS Benchmark dev, 1500 pairs) or ``sick-trial`` (SICK trial, 495 pairs)."""
     if name not in STS_FILES:
         raise ValueError(f"unknown sentence-similarity set {name!r}")
     file, split = STS_FILES[name]

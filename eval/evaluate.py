@@ -2,10 +2,11 @@
 classification probes, run on any :class:`eval.encoders.Encoder`.
 
 Task names: ``simlex``, ``ws353``, ``ws353-sim``, ``ws353-rel`` (Spearman of
-cosine of word embeddings), ``stsb``, ``sick-r`` (Spearman of cosine of
-sentence embeddings), ``sst2``, ``rte``, ``wnli`` (dev accuracy of a probe
-trained on train; pairs use [u; v; |u - v|; u * v]).  Extra word- or
-sentence-similarity files are tasks named after the file.
+cosine of word embeddings), ``stsb``, ``sick-r`` and the development sets
+``stsb-dev``, ``sick-trial`` (Spearman of cosine of sentence embeddings),
+``sst2``, ``rte``, ``wnli`` (dev accuracy of a probe trained on train; pairs
+use [u; v; |u - v|; u * v]).  Extra word- or sentence-similarity files are
+tasks named after the file.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from eval.data import (
+    DEV_TASKS,
     PROBE_SETS,
     STS_FILES,
     WORDSIM_FILES,
@@ -44,13 +46,15 @@ WORDSIM_TASKS: tuple[str, ...] = tuple(WORDSIM_FILES)
 STS_TASKS: tuple[str, ...] = tuple(STS_FILES)
 PROBE_TASKS: dict[str, str] = dict(PROBE_SETS)
 ALL_TASKS: tuple[str, ...] = (*WORDSIM_TASKS, *STS_TASKS, *PROBE_TASKS)
+#: what runs when no task is named: every task but the development sets (eval.data.DEV_TASKS)
+DEFAULT_TASKS: tuple[str, ...] = tuple(t for t in ALL_TASKS if t not in DEV_TASKS)
 
 
 @dataclass
 class EvalConfig:
     """Which tasks, on which files, with which probe settings."""
 
-    tasks: tuple[str, ...] = ALL_TASKS
+    tasks: tuple[str, ...] = DEFAULT_TASKS
     wordsim_files: tuple[str, ...] = ()  # extra word-similarity files
     sts_files: tuple[str, ...] = ()  # extra sentence-similarity files
     data_dir: str | None = None  # None: strae_graph.data.corpus.DATA_DIR

@@ -27,6 +27,11 @@ DEFAULT_CONTRASTS: tuple[tuple[str, str], ...] = (
 STUDY_COMPARED = (*COMPARED, "epochs", "minutes", "max_steps", "preset")
 #: per-run settings, not part of the study's recipe
 _PER_RUN = {"structure", "objective", "seed", "out", "progress", "corpus"}
+#: options --tune may not vary: the study's own axes and places, and the budget
+#: (tuning runs train --tune-steps steps)
+_NOT_TUNED = {*_PER_RUN, "device", "epochs", "minutes", "max_steps", "preset"}
+#: --tune-steps when not given: this share of the study's --max-steps
+TUNE_SHARE = 4
 
 
 @dataclass
@@ -46,6 +51,9 @@ class StudyConfig:
     contrasts: tuple[tuple[str, str], ...] | None = None  # None: DEFAULT_CONTRASTS present
     parse_f1: bool = True  # bracket F1 of every structure on the held-out PTB sample
     resamples: int = 1000  # bootstrap resamples
+    tune: dict = field(default_factory=dict)  # TrainConfig field -> values tried per structure
+    tune_steps: int | None = None  # steps of each tuning run (None: max_steps // TUNE_SHARE)
+    tune_seed: int | None = None  # seed of the tuning runs (None: the first seed)
 
     def __post_init__(self) -> None:
         self.specs()  # every structure entry is understood
@@ -67,11 +75,56 @@ class StudyConfig:
             check_lr("lr_contrastive" if objective == "contrastive" else "lr_ce", lr)
         for objective in self.objectives:  # validates every objective's recipe
             self.train_config(self.specs()[0], objective, self.seeds[0])
+        self._check_tune()
+
+    def _check_tune(self) -> None:
+        """The --tune grid: TrainConfig options the study does not vary itself, each
+        value one the option takes; the tune steps and seed (defaults filled in)."""
+        if not self.tune:
+            if self.tune_steps is not None or self.tune_seed is not None:
+                raise ValueError("--tune-steps and --tune-seed need --tune")
+            return
+        for key, values in self.tune.items():
+            flag = f"--tune {key.replace('_', '-')}"
+            if key not in TrainConfig.__dataclass_fields__:
+                raise ValueError(f"{flag}: not a training option")
+            if key in _NOT_TUNED:
+                raise ValueError(f"{flag}: the study sets it itself (its structures, objectives, "
+                                 "seeds, output and budget); it cannot be tuned")  # fmt: skip
+            if not values:
+                raise ValueError(f"{flag}: no values")
+            for v in values:
+                try:
+                    self.train_config(self.specs()[0], self.objectives[0], 0, {key: v})
+                except ValueError as e:
+                    raise ValueError(f"{flag}={v}: {e}") from None
+        if self.tune_steps is None:
+            steps = self.train.get("max_steps")
+            if not steps:
+                raise ValueError("--tune-steps: give it (the default, a quarter of --max-steps, "
+                                 "needs a --max-steps budget)")  # fmt: skip
+            self.tune_steps = max(1, steps // TUNE_SHARE)
+        if self.tune_steps < 1:
+            raise ValueError(f"--tune-steps must be at least 1, got {self.tune_steps}")
+        self.tune_seed = self.seeds[0] if self.tune_seed is None else self.tune_seed
+        if self.tune_seed < 0:
+            raise ValueError(f"--tune-seed must be at least 0, got {self.tune_seed}")
+        self.tune = {k: list(v) for k, v in self.tune.items()}
+
+    def tuning(self) -> dict | None:
+        """What a resumed study must not change about its tuning (None: no tuning)."""
+        if not self.tune:
+            return None
+        return json.loads(json.dumps(
+            {"grid": self.tune, "steps": self.tune_steps, "seed": self.tune_seed}))  # fmt: skip
 
     def specs(self) -> list[StructureSpec]:
         return [parse_spec(s, self.out) for s in self.structures]
 
-    def train_config(self, spec: StructureSpec, objective: str, seed: int) -> TrainConfig:
+    def train_config(
+        self, spec: StructureSpec, objective: str, seed: int, setting: dict | None = None
+    ) -> TrainConfig:
+        """One run's configuration; ``setting``: options chosen by tuning (over the recipe)."""
         options = {
             **self.train,
             "structure": spec.structure,
@@ -87,6 +140,7 @@ class StudyConfig:
                 options["structure"] = "balanced"  # (validation only)
         if self.lr.get(objective) is not None:
             options["lr"] = self.lr[objective]
+        options.update(setting or {})
         return preset_config(self.preset, **options)
 
     def run_dir(self, label: str, objective: str, seed: int) -> Path:
@@ -107,6 +161,7 @@ class StudyConfig:
         d = asdict(self)
         d["eval"] = self.eval.to_dict()
         d["recipe"] = self.recipe()
+        d["tuning"] = self.tuning()
         return d
 
 

@@ -23,6 +23,7 @@ from strae_graph.cli.options import (
     preset_given,
 )
 from strae_graph.cli.output import status, summary
+from strae_graph.cli.tune_options import parse_tune
 from strae_graph.model.objectives import OBJECTIVES
 from strae_graph.training.config import train_config_fields
 from strae_graph.training.presets import PRESETS
@@ -48,6 +49,7 @@ def add_subcommand(sub: argparse._SubParsersAction) -> None:
     _add_budget_options(p)
     add_preset_options(p)
     _add_learning_rates(p)
+    _add_tune_options(p)
     _add_report_options(p)
     add_eval_options(p)
     p.set_defaults(func=_run_compare)
@@ -103,6 +105,25 @@ def _add_learning_rates(p: argparse.ArgumentParser) -> None:
         default=None,
         help="learning rate of ce / both runs (default: the recipe's, --lr or the preset's)",
     )
+
+
+def _add_tune_options(p: argparse.ArgumentParser) -> None:
+    """Per-structure tuning on the development sets (eval.tune)."""
+    p.add_argument(
+        "--tune",
+        nargs="+",
+        default=None,
+        metavar="KEY=V1,V2",
+        help="tune recipe options per structure: KEY is a strae train option (lr, temperature, "
+        "batch-size, ...); every combination trains --tune-steps steps with --tune-seed in "
+        "OUT/tune/LABEL-OBJECTIVE/SETTING/ and is scored on the development sets only (mean "
+        "Spearman of stsb-dev and sick-trial); each structure's runs use its best setting. "
+        "Cost: structures x objectives x settings x tune steps",
+    )
+    p.add_argument("--tune-steps", type=int, default=None, metavar="N",
+                   help="steps of each tuning run (default: a quarter of --max-steps)")  # fmt: skip
+    p.add_argument("--tune-seed", type=int, default=None, metavar="SEED",
+                   help="seed of the tuning runs (default: the first of --seeds)")  # fmt: skip
 
 
 def _add_report_options(p: argparse.ArgumentParser) -> None:
@@ -179,4 +200,7 @@ def _study_config(args: argparse.Namespace):
         contrasts=None if args.contrast is None else tuple(_contrast(c) for c in args.contrast),
         parse_f1=not args.no_parse_f1,
         resamples=args.resamples,
+        tune=parse_tune(args.tune),
+        tune_steps=args.tune_steps,
+        tune_seed=args.tune_seed,
     )

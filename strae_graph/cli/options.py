@@ -10,7 +10,7 @@ import argparse
 from dataclasses import fields
 from typing import Any
 
-from eval.evaluate import ALL_TASKS, EvalConfig
+from eval.evaluate import ALL_TASKS, DEFAULT_TASKS, EvalConfig
 from strae_graph.cli.errors import option_error
 from strae_graph.data.corpus import DEFAULT_CORPUS
 from strae_graph.training.config import TrainConfig
@@ -240,7 +240,8 @@ def add_eval_options(p: argparse.ArgumentParser) -> None:
         nargs="+",
         choices=ALL_TASKS,
         default=None,
-        help="tasks to run (default: all; only the given files when --wordsim/--sts is used)",
+        help="tasks to run (default: all but the development sets stsb-dev and sick-trial; "
+        "only the given files when --wordsim/--sts is used)",
     )
     p.add_argument(
         "--probe-seeds",
@@ -276,7 +277,7 @@ def eval_config(args: argparse.Namespace, files: bool) -> EvalConfig:
     --wordsim / --sts files unless --tasks says more)."""
     tasks = args.tasks
     if tasks is None:
-        tasks = () if files else ALL_TASKS
+        tasks = () if files else DEFAULT_TASKS
     try:
         return EvalConfig(
             tasks=tuple(tasks),
