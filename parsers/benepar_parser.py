@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from parsers.benepar_scores import span_scores as fast_span_scores
+from parsers.benepar_scores import supports_fast_scores
 from parsers.chart_tree import CHART, chart_tree, check_binarize
 from parsers.errors import ParserError, parser_input
 from strae_graph.trees.errors import TreeError
@@ -175,10 +177,16 @@ def benepar_charts(
 
     words = parser_input(sentences, parser_words)
     parser = load_benepar(model, batch_size)
-    for start in range(0, len(words), batch_size):
-        inputs = [parser._with_missing_fields_filled(benepar.InputSentence(words=list(w)))
-                  for w in words[start : start + batch_size]]  # fmt: skip
-        yield from _forward(parser, inputs, nary)
+    # length-sorted batches (less padding), results back in input order
+    order = sorted(range(len(words)), key=lambda k: len(words[k]))
+    done: dict[int, tuple[np.ndarray, Any]] = {}
+    for start in range(0, len(order), batch_size):
+        ids = order[start : start + batch_size]
+        inputs = [parser._with_missing_fields_filled(benepar.InputSentence(words=list(words[k])))
+                  for k in ids]  # fmt: skip
+        done.update(zip(ids, _forward(parser, inputs, nary)))
+    for k in range(len(words)):
+        yield done.pop(k)
 
 
 def _forward(parser: Any, inputs: list[Any], nary: bool) -> Iterator[tuple[np.ndarray, Any]]:
@@ -193,6 +201,9 @@ def _forward(parser: Any, inputs: list[Any], nary: bool) -> Iterator[tuple[np.nd
     try:
         with torch.no_grad():
             batch = core.pad_encoded([core.encode(x) for x in inputs])
+            if not nary and supports_fast_scores(core):  # the same scores, cheaper
+                fast = fast_span_scores(core, batch, [len(x.words) for x in inputs])
+                return ((scores, None) for scores in fast)
             span_scores, tag_scores = core.forward(batch)
             charts = None
             if nary:  # benepar's decoder (torch-struct CKY) on the same scores
@@ -204,9 +215,11 @@ def _forward(parser: Any, inputs: list[Any], nary: bool) -> Iterator[tuple[np.nd
             scores = span_scores.cpu().numpy()
     finally:
         core.train(training)
-    for i, inp in enumerate(inputs):
-        n = len(inp.words)
-        yield scores[i, :n, :n], None if charts is None else _nary(core, inp, charts[i], tags, i)
+    return (
+        (scores[i, : len(x.words), : len(x.words)],
+         None if charts is None else _nary(core, x, charts[i], tags, i))
+        for i, x in enumerate(inputs)
+    )  # fmt: skip
 
 
 def _nary(core: Any, inp: Any, chart: np.ndarray, tags: np.ndarray | None, i: int) -> Any:
