@@ -23,7 +23,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 
 #: ``--binarize chart``: the best binary tree under a parser's span scores
 CHART = "chart"

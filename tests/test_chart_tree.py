@@ -9,7 +9,8 @@ import pytest
 
 from parsers.chart_tree import chart_tree, check_binarize, cky, span_weights
 from parsers.heuristics import right_branching
-from strae_graph.trees.tree import Tree, TreeError
+from strae_graph.trees.errors import TreeError
+from strae_graph.trees.tree import Tree
 
 N_LABELS = 4
 
@@ -228,13 +229,12 @@ def test_parse_eval_row_uses_chart_and_one_forward(tiny_model, tmp_path, monkeyp
     binarised F1 of exactly the chart trees, and the labelled F1 of exactly
     parse_sents' n-ary trees; one forward pass for both (25 sentences: one batch
     for the lower-cased tokens, one more for the cased words' labelled F1)."""
-    from strae_graph.trees.brackets import nltk_to_generic, parse_brackets
-
     from parsers import parse_sentences
     from parsers.benepar_parser import benepar_parses, load_benepar
     from parsers.evalb import labelled_scores
     from parsers.evaluate import GoldSet, bracket_scores, tree_spans
     from strae_graph.cli import main
+    from strae_graph.trees.nary import nltk_to_generic, parse_brackets
 
     core = load_benepar(tiny_model)._parser  # the instance parse-eval uses (cached)
     calls = []
