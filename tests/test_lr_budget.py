@@ -219,7 +219,7 @@ def test_an_interrupted_minutes_run_resumes_to_the_same_rates_and_losses(
 def test_compare_passes_the_budget_and_schedule_to_every_run(tmp_path):
     """``strae compare`` shares the recipe's options: each run gets them unchanged."""
     from strae_graph.cli import build_parser
-    from strae_graph.cli.cmd_eval import _study_config
+    from strae_graph.cli.cmd_compare import _study_config
 
     args = build_parser().parse_args(
         ["compare", "--out", str(tmp_path / "study"), "--minutes", "5", "--max-steps", "900",
