@@ -192,7 +192,9 @@ def benepar_charts(
 def _forward(parser: Any, inputs: list[Any], nary: bool) -> Iterator[tuple[np.ndarray, Any]]:
     """benepar's ``ChartParser._parse_encoded`` with both outputs: the score
     arrays (its ``return_scores``) and the trees ``parse_sents`` makes (its
-    ``return_compressed``, predicted tags, ``CompressedParserOutput.to_tree``)."""
+    ``return_compressed``, predicted tags, ``CompressedParserOutput.to_tree``).
+    Without ``nary`` the scores come from :mod:`parsers.benepar_scores` (the
+    same scores, cheaper) where the model allows it."""
     import torch
 
     core = parser._parser

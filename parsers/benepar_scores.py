@@ -25,6 +25,12 @@ def fencepost_features(core: Any, batch: dict) -> Any:
     import torch
 
     valid = batch["valid_token_mask"].to(core.output_device)
+    longest = core.add_timing.timing_table.shape[0]
+    if valid.shape[1] > longest:  # forward's own check, with its message
+        raise ValueError(
+            f"Sentence of length {valid.shape[1] - 2} exceeds the maximum supported length of "
+            f"{longest - 2}"
+        )
     chars = core.char_encoder(batch["char_ids"].to(core.device), valid)
     ann = core.encoder(core.add_timing(core.morpho_emb_dropout(chars)), valid)
     ann = torch.cat([ann[..., 0::2], ann[..., 1::2]], -1)

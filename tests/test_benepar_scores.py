@@ -56,3 +56,18 @@ def test_chart_trees_from_fast_scores_in_input_order(parsed, tiny_benepar):
     want = [chart_tree(w, reference[k, : len(w), : len(w)], k) for k, w in enumerate(words)]
     assert [t.tokens for t in trees] == [tuple(w) for w in words]
     assert [t.children for t in trees] == [t.children for t in want]
+
+
+def test_too_long_a_sentence_is_forwards_error(tiny_benepar):
+    """The cheap path refuses what forward refuses, with forward's message."""
+    from parsers.benepar_parser import benepar_trees
+
+    model = str(tiny_benepar[0])
+    messages = []
+    for binarize in ("chart", "right"):  # cheap scores; benepar's own forward
+        with pytest.raises(ValueError, match="exceeds the maximum supported length") as e:
+            benepar_trees([["word"] * 600], model=model, binarize=binarize)
+        messages.append(str(e.value))
+    assert messages[0] == messages[1] == (
+        "Sentence of length 600 exceeds the maximum supported length of 510"
+    )

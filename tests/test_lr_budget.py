@@ -7,8 +7,6 @@ learning rates and losses of an uninterrupted one."""
 
 from __future__ import annotations
 
-import signal
-
 import pytest
 
 from parsers.api import train
@@ -20,6 +18,7 @@ from strae_graph.training.lr_horizon import Horizon, observe
 from strae_graph.training.lr_schedule import lr_factor
 from tests.test_levers import assert_same_final_state, metrics, quiet, step_lines
 from tests.test_reliability import tiny_cfg, write_corpus
+from tests.tiny_runs import stop_after
 
 LR, R = 0.01, 0.2  # peak rate, min_lr_ratio
 LINEAR = dict(lr=LR, lr_decay="linear", min_lr_ratio=R)
@@ -31,18 +30,6 @@ def lrs(run) -> list[float]:
 
 def horizon_lines(run) -> list[dict]:
     return [m for m in metrics(run) if "lr_horizon" in m]
-
-
-def stop_after(monkeypatch, step: int) -> None:
-    """The run stops (as on SIGTERM: checkpoint, then return) after ``step`` steps."""
-    real = Trainer._stop_after_step
-
-    def stop(self: Trainer) -> bool:
-        if self.step == step:
-            self.stop.signal = signal.SIGTERM
-        return real(self)
-
-    monkeypatch.setattr(Trainer, "_stop_after_step", stop)
 
 
 # --- exact: --max-steps and the epochs -----------------------------------------------------

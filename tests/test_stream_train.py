@@ -10,7 +10,6 @@ import gzip
 import itertools
 import json
 import shutil
-import signal
 from pathlib import Path
 
 import pytest
@@ -22,9 +21,8 @@ from strae_graph.training.batches import epoch_items, load_run_data
 from strae_graph.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from strae_graph.training.config import TrainConfig
 from strae_graph.training.distributed import DistContext
-from strae_graph.training.loop import Trainer
 from tests.conftest import CORPUS
-from tests.tiny_runs import assert_same_model_and_optimizer
+from tests.tiny_runs import assert_same_model_and_optimizer, stop_after
 
 # 120 training sentences in batches of 8: 15 batches an epoch, in windows of 4
 # batches (32 sentences; the last window holds 24), blocks of 16 sentences
@@ -105,18 +103,6 @@ def test_streamed_run_equals_the_bucketed_run_in_memory(streamed, corpus, tmp_pa
     bucketed = epoch_items(data, config(corpus, tmp_path / "x", order="bucketed"), DistContext(), 0)
     permuted = epoch_items(data, config(corpus, tmp_path / "x"), DistContext(), 0)
     assert [bucketed(b) for b in range(BATCHES)] != [permuted(b) for b in range(BATCHES)]
-
-
-def stop_after(monkeypatch, step: int) -> None:
-    """The run stops (as on SIGTERM: checkpoint, then return) after ``step`` steps."""
-    real = Trainer._stop_after_step
-
-    def stop(self: Trainer) -> bool:
-        if self.step == step:
-            self.stop.signal = signal.SIGTERM
-        return real(self)
-
-    monkeypatch.setattr(Trainer, "_stop_after_step", stop)
 
 
 def test_streamed_run_resumes_mid_epoch_to_the_uninterrupted_result(

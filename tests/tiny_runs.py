@@ -1,14 +1,17 @@
 """Tiny trained runs for the embedding and evaluation tests (seconds each), and
-the bit-for-bit comparison of two runs' checkpoints (resume and equivalence tests)."""
+the bit-for-bit comparison of two runs' checkpoints and a stop after a given step
+(resume and equivalence tests)."""
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import torch
 
 from parsers.api import train
 from strae_graph.training.config import TrainConfig
+from strae_graph.training.loop import Trainer
 from tests.conftest import CORPUS
 
 
@@ -22,6 +25,18 @@ def assert_same_model_and_optimizer(sa: dict, sb: dict) -> None:
         assert ka == kb
         for name in va:
             assert torch.equal(va[name], vb[name]), (ka, name)
+
+
+def stop_after(monkeypatch, step: int) -> None:
+    """The run stops (as on SIGTERM: checkpoint, then return) after ``step`` steps."""
+    real = Trainer._stop_after_step
+
+    def stop(self: Trainer) -> bool:
+        if self.step == step:
+            self.stop.signal = signal.SIGTERM
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "_stop_after_step", stop)
 
 
 #: a benepar model that trains in seconds (its F1 means nothing)
