@@ -298,8 +298,8 @@ def _run_draw(args: argparse.Namespace) -> int:
 
 # --- benepar-train -----------------------------------------------------------------
 def _add_benepar_train(sub: argparse._SubParsersAction) -> None:
+    from parsers.benepar_config import BeneparTrainConfig
     from parsers.benepar_data import CASES
-    from parsers.benepar_train import BeneparTrainConfig
 
     d = BeneparTrainConfig()
     p = sub.add_parser(
@@ -345,7 +345,8 @@ def _add_benepar_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_benepar_train(args: argparse.Namespace) -> int:
-    from parsers.benepar_train import BeneparTrainConfig, train_benepar
+    from parsers.benepar_config import BeneparTrainConfig
+    from parsers.benepar_train import train_benepar
 
     cfg = BeneparTrainConfig(
         trees=args.trees, out=args.out, checkpoint=args.checkpoint, held_out=args.held_out,
