@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from strae_graph.embed.embedder import Embedder
     from strae_graph.training.config import TrainConfig
-    from strae_graph.training.loop import TrainResult
+    from strae_graph.training.result import TrainResult
     from strae_graph.trees.source import Parse
 
 

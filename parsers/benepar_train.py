@@ -19,7 +19,9 @@ state, random generators, history) is written atomically to
 and ends with the same model as an uninterrupted run.  The best model is saved
 as benepar's single-file checkpoint (``{"config", "state_dict"}``), which
 ``benepar.Parser(path)`` loads; :func:`train_benepar` checks that by loading it
-back and scoring it on the test trees.
+back and scoring it on the test trees.  Both files are
+:mod:`parsers.benepar_checkpoint`'s; the settings (:class:`BeneparTrainConfig`)
+are :mod:`parsers.benepar_config`'s.
 """
 
 from __future__ import annotations
@@ -28,106 +30,14 @@ import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict
 from typing import Any
 
-from parsers.benepar_data import CASES, TrainingExample, load_examples, lowered, split_examples
+from parsers.benepar_checkpoint import TrainState, load_state, save_parser, save_state
+from parsers.benepar_config import BeneparTrainConfig, hparams
+from parsers.benepar_data import TrainingExample, load_examples, lowered, split_examples
 from strae_graph.data.corpus import DataError, check_output_file
-from strae_graph.util.fileio import atomic_open
 from strae_graph.util.progress import progress
-
-# kept importable from here (older callers)
-__all__ = ["BeneparTrainConfig", "TrainingExample", "load_examples", "train_benepar"]
-
-
-@dataclass
-class BeneparTrainConfig:
-    """Data, model size and optimisation of an offline benepar model."""
-
-    trees: str | None = None  # default: the PTB sample
-    out: str = "benepar_char.pt"
-    checkpoint: str | None = None  # training state; default OUT.ckpt
-    held_out: int = 400  # last trees: test set (parse-eval's gold)
-    dev: int = 200  # trees before them: model selection
-    max_train: int | None = None
-    max_len: int | None = None  # drop training trees longer than this (cost grows as n^2)
-    epochs: int = 60
-    batch_size: int = 32
-    lr: float = 8e-4
-    warmup_steps: int = 160
-    clip: float = 0.0  # gradient-norm clip; 0 = none (benepar's default)
-    patience: int = 4  # epochs without dev gain before the learning rate is halved
-    stop_after: int = 12  # epochs without dev gain before training stops
-    d_model: int = 256
-    num_layers: int = 4
-    num_heads: int = 8
-    d_char_emb: int = 64
-    d_ff: int = 1024
-    d_label_hidden: int = 256
-    dropout: float = 0.2  # attention, residual and morpho-embedding dropout
-    predict_tags: bool = True  # POS tags as an auxiliary loss (gold tags of the treebank)
-    case: str = "mixed"
-    lower_prob: float = 0.5
-    seed: int = 0
-    threads: int | None = None
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if self.case not in CASES:
-            raise ValueError(f"--case must be one of {', '.join(CASES)}, not {self.case!r}")
-        for name in ("epochs", "batch_size", "d_model", "num_layers", "num_heads", "patience",
-                     "stop_after"):  # fmt: skip
-            if getattr(self, name) < 1:
-                flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{flag} must be at least 1, not {getattr(self, name)}")
-        if self.d_model % (2 * self.num_heads):
-            raise ValueError(f"--d-model ({self.d_model}) must be a multiple of 2 x --heads")
-        if not 0.0 <= self.lower_prob <= 1.0 or not 0.0 <= self.dropout < 1.0:
-            raise ValueError("--lower-prob must be in [0, 1] and --dropout in [0, 1)")
-        if not self.lr > 0:
-            raise ValueError(f"--lr must be positive, not {self.lr}")
-
-    @property
-    def checkpoint_path(self) -> Path:
-        return Path(self.checkpoint or f"{self.out}.ckpt")
-
-
-#: options that may differ between a run and its --resume
-RESUMABLE_CHANGES = ("epochs", "stop_after", "progress", "threads")
-
-
-def hparams(cfg: BeneparTrainConfig) -> dict[str, Any]:
-    """benepar hyper-parameters (the keys ChartParser reads) for ``cfg``."""
-    return {
-        "max_len_train": cfg.max_len or 0,
-        "max_len_dev": 0,
-        "batch_size": cfg.batch_size,
-        "learning_rate": cfg.lr,
-        "learning_rate_warmup_steps": cfg.warmup_steps,
-        "clip_grad_norm": cfg.clip,
-        "use_chars_lstm": True,
-        "d_char_emb": cfg.d_char_emb,
-        "char_lstm_input_dropout": cfg.dropout,
-        "use_pretrained": False,
-        "pretrained_model": "",
-        "use_encoder": True,
-        "d_model": cfg.d_model,
-        "num_layers": cfg.num_layers,
-        "num_heads": cfg.num_heads,
-        "d_kv": cfg.d_model // cfg.num_heads,
-        "d_ff": cfg.d_ff,
-        "encoder_max_len": 512,
-        "morpho_emb_dropout": cfg.dropout,
-        "attention_dropout": cfg.dropout,
-        "relu_dropout": 0.1,
-        "residual_dropout": cfg.dropout,
-        "force_root_constituent": True,
-        "predict_tags": cfg.predict_tags,
-        "d_label_hidden": cfg.d_label_hidden,
-        "d_tag_hidden": cfg.d_label_hidden,
-        "tag_loss_scale": 5.0,
-    }
 
 
 def build_parser(cfg: BeneparTrainConfig, train: Sequence[TrainingExample]) -> Any:
@@ -146,14 +56,6 @@ def build_parser(cfg: BeneparTrainConfig, train: Sequence[TrainingExample]) -> A
         char_vocab=char_vocab,
         hparams=nkutil.HParams(**hparams(cfg)),
     )
-
-
-def save_parser(parser: Any, path: str | Path) -> None:
-    """Save in benepar's single-file format (loadable by ``benepar.Parser(path)``)."""
-    import torch
-
-    with atomic_open(path, "wb") as f:
-        torch.save({"config": parser.config, "state_dict": parser.state_dict()}, f)
 
 
 # --- scoring -------------------------------------------------------------------
@@ -201,57 +103,6 @@ def dev_scores(parser: Any, dev: Sequence[TrainingExample], case: str) -> dict[s
         scores["dev_f1_cased"] = bracket_f1_of(parser, dev)
     scores["dev_f1"] = sum(scores.values()) / len(scores)
     return scores
-
-
-# --- training state --------------------------------------------------------------
-@dataclass
-class TrainState:
-    """Everything an epoch boundary needs to continue exactly."""
-
-    epoch: int = 0
-    step: int = 0
-    lr_scale: float = 1.0
-    best_dev: float = -1.0
-    bad_epochs: int = 0
-    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
-
-def save_state(cfg: BeneparTrainConfig, parser: Any, optimizer: Any, st: TrainState) -> None:
-    import torch
-
-    record = {
-        "cfg": asdict(cfg),
-        "parser_config": parser.config,
-        "model": parser.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "state": asdict(st),
-        "torch_rng": torch.get_rng_state(),
-    }
-    with atomic_open(cfg.checkpoint_path, "wb") as f:
-        torch.save(record, f)
-
-
-def load_state(cfg: BeneparTrainConfig, parser: Any, optimizer: Any) -> TrainState:
-    """Restore ``cfg.checkpoint_path`` into ``parser`` and ``optimizer``."""
-    import torch
-
-    path = cfg.checkpoint_path
-    if not path.is_file():
-        raise DataError(f"{path}: no training state to resume (train without --resume first)")
-    try:
-        record = torch.load(path, map_location="cpu", weights_only=True)
-        saved_cfg = record["cfg"]
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the same user error
-        raise DataError(f"{path}: not a benepar-train state file ({e})") from None
-    mine = asdict(cfg)
-    changed = [k for k in mine if k not in RESUMABLE_CHANGES and saved_cfg.get(k) != mine[k]]
-    if changed:
-        diffs = ", ".join(f"{k}: {saved_cfg.get(k)!r} -> {mine[k]!r}" for k in changed)
-        raise DataError(f"{path}: --resume with other settings than the run ({diffs})")
-    parser.load_state_dict(record["model"])
-    optimizer.load_state_dict(record["optimizer"])
-    torch.set_rng_state(record["torch_rng"])
-    return TrainState(**record["state"])
 
 
 # --- the loop ------------------------------------------------------------------------

@@ -15,7 +15,8 @@ input's SHA-256 and a fingerprint of all of these.  Reading a dataset
 training reads one as a corpus that brings its trees.  Re-running with the same
 input and options finds the fingerprint and returns at once (``reused``).
 Work is done in shards of ``shard_size`` sentences kept in ``OUT.partial/``
-until the whole corpus is done, so an interrupted run resumes where it stopped.
+until the whole corpus is done, so an interrupted run resumes where it stopped
+(:mod:`parsers.parse_shards`).
 """
 
 from __future__ import annotations
@@ -24,16 +25,16 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from parsers.chart_tree import check_binarize
 from parsers.parse_output import check_replaceable, describe
+from parsers.parse_shards import Shard, input_shards, merged_shards, run_shards
 from parsers.structures import GOLD, get_structure
-from strae_graph.data.corpus import DataError, check_input_file, count_lines, read_sentences
+from strae_graph.data.corpus import DataError, check_input_file, count_lines
 from strae_graph.data.parsed import (  # noqa: F401 (the reader, re-exported)
     META_FILE,
     is_parsed_corpus,
@@ -42,7 +43,6 @@ from strae_graph.data.parsed import (  # noqa: F401 (the reader, re-exported)
     read_meta,
 )
 from strae_graph.trees.errors import TreeError
-from strae_graph.trees.tree import Tree
 from strae_graph.util.fileio import (
     OutputError,
     atomic_path,
@@ -70,63 +70,6 @@ class ParseResult:
 fingerprint = json_sha256
 
 
-# --- producing -------------------------------------------------------------
-def _iter_input(
-    path: str, structure: str, max_sentences: int | None, options: dict[str, Any]
-) -> Iterator[tuple[int, list[str], Tree | None]]:
-    """``(line, tokens, gold tree or None)`` for every sentence of the input."""
-    if structure == GOLD:
-        from parsers.gold import iter_gold_trees
-
-        for i, (line, tree) in enumerate(iter_gold_trees(path, **options)):
-            if max_sentences is not None and i >= max_sentences:
-                return
-            yield line, list(tree.tokens), tree
-        return
-    for line, toks in read_sentences(path, max_sentences):
-        yield line, toks, None
-
-
-def _parse_shard(
-    shard_path: str,
-    lines: list[int],
-    sentences: list[list[str]],
-    structure: str,
-    seed: int,
-    first_index: int,
-    options: dict[str, Any],
-) -> int:
-    """Parse one shard and save it as a dataset at ``shard_path``; returns its size."""
-    from parsers import parse_sentences
-
-    trees = parse_sentences(sentences, structure, seed=seed, first_index=first_index, **options)
-    _save_rows(shard_path, lines, trees)
-    return len(trees)
-
-
-def _save_rows(path: str, lines: Sequence[int], trees: Sequence[Tree]) -> None:
-    import datasets
-
-    datasets.disable_progress_bars()  # one bar (ours) per command
-    features = datasets.Features(
-        {
-            "line": datasets.Value("int64"),
-            "tokens": datasets.Sequence(datasets.Value("string")),
-            "children": datasets.Sequence(datasets.Sequence(datasets.Value("int32"))),
-        }
-    )
-    ds = datasets.Dataset.from_dict(
-        {
-            "line": list(lines),
-            "tokens": [list(t.tokens) for t in trees],
-            "children": [[list(c) for c in t.children] for t in trees],
-        },
-        features=features,
-    )
-    with atomic_path(path) as tmp:
-        ds.save_to_disk(str(tmp))
-
-
 def parse_corpus(
     input_path: str | os.PathLike[str],
     structure: str,
@@ -147,17 +90,58 @@ def parse_corpus(
     ``out`` may be new, empty, or a dataset this function wrote: the same
     input and options reuse it, others replace it when ``overwrite`` (else a
     ValueError; ``strae parse`` asks for ``--overwrite``).  A folder holding
-    anything else is refused before any work (:func:`check_out`)."""
+    anything else is refused before any work
+    (:func:`parsers.parse_output.check_replaceable`)."""
     options = _checked_options(structure, options)
     source = get_structure(structure)  # a registered name, or a ValueError naming them
     src = check_input_file(input_path)
+    max_sentences = _checked_sizes(num_proc, shard_size, max_sentences)
+    out = Path(out)
+    t0 = time.perf_counter()
+    key = _fingerprint_inputs(src, structure, options, seed, max_sentences)
+    if structure == "benepar":  # the workers get the default resolved: no notice from each
+        from parsers.benepar_parser import resolve_benepar_model
+
+        options["model"] = resolve_benepar_model(options.get("model"))
+    fp = fingerprint(key)
+    reused = _reused(out, structure, fp, overwrite, t0)
+    if reused is not None:
+        return reused
+    if source.kind == "parser":
+        _check_parser_available(structure, options)
+
+    # read the whole input once before anything is written: a corrupt or
+    # truncated file fails here, leaving no OUT.partial/ behind
+    total = _count_lines(src) if max_sentences is None else max_sentences
+    partial = _partial_dir(out, fp)
+    shards = input_shards(src, structure, partial, max_sentences, options, shard_size)
+    try:
+        paths, n = _run_with_bar(shards, structure, seed, options, num_proc, total, progress)
+        if n == 0:
+            raise DataError(f"{src}: no sentences (every line is empty, or not UTF-8 text: "
+                            "undecodable, or holding a NUL byte)")  # fmt: skip
+        result = _write_dataset(paths, out, structure, src, key, fp, num_proc, t0)
+    except (DataError, TreeError):  # bad input: nothing worth resuming from
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(partial, ignore_errors=True)
+    return result
+
+
+def _checked_sizes(num_proc: int, shard_size: int, max_sentences: int | None) -> int | None:
+    """``max_sentences`` as the cache key holds it (0 is all, None), once the sizes
+    are checked."""
     if num_proc < 1 or shard_size < 1:
         raise ValueError("--num-proc and the shard size must be at least 1")
     if max_sentences is not None and max_sentences < 0:
         raise ValueError(f"--max-sentences must be at least 0 (0: all), got {max_sentences}")
-    max_sentences = max_sentences or None  # 0 is all, as in strae train (one cache key)
-    out = Path(out)
-    t0 = time.perf_counter()
+    return max_sentences or None  # 0 is all, as in strae train (one cache key)
+
+
+def _fingerprint_inputs(
+    src: Path, structure: str, options: dict[str, Any], seed: int, max_sentences: int | None
+) -> dict[str, Any]:
+    """Everything that decides the output: the dataset's fingerprint is its hash."""
     key = {
         "format": FORMAT,
         "input_sha256": file_sha256(src),
@@ -167,11 +151,15 @@ def parse_corpus(
         "max_sentences": max_sentences,
     }
     if structure == "benepar":  # which model (the default resolved), by its file's hash
-        from parsers.benepar_parser import benepar_model_identity, resolve_benepar_model
+        from parsers.benepar_parser import benepar_model_identity
 
         key["benepar_model"] = benepar_model_identity(options.get("model"))
-        options["model"] = resolve_benepar_model(options.get("model"))  # workers: no notice
-    fp = fingerprint(key)
+    return key
+
+
+def _reused(out: Path, structure: str, fp: str, overwrite: bool, t0: float) -> ParseResult | None:
+    """The result for the dataset at ``out`` when it has the fingerprint ``fp``;
+    else None once ``out`` may be (re)written (an error when it may not)."""
     check_output_dir(out, is_parsed_corpus, "a `strae parse` dataset")
     if is_parsed_corpus(out):
         meta = read_meta(out)
@@ -184,132 +172,52 @@ def parse_corpus(
                 "add --overwrite to replace it, or choose another --out"
             )
     check_replaceable(out)
-    if source.kind == "parser":
-        _check_parser_available(structure, options)
+    return None
 
-    # read the whole input once before anything is written: a corrupt or
-    # truncated file fails here, leaving no OUT.partial/ behind
-    total = _count_lines(src) if max_sentences is None else max_sentences
+
+def _partial_dir(out: Path, fp: str) -> Path:
+    """``OUT.partial/`` for the work of fingerprint ``fp``: kept from an
+    interrupted run of the same work, emptied when it holds other work."""
     partial = Path(str(out) + ".partial")
     if (partial / "fingerprint").is_file() and (partial / "fingerprint").read_text() != fp:
-        shutil.rmtree(partial)  # our own shards (check_out), of other input or options
+        shutil.rmtree(partial)  # our own shards (check_replaceable), of other work
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "fingerprint").write_text(fp)
-    try:
-        return _parse_into(src, structure, out, partial, key, fp, t0, total, seed, options,
-                           max_sentences, num_proc, shard_size, progress)  # fmt: skip
-    except (DataError, TreeError):  # bad input: nothing worth resuming from
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
+    return partial
 
 
-#: a shard of the input: (its path in the partial directory, line numbers, token
-#: lists, the index of its first sentence, gold trees or None)
-Shard = tuple[str, list[int], list[list[str]], int, list[Tree | None]]
-
-
-def _shards(
-    src: Path,
-    structure: str,
-    partial: Path,
-    max_sentences: int | None,
-    options: dict[str, Any],
-    shard_size: int,
-) -> Iterator[Shard]:
-    """The input cut into shards of ``shard_size`` sentences."""
-    lines: list[int] = []
-    sents: list[list[str]] = []
-    golds: list[Tree | None] = []
-    index, k = 0, 0
-    for line, toks, gold in _iter_input(str(src), structure, max_sentences, options):
-        lines.append(line)
-        sents.append(toks)
-        golds.append(gold)
-        if len(sents) == shard_size:
-            yield str(partial / f"shard_{k:05d}"), lines, sents, index, golds
-            index, k = index + len(sents), k + 1
-            lines, sents, golds = [], [], []
-    if sents:
-        yield str(partial / f"shard_{k:05d}"), lines, sents, index, golds
-
-
-def _parse_into(
-    src: Path,
-    structure: str,
-    out: Path,
-    partial: Path,
-    key: dict[str, Any],
-    fp: str,
-    t0: float,
-    total: int | None,
-    seed: int,
-    options: dict[str, Any],
-    max_sentences: int | None,
-    num_proc: int,
-    shard_size: int,
-    progress: bool,
-) -> ParseResult:
-    """The work of :func:`parse_corpus` once its input is checked: shards in
-    ``partial``, then the merged dataset at ``out``."""
+def _run_with_bar(
+    shards: Iterator[Shard], structure: str, seed: int, options: dict[str, Any], num_proc: int,
+    total: int | None, progress: bool,
+) -> tuple[list[str], int]:  # fmt: skip
+    """:func:`parsers.parse_shards.run_shards` under a progress bar: the shards'
+    paths and the number of sentences in them."""
     bar = show_progress(total=total, desc=f"parse {structure}", unit="sent", disable=not progress,
                dynamic_ncols=True, smoothing=0.05)  # fmt: skip
-    shard_paths: list[str] = []
     n_done = 0
 
-    def shards() -> Iterator[Shard]:
-        return _shards(src, structure, partial, max_sentences, options, shard_size)
-
-    def shard_done(path: str, n: int) -> None:
+    def done(n: int) -> None:
         nonlocal n_done
         n_done += n
         bar.update(n)
 
-    parse_options = {} if structure == GOLD else options
-    if num_proc == 1 or structure == GOLD:
-        for path, lines, sents, index, golds in shards():
-            shard_paths.append(path)
-            if Path(path).exists():
-                shard_done(path, len(sents))
-                continue
-            if structure == GOLD:
-                _save_rows(path, lines, [g for g in golds if g is not None])
-                shard_done(path, len(sents))
-            else:
-                n = _parse_shard(path, lines, sents, structure, seed, index, parse_options)
-                shard_done(path, n)
-    else:
-        with ProcessPoolExecutor(max_workers=num_proc) as pool:
-            pending: dict[Any, tuple[str, int]] = {}
-            for path, lines, sents, index, _ in shards():
-                shard_paths.append(path)
-                if Path(path).exists():
-                    shard_done(path, len(sents))
-                    continue
-                fut = pool.submit(
-                    _parse_shard, path, lines, sents, structure, seed, index, parse_options
-                )
-                pending[fut] = (path, len(sents))
-                while len(pending) >= 2 * num_proc:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        shard_done(pending.pop(f)[0], f.result())
-            for f in list(pending):
-                shard_done(pending.pop(f)[0], f.result())
+    paths = run_shards(shards, structure, seed, options, num_proc, done)
     bar.close()
-    if n_done == 0:
-        raise DataError(f"{src}: no sentences (every line is empty, or not UTF-8 text: "
-                        "undecodable, or holding a NUL byte)")  # fmt: skip
+    return paths, n_done
 
-    import datasets
 
-    datasets.disable_progress_bars()
-    merged = datasets.concatenate_datasets([datasets.load_from_disk(p) for p in shard_paths])
+def _write_dataset(
+    shard_paths: list[str], out: Path, structure: str, src: Path, key: dict[str, Any], fp: str,
+    num_proc: int, t0: float,
+) -> ParseResult:  # fmt: skip
+    """The shards merged into the dataset at ``out`` with its record (written
+    beside ``out``, then renamed over it); the result of the whole call."""
+    merged = merged_shards(shard_paths)
     with atomic_path(out) as tmp:  # a hidden temporary beside OUT, renamed over OUT
         merged.save_to_disk(str(tmp))
         seconds = time.perf_counter() - t0
         meta = _meta(key, fp, src, merged, num_proc, seconds)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2))
-    shutil.rmtree(partial, ignore_errors=True)
     return ParseResult(
         str(out), structure, len(merged), False, seconds, len(merged) / seconds, meta
     )

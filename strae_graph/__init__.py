@@ -1,7 +1,8 @@
 """strae-graph: StrAE structured-autoencoder embeddings on DGL tree graphs."""
 
 from strae_graph.data.vocab import Vocabulary
-from strae_graph.embed.embedder import Embedder, NodeEmbeddings
+from strae_graph.embed.embedder import Embedder
+from strae_graph.embed.nodes import NodeEmbeddings
 from strae_graph.graph.batch import Frontiers, batch_trees, roots, tree_to_graph
 from strae_graph.model.config import StrAEConfig
 from strae_graph.model.functions import Compose, Decompose

@@ -14,15 +14,16 @@ from parsers.api import load_embedder, train
 from parsers.heuristics import balanced, right_branching
 from strae_graph.cli import main
 from strae_graph.data import subwords as sw
+from strae_graph.data import subwords_train as swt
 from strae_graph.data.corpus import read_sentences
 from strae_graph.data.subwords import WORD_START as M
 from strae_graph.data.subwords import (
     Subwords,
     expand_tree,
     join_pieces,
-    train_bpe,
     words_of,
 )
+from strae_graph.data.subwords_train import train_bpe
 from strae_graph.data.vocab import UNK
 from strae_graph.embed.load import load_run
 from strae_graph.training.checkpoint import CheckpointError
@@ -136,13 +137,13 @@ def test_subwords_expand_matches_sentence_pieces(bpe):
 def test_cache_hit_retrain_on_damage_and_unwritable_cache(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("STRAE_CACHE", str(tmp_path / "cache"))
     calls = []
-    real = sw._train_tokenizer
+    real = swt._train_tokenizer
 
     def counting(sentences, size, *chars):
         calls.append(size)
         return real(sentences, size, *chars)
 
-    monkeypatch.setattr(sw, "_train_tokenizer", counting)
+    monkeypatch.setattr(swt, "_train_tokenizer", counting)
     sentences = corpus(200)
     first = train_bpe(sentences, 300)
     files = list((tmp_path / "cache" / "bpe").glob("*.json"))
@@ -301,8 +302,8 @@ def test_self_structure_over_pieces(tmp_path):
 
 def test_training_is_deterministic_and_checks_words(tmp_path):
     sentences = corpus(300)
-    a = sw._train_tokenizer(sentences, 400).to_str()
-    b = sw._train_tokenizer(sentences, 400).to_str()
+    a = swt._train_tokenizer(sentences, 400).to_str()
+    b = swt._train_tokenizer(sentences, 400).to_str()
     assert a == b  # same pieces, merges and ids, run after run
     with pytest.raises(ValueError, match="whitespace"):
         train_bpe([["a", "b c"]], 50, cache=False)

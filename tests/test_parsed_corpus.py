@@ -66,11 +66,11 @@ def test_cache_reuse_option_change_and_resume(tmp_path, small_corpus):
 
 
 def test_interrupted_run_resumes_from_finished_shards(tmp_path, small_corpus, monkeypatch):
-    import parsers.parsed_corpus as pc
+    import parsers.parse_shards as ps
 
     out = tmp_path / "left"
     calls = []
-    real = pc._parse_shard
+    real = ps._parse_shard
 
     def failing(path, *a, **k):
         calls.append(path)
@@ -78,13 +78,13 @@ def test_interrupted_run_resumes_from_finished_shards(tmp_path, small_corpus, mo
             raise KeyboardInterrupt
         return real(path, *a, **k)
 
-    monkeypatch.setattr(pc, "_parse_shard", failing)
+    monkeypatch.setattr(ps, "_parse_shard", failing)
     with pytest.raises(KeyboardInterrupt):
         parse_corpus(small_corpus, "left", out, shard_size=50, progress=False)
     assert not is_parsed_corpus(out)
     calls.clear()
     monkeypatch.setattr(
-        pc, "_parse_shard", lambda path, *a, **k: calls.append(path) or real(path, *a, **k)
+        ps, "_parse_shard", lambda path, *a, **k: calls.append(path) or real(path, *a, **k)
     )
     res = parse_corpus(small_corpus, "left", out, shard_size=50, progress=False)
     assert res.sentences == 120 and len(calls) == 2  # shard 0 was kept; shards 1, 2 run

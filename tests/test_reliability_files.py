@@ -276,8 +276,8 @@ def test_an_old_run_loads_with_a_note_and_its_tokenizer_is_still_checked(bpe_run
 def test_a_tokenizer_panic_is_a_clear_error():
     from tokenizers import Regex, pre_tokenizers
 
-    from strae_graph.data.subwords import _train_tokenizer
     from strae_graph.data.subwords_file import SubwordError
+    from strae_graph.data.subwords_train import _train_tokenizer
 
     tok = _train_tokenizer([["a", "aa", "b"]] * 20, 20)
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("(a|aa)+$"), behavior="isolated")

@@ -57,7 +57,7 @@ TINY_BENEPAR = dict(
 
 def tiny_benepar_config(out: Path | str, **kw):
     """A :class:`BeneparTrainConfig` of :data:`TINY_BENEPAR`, ``kw`` overriding it."""
-    from parsers.benepar_train import BeneparTrainConfig
+    from parsers.benepar_config import BeneparTrainConfig
 
     return BeneparTrainConfig(out=str(out), **{**TINY_BENEPAR, **kw})
 

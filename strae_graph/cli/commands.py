@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from parsers.errors import ParserError
 from strae_graph.cli import (
     cmd_bench,
+    cmd_benepar,
     cmd_compare,
     cmd_embed,
     cmd_eval,
@@ -28,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="StrAE structured-autoencoder embeddings on DGL tree graphs.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for commands in (cmd_train, cmd_verify, cmd_bench, cmd_parse, cmd_embed, cmd_eval, cmd_compare):
+    for commands in (cmd_train, cmd_verify, cmd_bench, cmd_parse, cmd_benepar, cmd_embed, cmd_eval,
+                     cmd_compare):  # fmt: skip
         commands.add_subcommand(sub)
     return parser
 

@@ -9,7 +9,7 @@ reads the same sentences, dev split, vocabulary and statistics as
 * the vocabulary comes from one pass of token counts over the training rows
   (Arrow ``value_counts`` a few thousand rows at a time); with ``--vocab bpe``
   the BPE model is learned from passes over the training rows, a table at a
-  time (:func:`strae_graph.data.subwords.train_bpe`: the same content-hash cache
+  time (:func:`strae_graph.data.subwords_train.train_bpe`: the same content-hash cache
   and model as in memory), the items' words are split into pieces as a window
   is read, and the order buckets sentences by their number of pieces, as the
   bucketed order in memory does;
@@ -47,7 +47,8 @@ from strae_graph.data.corpus import DataError, ReadStats, dev_count, read_limit,
 from strae_graph.data.order import EpochOrder, OrderSpec
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
 from strae_graph.data.stream_cache import CorpusCache, corpus_cache
-from strae_graph.data.subwords import Subwords, train_bpe
+from strae_graph.data.subwords import Subwords
+from strae_graph.data.subwords_train import train_bpe
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.trees.errors import TreeError
 from strae_graph.trees.source import SELF, Parse, no_parse

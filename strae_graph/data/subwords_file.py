@@ -24,7 +24,7 @@ _PLAIN_MODEL = {"dropout": None, "end_of_word_suffix": None, "byte_fallback": Fa
 
 def check_plain(record: dict) -> None:
     """Nothing unless ``record`` (a tokenizer.json) has the pipeline strae trains
-    (:func:`strae_graph.data.subwords._train_tokenizer`): a :class:`SubwordError` naming
+    (:func:`strae_graph.data.subwords_train._train_tokenizer`): a :class:`SubwordError` naming
     the first part that differs."""
     model = record.get("model") if isinstance(record, dict) else None
     if not isinstance(model, dict):

@@ -37,18 +37,19 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from strae_graph.data.corpus import tokenize
-from strae_graph.data.subwords import Subwords, join_sentence
+from strae_graph.data.subwords import Subwords
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.embed.load import load_run
 from strae_graph.embed.model_dir import read_model_dir, save_embedder
+from strae_graph.embed.nodes import NodeEmbeddings, node_embeddings
 from strae_graph.embed.parse import parse_with_model
+from strae_graph.embed.word2vec import write_word2vec
 from strae_graph.graph.batch import Frontiers, batch_trees, roots
 from strae_graph.model.strae import StrAE
 from strae_graph.training.checkpoint import CheckpointError
@@ -67,21 +68,6 @@ def as_tokens(sentence: Sentence) -> list[str]:
     if isinstance(sentence, str):
         return tokenize(sentence)
     return list(sentence)
-
-
-@dataclass
-class NodeEmbeddings:
-    """Every node of one sentence's tree (node ids as in :class:`Tree`).
-
-    spans: half-open token spans, one per node; phrases: the tokens of each span
-    joined by spaces; up, down: (2n - 1, E) arrays.
-    """
-
-    tree: Tree
-    spans: list[tuple[int, int]]
-    phrases: list[str]
-    up: np.ndarray
-    down: np.ndarray
 
 
 class Embedder:
@@ -337,37 +323,15 @@ class Embedder:
         self, sentence: Sentence | Tree, structure: str | None = None
     ) -> NodeEmbeddings:
         """Up and down embeddings of every node of one sentence's tree (a given
-        Tree is over the model's leaves: pieces for a BPE run, see :meth:`parse`)."""
+        Tree is over the model's leaves: pieces for a BPE run, see :meth:`parse`;
+        :func:`strae_graph.embed.nodes.node_embeddings`)."""
         tree = sentence if isinstance(sentence, Tree) else self.parse([sentence], structure)[0]
         if tree is None:
             raise ValueError(f"sentence {sentence!r} has no tokens")
-        g = batch_trees([tree], [self.vocab.encode(tree.tokens)], self.device)
-        fr = Frontiers.of(g)
-        up = self.model.up(g, fr)
-        down = self.model.down(g, up, fr)
-        n = g.num_nodes()
-        spans = tree.spans()
-        return NodeEmbeddings(
-            tree=tree,
-            spans=spans,
-            phrases=[self._phrase(tree.tokens[a:b]) for a, b in spans],
-            up=up.reshape(n, -1).cpu().numpy(),
-            down=down.reshape(n, -1).cpu().numpy(),
-        )
-
-    def _phrase(self, leaves: Sequence[str]) -> str:
-        return " ".join(leaves) if self.subwords is None else join_sentence(leaves)
+        return node_embeddings(self.model, self.vocab, tree, self.device, self.subwords)
 
     # -- export --------------------------------------------------------------------
     def export_word2vec(self, path: str | os.PathLike[str]) -> int:
-        """Write the leaf embeddings in word2vec text format (``V E`` header, then
-        ``word v1 ... vE`` per line; ``<unk>`` left out).  Returns the word count."""
-        words, vectors = self.word_vectors()
-        for w in words:
-            if not w or any(c.isspace() for c in w):
-                raise ValueError(f"word {w!r} contains whitespace; word2vec text cannot hold it")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(f"{len(words)} {vectors.shape[1]}\n")
-            for w, v in zip(words, vectors):
-                f.write(w + " " + " ".join(f"{x:.9g}" for x in v) + "\n")
-        return len(words)
+        """Write the leaf embeddings in word2vec text format
+        (:mod:`strae_graph.embed.word2vec`; ``<unk>`` left out).  Returns the word count."""
+        return write_word2vec(path, *self.word_vectors())

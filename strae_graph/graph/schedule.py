@@ -48,24 +48,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from strae_graph.util.dgl import block_from_coo, dgl
-
-
-@dataclass(frozen=True)
-class EdgeArrays:
-    """One edge type of a graph as numpy int64 arrays in edge-id order: edge
-    ``e`` goes ``src[e] -> dst[e]`` and its ``position`` field is ``position[e]``
-    (the child's slot in the parent: 0 left, 1 right)."""
-
-    src: np.ndarray
-    dst: np.ndarray
-    position: np.ndarray
-
-    @classmethod
-    def of(cls, g: dgl.DGLGraph, etype: str) -> EdgeArrays:
-        """The ``etype`` edges of ``g`` (no copy when ``g`` is on the CPU)."""
-        src, dst = g.edges(etype=etype)
-        return cls(_numpy(src), _numpy(dst), _numpy(g.edges[etype].data["position"]))
+from strae_graph.graph.levels import (
+    EdgeArrays,
+    any_repeated,
+    check_levels,
+    dag_expansions,
+    down_row_order,
+    int64_array,
+    level_block,
+)
+from strae_graph.util.dgl import dgl
 
 
 @dataclass
@@ -134,8 +126,8 @@ class PassSchedule:
             g.num_nodes(),
             EdgeArrays.of(g, "up"),
             EdgeArrays.of(g, "down"),
-            _numpy(g.ndata["height"]),
-            _numpy(g.ndata["depth"]),
+            int64_array(g.ndata["height"]),
+            int64_array(g.ndata["depth"]),
             g.device if device is None else device,
         )
 
@@ -149,9 +141,9 @@ class PassSchedule:
         several parent edges (``up`` out-edges or ``down`` in-edges) gets the
         DAG form."""
         n = n_nodes
-        if _several(up.src, n) or _several(down.dst, n):
+        if any_repeated(up.src, n) or any_repeated(down.dst, n):
             return cls.build_dag(n, up, down, height, depth, device)
-        _check_levels(n, up, down, height, depth, exact=True)
+        check_levels(n, up, down, height, depth, exact=True)
         top = int(height.max()) if n else 0
 
         # --- up pass: the up edges, by the height of their parent ------------------
@@ -174,13 +166,13 @@ class PassSchedule:
             e = e_up[e_starts[k] : e_starts[k + 1]]
             dst = 2 * (rows[up.dst[e]] - starts[k]) + up.position[e]
             n_dst = 2 * int(starts[k + 1] - starts[k])
-            block = _block(np.arange(len(e)), dst, len(e), n_dst, device)
+            block = level_block(np.arange(len(e)), dst, len(e), n_dst, device)
             sources = [j for j in range(k) if pair[j, k]]
             up_levels.append(UpLevel(block, sources, torch.from_numpy(e)))
 
         # --- down pass: the down edges, by the depth of their child -----------------
         bottom = int(depth.max()) if n else 0
-        dorder, drows, dstarts, n_internal = _down_rows(n, down, depth, bottom)
+        dorder, drows, dstarts, n_internal = down_row_order(n, down, depth, bottom)
         d_level = depth[down.dst]
         e_down = np.lexsort((drows[down.dst], d_level))  # by level, then child row
         d_starts = np.searchsorted(d_level[e_down], np.arange(bottom + 2))
@@ -190,7 +182,7 @@ class PassSchedule:
             src = 2 * (drows[down.src[e]] - dstarts[d - 1]) + down.position[e]
             dst = drows[down.dst[e]] - dstarts[d]
             n_dst = int(dstarts[d + 1] - dstarts[d])
-            block = _block(src, dst, 2 * n_internal[d - 1], n_dst, device)
+            block = level_block(src, dst, 2 * n_internal[d - 1], n_dst, device)
             down_levels.append(DownLevel(block, torch.from_numpy(e)))
         return cls(
             *_common(order, starts, rows, up_split, up_levels, device),
@@ -208,7 +200,7 @@ class PassSchedule:
         :func:`strae_graph.graph.batch.batch_trees` sets it for entangled graphs).
         """
         n = n_nodes
-        _check_levels(n, up, down, height, depth, exact=False)
+        check_levels(n, up, down, height, depth, exact=False)
         top = int(height.max()) if n else 0
 
         # --- up pass: levels by height ------------------------------------------
@@ -219,7 +211,7 @@ class PassSchedule:
         rows = np.empty(n, dtype=np.int64)
         rows[order] = np.arange(n)
         starts = np.searchsorted(height[order], np.arange(top + 2))
-        up_expand, up_split, up_src, up_blocks = _expansions(
+        up_expand, up_split, up_src, up_blocks = dag_expansions(
             up.src, k_e, rows, starts, height[up.src], top
         )
         up_levels = []
@@ -228,14 +220,14 @@ class PassSchedule:
             dst = 2 * (rows[up.dst[e]] - starts[k]) + up.position[e]
             n_dst = 2 * int(starts[k + 1] - starts[k])
             sources = [j for j in range(k) if up_split[j][k - j - 1]]
-            block = _block(e_src, dst, up_src[k], n_dst, device)
+            block = level_block(e_src, dst, up_src[k], n_dst, device)
             up_levels.append(UpLevel(block, sources, torch.from_numpy(e)))
 
         # --- down pass: levels by depth (longest path from a parentless node) ----
         bottom = int(depth.max()) if n else 0
-        dorder, drows, dstarts, n_internal = _down_rows(n, down, depth, bottom)
+        dorder, drows, dstarts, n_internal = down_row_order(n, down, depth, bottom)
         d_e = depth[down.dst]  # the level consuming each edge's parent (its child's level)
-        down_expand, down_split, down_src, down_blocks = _expansions(
+        down_expand, down_split, down_src, down_blocks = dag_expansions(
             down.src, d_e, drows, dstarts, depth[down.src], bottom
         )
         down_levels = []
@@ -245,7 +237,7 @@ class PassSchedule:
             dst = drows[down.dst[e]] - dstarts[k]
             n_dst = int(dstarts[k + 1] - dstarts[k])
             sources = [j for j in range(k) if down_split[j][k - j - 1]]
-            block = _block(src, dst, 2 * down_src[k], n_dst, device)
+            block = level_block(src, dst, 2 * down_src[k], n_dst, device)
             down_levels.append(DownLevel(block, torch.from_numpy(e), sources))
         return cls(
             *_common(order, starts, rows, up_split, up_levels, device),
@@ -254,46 +246,6 @@ class PassSchedule:
             down_expand=[torch.from_numpy(x).to(device) for x in down_expand],
             down_split=down_split,
         )
-
-
-def _numpy(t: torch.Tensor) -> np.ndarray:
-    return np.asarray(t.cpu().numpy(), dtype=np.int64)
-
-
-def _several(ids: np.ndarray, n: int) -> bool:
-    """Whether some node occurs more than once in ``ids``."""
-    return bool(len(ids)) and int(np.bincount(ids, minlength=n).max()) > 1
-
-
-def _check_levels(
-    n: int, up: EdgeArrays, down: EdgeArrays, height: np.ndarray, depth: np.ndarray, exact: bool
-) -> None:
-    """ValueError unless every up edge rises in height and every down edge
-    descends in depth from a parentless node (depth 0); ``exact``: by one."""
-    has_parent = np.zeros(n, dtype=bool)
-    has_parent[down.dst] = True
-    rises = height[up.dst] > height[up.src]
-    steps = depth[down.dst] == depth[down.src] + 1 if exact else depth[down.dst] > depth[down.src]
-    if not (rises.all() and steps.all()) or (depth[~has_parent] != 0).any():
-        raise ValueError(
-            "height must grow along every up edge and depth along every down edge, "
-            "from 0 at a node without down in-edges"
-            + (" (by one on a tree)" if exact else " (the longest path)")
-        )
-
-
-def _down_rows(
-    n: int, down: EdgeArrays, depth: np.ndarray, bottom: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[int]]:
-    """Row order of the down pass: by depth, nodes with ``down`` out-edges first.
-    Returns (order, rows, level starts, such nodes per level)."""
-    internal = np.zeros(n, dtype=bool)
-    internal[down.src] = True
-    dorder = np.lexsort((~internal, depth))
-    drows = np.empty(n, dtype=np.int64)
-    drows[dorder] = np.arange(n)
-    dstarts = np.searchsorted(depth[dorder], np.arange(bottom + 2))
-    return dorder, drows, dstarts, np.bincount(depth[internal], minlength=bottom + 1).tolist()
 
 
 def _common(
@@ -305,61 +257,3 @@ def _common(
     levels, every node's row, and the node ids of levels 1.. in row order."""
     nodes = [torch.from_numpy(order[a:b]).to(device) for a, b in zip(starts[:-1], starts[1:])]
     return nodes[0], counts, levels, torch.from_numpy(rows).to(device), nodes[1:]
-
-
-def _expansions(
-    sender: np.ndarray,
-    level_e: np.ndarray,
-    rows: np.ndarray,
-    starts: np.ndarray,
-    sender_level: np.ndarray,
-    top: int,
-) -> tuple[list[np.ndarray], list[list[int]], list[int], dict[int, tuple[np.ndarray, np.ndarray]]]:
-    """The (sender, consuming level) pairs of a DAG pass.
-
-    Each edge ``e`` needs ``sender[e]``'s output (a row of level
-    ``sender_level[e]``, global row ``rows[sender[e]]``) at level
-    ``level_e[e]``.  Returns, per sender level ``j``: the expansion index
-    (rows of level ``j``'s output, one per pair, ordered by consuming level
-    then row) and the chunk sizes for consuming levels ``j + 1 .. top`` plus a
-    final 0; per consuming level ``k``: the number of pairs (its input rows,
-    ordered by row = by sender level, then row) and, for its edges (ordered by
-    input row), (input row of the edge's pair, edge ids).
-    """
-    n = len(rows)
-    key = level_e * n + rows[sender]  # pair key, sorted = by (consuming level, row)
-    ukey, first_e, inv = np.unique(key, return_index=True, return_inverse=True)
-    pk, prow, pj = ukey // n, ukey % n, sender_level[first_e]
-    ks = np.searchsorted(pk, np.arange(top + 2))  # pairs of consuming level k: ks[k]:ks[k+1]
-    n_src = np.diff(ks).tolist()
-    counts = np.zeros((top + 1, top + 2), dtype=np.int64)
-    np.add.at(counts, (pj, pk), 1)
-    by_sender = np.lexsort((prow, pk, pj))
-    js = np.searchsorted(pj[by_sender], np.arange(top + 2))
-    expand, split = [], []
-    for j in range(top + 1):
-        p = by_sender[js[j] : js[j + 1]]
-        expand.append(prow[p] - starts[j])
-        split.append([*counts[j, j + 1 : top + 1].tolist(), 0])
-    e_order = np.lexsort((inv, level_e))  # edges by consuming level, then input row
-    es = np.searchsorted(level_e[e_order], np.arange(top + 2))
-    blocks = {}
-    for k in range(1, top + 1):
-        e = e_order[es[k] : es[k + 1]]
-        blocks[k] = (inv[e] - ks[k], e)
-    return expand, split, n_src, blocks
-
-
-def _block(
-    src: np.ndarray, dst: np.ndarray, n_src: int, n_dst: int, device: torch.device | str
-) -> dgl.DGLGraph:
-    b = block_from_coo(
-        torch.from_numpy(np.ascontiguousarray(src, dtype=np.int64)),
-        torch.from_numpy(np.ascontiguousarray(dst, dtype=np.int64)),
-        int(n_src),
-        int(n_dst),
-    )
-    if torch.device(device).type != "cpu":
-        b = b.to(device)
-    b.create_formats_()  # build the sparse formats now, not inside the training step
-    return b

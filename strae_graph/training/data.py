@@ -27,7 +27,8 @@ from strae_graph.data.corpus import (
 )
 from strae_graph.data.parsed import is_parsed_corpus, iter_parsed_trees
 from strae_graph.data.stream import StreamedCorpus
-from strae_graph.data.subwords import Subwords, train_bpe
+from strae_graph.data.subwords import Subwords
+from strae_graph.data.subwords_train import train_bpe
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.graph.batch import Frontiers, batch_trees
 from strae_graph.training.checkpoint import CheckpointError

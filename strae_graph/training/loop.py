@@ -5,7 +5,8 @@ when it saves.
 run directory's lock: it loads the data, sets the run up (fresh, or from
 ``last.pt`` with ``--resume``) and runs a :class:`Trainer`.  The run's state
 and checkpoints are :class:`strae_graph.training.state.RunState`'s; the pieces of
-one step are in :mod:`strae_graph.training.step`.
+one step are in :mod:`strae_graph.training.step`; what the run reports at its end
+is :mod:`strae_graph.training.result`'s.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from strae_graph.data.subwords import Subwords
 from strae_graph.data.vocab import Vocabulary
@@ -33,12 +32,12 @@ from strae_graph.training.distributed import DistContext
 from strae_graph.training.interrupt import RunProgress, StopRequest
 from strae_graph.training.lr_schedule import current_lr
 from strae_graph.training.prefetch import Prefetcher
+from strae_graph.training.result import TrainResult, train_result
 from strae_graph.training.run_dir import resume_state, resumed_vocabulary, start_run_files
 from strae_graph.training.state import RunState
 from strae_graph.training.step import (
     evaluate_loss,
     forward_backward,
-    process_peak_rss_mb,
     save_before_bad_batch,
     step_record,
     step_rng_state,
@@ -48,28 +47,6 @@ from strae_graph.training.threads import ThreadGovernor
 from strae_graph.trees.source import Parse
 from strae_graph.util.fileio import open_no_follow
 from strae_graph.util.progress import progress
-
-
-@dataclass
-class TrainResult:
-    """What :func:`strae_graph.training.train.train` returns (``strae train`` prints it as JSON)."""
-
-    run_dir: str
-    steps: int
-    epochs_done: int
-    best_dev_loss: float
-    last_dev_loss: float
-    tokens_per_s: float
-    peak_rss_mb: float
-    interrupted: bool
-    train_sentences: int
-    train_tokens: int
-    vocab_size: int
-    skipped: dict[str, int] = field(default_factory=dict)
-    stopped_on_budget: bool = False  # --minutes / --max-steps ran out before --epochs were done
-    minutes_trained: float = 0.0  # training time of the run so far (strae_graph.training.budget)
-    step_seconds: float = 0.0  # this call's time in its steps (what tokens_per_s divides by)
-    torch_threads: int = 0  # at the end of the run (--threads auto may change it)
 
 
 def run_training(
@@ -339,28 +316,4 @@ class Trainer(RunState):
                      "minutes trained; continue with --resume and a larger --minutes")  # fmt: skip
         if self.curve is not None and not self.interrupted:
             self.curve.finish(self.model, data.vocab, clock, self.step, self.tokens_seen)
-        return TrainResult(
-            run_dir=str(self.out),
-            steps=self.step,
-            epochs_done=self.epoch,
-            best_dev_loss=self.best_dev,
-            last_dev_loss=self.last_dev,
-            tokens_per_s=self.tokens_done / self.seconds if self.seconds else 0.0,
-            peak_rss_mb=process_peak_rss_mb(),
-            interrupted=self.interrupted,
-            train_sentences=data.n_train,
-            train_tokens=self.n_train_tokens,
-            vocab_size=len(data.vocab),
-            stopped_on_budget=stopped_on_budget,
-            minutes_trained=round(clock.minutes(), 4),
-            step_seconds=round(self.seconds, 3),
-            torch_threads=torch.get_num_threads(),
-            skipped={
-                "empty_lines": data.stats.empty,
-                "too_long_lines": data.stats.too_long,
-                "undecodable_lines": data.stats.undecodable,
-                "unknown_tokens_train": data.unknown_tokens["train"],
-                "unknown_tokens_dev": data.unknown_tokens["dev"],
-                "nan_batches": self.nan_batches,
-            },
-        )
+        return train_result(self, stopped_on_budget)

@@ -21,13 +21,9 @@ import numpy as np
 import torch
 
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
-from strae_graph.data.subwords import (
-    TOKENIZER_FILE,
-    Subwords,
-    load_run_subwords,
-    tokenizers_version,
-)
+from strae_graph.data.subwords import TOKENIZER_FILE, Subwords, load_run_subwords
 from strae_graph.data.subwords_file import SubwordError
+from strae_graph.data.subwords_train import tokenizers_version
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.model.config import StrAEConfig
 from strae_graph.training.checkpoint import CheckpointError, load_checkpoint

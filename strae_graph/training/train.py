@@ -21,6 +21,7 @@ This module is the entry point, :func:`train`; the work is in:
 * :mod:`strae_graph.training.run_dir`: the run directory (config.json, resume checks, clean-up);
 * :mod:`strae_graph.training.state`: the model, optimiser and position, and checkpoints;
 * :mod:`strae_graph.training.loop`: the epochs and steps;
+* :mod:`strae_graph.training.result`: what a run reports at its end (:class:`TrainResult`);
 * :mod:`strae_graph.training.step`: one step (loss, gradients, NaN checks), the dev loss.
 """
 
@@ -36,7 +37,8 @@ from strae_graph.training.config import TrainConfig
 from strae_graph.training.data import check_parse
 from strae_graph.training.distributed import DistContext, under_torchrun
 from strae_graph.training.interrupt import RunProgress
-from strae_graph.training.loop import TrainResult, run_training
+from strae_graph.training.loop import run_training
+from strae_graph.training.result import TrainResult
 from strae_graph.training.run_dir import interrupted_note, remove_if_unused
 from strae_graph.training.run_files import is_run_dir
 from strae_graph.trees.source import SELF, Parse
