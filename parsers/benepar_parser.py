@@ -35,8 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from parsers.benepar_scores import span_scores as fast_span_scores
-from parsers.benepar_scores import supports_fast_scores
+from parsers.benepar_forward import forward_batches
 from parsers.chart_tree import CHART, chart_tree, check_binarize
 from parsers.errors import ParserError, parser_input
 from strae_graph.trees.errors import TreeError
@@ -141,12 +140,12 @@ def benepar_parses(
     batch_size: int = 64,
 ) -> list[Any]:
     """benepar's own n-ary parses (``nltk.Tree``, labelled, root ``TOP``) of
-    ``sentences`` (or of ``parser_words``: token lists of the same lengths)."""
-    import benepar
-
+    ``sentences`` (or of ``parser_words``: token lists of the same lengths), as
+    ``Parser.parse_sents`` makes them, in length-sorted batches
+    (:func:`parsers.benepar_forward.forward_batches`), in input order."""
     words = parser_input(sentences, parser_words)
     parser = load_benepar(model, batch_size)
-    return list(parser.parse_sents([benepar.InputSentence(words=list(w)) for w in words]))
+    return [p for _, p in forward_batches(parser, words, batch_size, scores=False, nary=True)]
 
 
 def binary_tree(
@@ -172,63 +171,11 @@ def benepar_charts(
     """Per sentence, benepar's span scores ``(n, n, labels)`` (words ``i .. j``
     inclusive; label 0 the null label, score 0) and, with ``nary``, its n-ary
     parse decoded from the same forward pass exactly as ``parse_sents`` decodes
-    it (else None).  One forward pass per batch of ``batch_size`` sentences."""
-    import benepar
-
+    it (else None).  One forward pass per length-sorted batch of ``batch_size``
+    sentences (:func:`parsers.benepar_forward.forward_batches`), in input order."""
     words = parser_input(sentences, parser_words)
     parser = load_benepar(model, batch_size)
-    # length-sorted batches (less padding), results back in input order
-    order = sorted(range(len(words)), key=lambda k: len(words[k]))
-    done: dict[int, tuple[np.ndarray, Any]] = {}
-    for start in range(0, len(order), batch_size):
-        ids = order[start : start + batch_size]
-        inputs = [parser._with_missing_fields_filled(benepar.InputSentence(words=list(words[k])))
-                  for k in ids]  # fmt: skip
-        done.update(zip(ids, _forward(parser, inputs, nary)))
-    for k in range(len(words)):
-        yield done.pop(k)
-
-
-def _forward(parser: Any, inputs: list[Any], nary: bool) -> Iterator[tuple[np.ndarray, Any]]:
-    """benepar's ``ChartParser._parse_encoded`` with both outputs: the score
-    arrays (its ``return_scores``) and the trees ``parse_sents`` makes (its
-    ``return_compressed``, predicted tags, ``CompressedParserOutput.to_tree``).
-    Without ``nary`` the scores come from :mod:`parsers.benepar_scores` (the
-    same scores, cheaper) where the model allows it."""
-    import torch
-
-    core = parser._parser
-    training = core.training
-    core.eval()
-    try:
-        with torch.no_grad():
-            batch = core.pad_encoded([core.encode(x) for x in inputs])
-            if not nary and supports_fast_scores(core):  # the same scores, cheaper
-                fast = fast_span_scores(core, batch, [len(x.words) for x in inputs])
-                return ((scores, None) for scores in fast)
-            span_scores, tag_scores = core.forward(batch)
-            charts = None
-            if nary:  # benepar's decoder (torch-struct CKY) on the same scores
-                lengths = batch["valid_token_mask"].sum(-1) - 2  # start/stop tokens
-                charts = core.decoder.charts_from_pytorch_scores_batched(
-                    span_scores, lengths.to(span_scores.device)
-                )
-            tags = None if tag_scores is None else tag_scores.argmax(-1).cpu().numpy()
-            scores = span_scores.cpu().numpy()
-    finally:
-        core.train(training)
-    return (
-        (scores[i, : len(x.words), : len(x.words)],
-         None if charts is None else _nary(core, x, charts[i], tags, i))
-        for i, x in enumerate(inputs)
-    )  # fmt: skip
-
-
-def _nary(core: Any, inp: Any, chart: np.ndarray, tags: np.ndarray | None, i: int) -> Any:
-    output = core.decoder.compressed_output_from_chart(chart)
-    if tags is not None:
-        output = output.with_tags(tags[i, 1 : len(inp.words) + 1])
-    return output.to_tree(inp.pos(), core.decoder.label_from_index, core.tag_from_index)
+    return forward_batches(parser, words, batch_size, nary=nary)
 
 
 def benepar_trees_and_parses(

@@ -192,11 +192,13 @@ def test_shipped_model_chart_trees_differ_from_right_binarised():
 def test_one_forward_gives_the_parse_sents_trees(tiny_model):
     """The n-ary parses decoded from benepar_charts' forward pass are the trees
     benepar's own parse_sents gives (batches of another size included)."""
-    from parsers.benepar_parser import benepar_charts, benepar_parses
+    import benepar
+
+    from parsers.benepar_parser import benepar_charts, load_benepar
     from tests.test_parsers import corpus_slice
 
     sents = corpus_slice(20, start=400)
-    ref = benepar_parses(sents, model=tiny_model)
+    ref = load_benepar(tiny_model).parse_sents([benepar.InputSentence(words=s) for s in sents])
     got = [p for _, p in benepar_charts(sents, model=tiny_model, nary=True, batch_size=7)]
     assert [str(p) for p in got] == [str(p) for p in ref]
     assert all(p is None for _, p in benepar_charts(sents[:3], model=tiny_model))
