@@ -49,6 +49,10 @@ SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "benepar_ptb_char.p
 #: how benepar's trees become binary unless ``binarize`` says otherwise: the best
 #: binary tree under its span scores (measured better than binarising its parse)
 DEFAULT_BINARIZE = CHART
+#: the binarisation before chart became the default (commit 266763c, 2026-12-03):
+#: what a run, model directory or dataset that records no ``binarize`` was made with
+#: (:func:`parsers.structures.recorded_options`)
+LEGACY_BINARIZE = "right"
 
 MISSING_MODEL_HELP = (
     "benepar model {name!r} is not installed{why}. Install it on a machine with internet "

@@ -47,6 +47,7 @@ from strae_graph.data.corpus import tokenize
 from strae_graph.data.subwords import Subwords, join_sentence
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.embed.load import load_run
+from strae_graph.embed.model_card import structure_options_of
 from strae_graph.embed.model_dir import read_model_dir, save_embedder
 from strae_graph.embed.parse import parse_with_model
 from strae_graph.graph.batch import Frontiers, batch_trees, roots
@@ -113,7 +114,7 @@ class Embedder:
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.subwords = subwords  # a --vocab bpe run's BPE model: the leaves are its pieces
         self.parse_fn = parse  # builds trees (strae_graph.trees.source); None: the core's own
-        self.options = dict(options or {})  # the structure's parser options (a model directory's)
+        self.options = dict(options or {})  # the structure's parser options, as recorded
         #: a model directory's config.json (from_pretrained), else None
         self.record = record
 
@@ -157,6 +158,7 @@ class Embedder:
             run_dir=run,
             subwords=loaded.subwords,
             parse=parse,
+            options=structure_options_of(train_cfg),
         )
 
     @classmethod
