@@ -9,17 +9,31 @@ parse-eval's labelled F1) batches the sentences sorted by length
 its outputs at once: the span score arrays (its ``return_scores``) and the
 n-ary trees ``Parser.parse_sents`` makes (its ``return_compressed``, predicted
 tags, ``CompressedParserOutput.to_tree``).
+
+The forward pass runs at :data:`THREADS` (one) torch thread, whatever the
+process uses, and is parallelised by processes instead (``strae parse
+--num-proc``): its operations are small (a character LSTM step, a batch's
+attention), so a second OpenMP thread gains little even on a free core, and on
+a machine whose cores are busy it waits at the end of every operation for a
+descheduled partner (see :mod:`strae_graph.training.threads`).  Measured on the
+loaded 2-core machine (load 5, 300 corpus sentences, batches of 64): 2 threads
+5.3 CPU seconds per 100 sentences (9 sentences/s), 1 thread 0.38 (176/s).
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import numpy as np
 
+from parsers.benepar_scores import forward_scores, supports_fast_scores
 from parsers.benepar_scores import span_scores as fast_span_scores
-from parsers.benepar_scores import supports_fast_scores
+from parsers.chart_tree import span_weights
+
+#: torch threads of benepar's forward pass (see the module docstring)
+THREADS = 1
 
 R = TypeVar("R")
 #: per sentence: its ``(n, n, labels)`` span scores and its n-ary parse (each or None)
@@ -50,30 +64,64 @@ def in_length_order(
         yield done.pop(k)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the body with ``n`` torch threads, then the number before again."""
+    import torch
+
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if before != n:
+            torch.set_num_threads(before)
+
+
 def forward_batches(
     parser: Any,
     words: Sequence[Sequence[str]],
     batch_size: int,
     *,
-    scores: bool = True,
+    scores: str | None = "full",
     nary: bool = False,
+    precision: str = "fp32",
 ) -> Iterator[Result]:
     """Per token list of ``words`` (input order), benepar ``parser``'s span
-    scores ``(n, n, labels)`` (words ``i .. j`` inclusive; label 0 the null
-    label, score 0; None without ``scores``) and, with ``nary``, its n-ary parse
-    exactly as ``parse_sents`` makes it (else None); one forward pass per
-    length-sorted batch of ``batch_size``."""
+    scores and, with ``nary``, its n-ary parse exactly as ``parse_sents`` makes
+    it (else None); one forward pass per length-sorted batch of ``batch_size``,
+    at :data:`THREADS` torch threads, the encoder in ``precision``
+    (:mod:`parsers.benepar_precision`; not fp32: a char-LSTM model only).
+
+    scores: ``"full"``: ``(n, n, labels)`` (words ``i .. j`` inclusive; label 0
+    the null label, score 0); ``"weights"`` (not with ``nary``): only the
+    ``(n, n)`` span weights of the chart trees
+    (:func:`parsers.benepar_scores.span_scores`); None: none."""
     import benepar
 
-    def run(ids: list[int]) -> Iterator[Result]:
-        inputs = [parser._with_missing_fields_filled(benepar.InputSentence(words=list(words[k])))
-                  for k in ids]  # fmt: skip
-        return _forward(parser, inputs, scores, nary)
+    if scores not in ("full", "weights", None) or (scores == "weights" and nary):
+        raise ValueError(f"scores must be 'full', 'weights' (not with nary) or None, got "
+                         f"{scores!r}")  # fmt: skip
+    if precision != "fp32" and not supports_fast_scores(parser._parser):
+        raise ValueError(f"--benepar-precision {precision}: only for a char-LSTM benepar model "
+                         "(strae benepar-train's kind); this one runs in fp32")  # fmt: skip
+
+    # the n-ary trees' leaves need the escaped words and tags parse_sents fills in;
+    # the scores, only the words (filling in costs more than a tenth of the chart path)
+    fill = parser._with_missing_fields_filled if nary else (lambda x: x)
+
+    def run(ids: list[int]) -> list[Result]:
+        inputs = [fill(benepar.InputSentence(words=list(words[k]))) for k in ids]
+        with torch_threads(THREADS):
+            return list(_forward(parser, inputs, scores, nary, precision))
 
     return in_length_order([len(w) for w in words], batch_size, run)
 
 
-def _forward(parser: Any, inputs: list[Any], want_scores: bool, nary: bool) -> Iterator[Result]:
+def _forward(
+    parser: Any, inputs: list[Any], scores: str | None, nary: bool, precision: str
+) -> Iterator[Result]:
     """One batch.  Without ``nary`` the scores come from
     :mod:`parsers.benepar_scores` (the same scores, cheaper) where the model
     allows it; the n-ary trees are decoded by benepar's own decoder
@@ -86,10 +134,12 @@ def _forward(parser: Any, inputs: list[Any], want_scores: bool, nary: bool) -> I
     try:
         with torch.no_grad():
             batch = core.pad_encoded([core.encode(x) for x in inputs])
-            if not nary and supports_fast_scores(core):  # the same scores, cheaper
-                got = fast_span_scores(core, batch, [len(x.words) for x in inputs])
-                return ((s if want_scores else None, None) for s in got)
-            span_scores, tag_scores = core.forward(batch)
+            fast, lengths = supports_fast_scores(core), [len(x.words) for x in inputs]
+            if not nary and fast:  # the same scores, cheaper
+                got = fast_span_scores(core, batch, lengths, precision, scores == "weights")
+                return ((s if scores else None, None) for s in got)
+            span_scores, tag_scores = (forward_scores(core, batch, lengths, precision) if fast
+                                       else core.forward(batch))  # fmt: skip
             charts = None
             if nary:  # benepar's decoder on the same scores
                 lengths = batch["valid_token_mask"].sum(-1) - 2  # start/stop tokens
@@ -97,14 +147,21 @@ def _forward(parser: Any, inputs: list[Any], want_scores: bool, nary: bool) -> I
                     span_scores, lengths.to(span_scores.device)
                 )
             tags = None if tag_scores is None else tag_scores.argmax(-1).cpu().numpy()
-            scores = span_scores.cpu().numpy() if want_scores else None
+            arrays = span_scores.cpu().numpy() if scores else None
     finally:
         core.train(training)
     return (
-        (None if scores is None else scores[i, : len(x.words), : len(x.words)],
+        (_scores(arrays, i, len(x.words), scores),
          None if charts is None else _nary(core, x, charts[i], tags, i))
         for i, x in enumerate(inputs)
     )  # fmt: skip
+
+
+def _scores(arrays: np.ndarray | None, i: int, n: int, kind: str | None) -> np.ndarray | None:
+    """Sentence ``i``'s part of the padded score arrays, as ``kind`` asks."""
+    if arrays is None:
+        return None
+    return span_weights(arrays[i, :n, :n]) if kind == "weights" else arrays[i, :n, :n]
 
 
 def _nary(core: Any, inp: Any, chart: np.ndarray, tags: np.ndarray | None, i: int) -> Any:

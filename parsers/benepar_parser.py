@@ -19,6 +19,11 @@ model shipped inside the package, :data:`SHIPPED_MODEL` (see
 :func:`benepar_model_identity` is what the caches key on: the model file's
 SHA-256 (or the installed model's name).
 
+Speed (:mod:`parsers.benepar_forward`): length-sorted batches of
+:data:`BATCH_SIZE`, one torch thread per forward pass, for chart trees only the
+span weights; ``precision`` (``--benepar-precision``) runs the encoder in bf16 or
+int8 (:mod:`parsers.benepar_precision`; fp32 by default).
+
 The pretrained models (``benepar_en3``, ...) are downloaded by
 ``benepar.download`` from a host that offline machines cannot reach; a named
 model that is missing raises :class:`ParserError` at once with instructions.
@@ -26,6 +31,7 @@ model that is missing raises :class:`ParserError` at once with instructions.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -36,7 +42,8 @@ from typing import Any
 import numpy as np
 
 from parsers.benepar_forward import forward_batches
-from parsers.chart_tree import CHART, chart_tree, check_binarize
+from parsers.benepar_precision import check_precision, note_once, quantized
+from parsers.chart_tree import CHART, best_tree, chart_tree, check_binarize
 from parsers.errors import ParserError, parser_input
 from strae_graph.trees.errors import TreeError
 from strae_graph.trees.nary import Binarize
@@ -49,6 +56,9 @@ SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "benepar_ptb_char.p
 #: how benepar's trees become binary unless ``binarize`` says otherwise: the best
 #: binary tree under its span scores (measured better than binarising its parse)
 DEFAULT_BINARIZE = CHART
+#: sentences per forward pass (length-sorted): 32 took 10-15 % less CPU than 64 with the
+#: same trees (the span scores' blocks stay in cache; README, *Measured speed*)
+BATCH_SIZE = 32
 #: the binarisation before chart became the default (commit 266763c, 2026-12-03):
 #: what a run, model directory or dataset that records no ``binarize`` was made with
 #: (:func:`parsers.structures.recorded_options`)
@@ -103,10 +113,32 @@ def benepar_model_identity(model: str | os.PathLike[str] | None = None) -> str:
     return f"sha256:{file_sha256(path)}" if path.is_file() else resolved
 
 
-def load_benepar(model: str | os.PathLike[str] | None = None, batch_size: int = 64) -> Any:
+def load_benepar(
+    model: str | os.PathLike[str] | None = None,
+    batch_size: int = BATCH_SIZE,
+    precision: str = "fp32",
+) -> Any:
     """A ``benepar.Parser`` for ``model`` (a name such as ``benepar_en3``, a path,
-    or None for :func:`resolve_benepar_model`'s default)."""
-    return _load(resolve_benepar_model(model), batch_size)
+    or None for :func:`resolve_benepar_model`'s default); ``int8``: a copy with
+    its encoder quantised (:mod:`parsers.benepar_precision`; CPU only)."""
+    check_precision(precision)
+    resolved = resolve_benepar_model(model)
+    parser = _load(resolved, batch_size)
+    device = parser._parser.device
+    note_once(precision, device)
+    if precision != "int8":
+        return parser
+    if device.type != "cpu":
+        raise ValueError(f"--benepar-precision int8: dynamic quantisation runs on the CPU, and "
+                         f"benepar put its model on {device}")  # fmt: skip
+    return _quantized(resolved, batch_size)
+
+
+@lru_cache(maxsize=2)
+def _quantized(model: str, batch_size: int) -> Any:
+    parser = copy.copy(_load(model, batch_size))
+    parser._parser = quantized(parser._parser)
+    return parser
 
 
 @lru_cache(maxsize=4)
@@ -141,15 +173,17 @@ def benepar_parses(
     *,
     model: str | os.PathLike[str] | None = None,
     parser_words: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
+    precision: str = "fp32",
 ) -> list[Any]:
     """benepar's own n-ary parses (``nltk.Tree``, labelled, root ``TOP``) of
     ``sentences`` (or of ``parser_words``: token lists of the same lengths), as
     ``Parser.parse_sents`` makes them, in length-sorted batches
     (:func:`parsers.benepar_forward.forward_batches`), in input order."""
     words = parser_input(sentences, parser_words)
-    parser = load_benepar(model, batch_size)
-    return [p for _, p in forward_batches(parser, words, batch_size, scores=False, nary=True)]
+    parser = load_benepar(model, batch_size, precision)
+    got = forward_batches(parser, words, batch_size, scores=None, nary=True, precision=precision)
+    return [p for _, p in got]
 
 
 def binary_tree(
@@ -169,8 +203,9 @@ def benepar_charts(
     *,
     model: str | os.PathLike[str] | None = None,
     parser_words: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     nary: bool = False,
+    precision: str = "fp32",
 ) -> Iterator[tuple[np.ndarray, Any]]:
     """Per sentence, benepar's span scores ``(n, n, labels)`` (words ``i .. j``
     inclusive; label 0 the null label, score 0) and, with ``nary``, its n-ary
@@ -178,8 +213,8 @@ def benepar_charts(
     it (else None).  One forward pass per length-sorted batch of ``batch_size``
     sentences (:func:`parsers.benepar_forward.forward_batches`), in input order."""
     words = parser_input(sentences, parser_words)
-    parser = load_benepar(model, batch_size)
-    return forward_batches(parser, words, batch_size, nary=nary)
+    parser = load_benepar(model, batch_size, precision)
+    return forward_batches(parser, words, batch_size, nary=nary, precision=precision)
 
 
 def benepar_trees_and_parses(
@@ -188,28 +223,35 @@ def benepar_trees_and_parses(
     model: str | os.PathLike[str] | None = None,
     binarize: str = DEFAULT_BINARIZE,
     parser_words: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     nary: bool = False,
+    precision: str = "fp32",
 ) -> tuple[list[Tree], list[Any] | None]:
     """Binary trees over ``sentences`` and, with ``nary``, benepar's n-ary parses
     they come from (else None), from one forward pass per batch.
 
     binarize: ``chart`` (default) for the best binary tree under the parser's
     span scores (:mod:`parsers.chart_tree`), ``right`` / ``left`` to binarise
-    its n-ary parse.  model, parser_words: see :func:`benepar_trees`."""
+    its n-ary parse.  model, parser_words, precision: see :func:`benepar_trees`."""
     check_binarize(binarize, "benepar")
-    run = {"model": model, "parser_words": parser_words, "batch_size": batch_size}
+    run = {"model": model, "parser_words": parser_words, "batch_size": batch_size,
+           "precision": precision}  # fmt: skip
     if binarize != CHART:
         parses = benepar_parses(sentences, **run)
         trees = [binary_tree(s, p, binarize, i) for i, (s, p) in enumerate(zip(sentences, parses))]
         return trees, parses if nary else None
+    if not nary:  # the span weights suffice
+        parser = load_benepar(model, batch_size, precision)
+        words = parser_input(sentences, parser_words)
+        got = forward_batches(parser, words, batch_size, scores="weights", precision=precision)
+        return [best_tree(s, w, i) for i, (s, (w, _)) in enumerate(zip(sentences, got))], None
     trees, parses = [], []
     for i, (s, (scores, parse)) in enumerate(
         zip(sentences, benepar_charts(sentences, nary=nary, **run))
     ):
         trees.append(chart_tree(s, scores, i))
         parses.append(parse)
-    return trees, parses if nary else None
+    return trees, parses
 
 
 def benepar_trees(
@@ -218,7 +260,8 @@ def benepar_trees(
     model: str | os.PathLike[str] | None = None,
     binarize: str = DEFAULT_BINARIZE,
     parser_words: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
+    precision: str = "fp32",
 ) -> list[Tree]:
     """Binary trees over ``sentences`` from benepar (see
     :func:`benepar_trees_and_parses` for ``binarize``).
@@ -226,8 +269,10 @@ def benepar_trees(
     model: a name or path; None for the default (:func:`resolve_benepar_model`).
     parser_words: optional token lists the parser sees instead of the leaves
     (same lengths); the leaves stay ``sentences``.
+    precision: the encoder's number format, ``fp32`` (default), ``bf16`` or
+    ``int8`` (:mod:`parsers.benepar_precision`).
     """
     return benepar_trees_and_parses(
         sentences, model=model, binarize=binarize, parser_words=parser_words,
-        batch_size=batch_size,
+        batch_size=batch_size, precision=precision,
     )[0]  # fmt: skip

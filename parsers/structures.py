@@ -122,13 +122,16 @@ def _spacy_identity(options: dict[str, Any]) -> dict[str, str | None]:
 
 def _benepar_identity(options: dict[str, Any]) -> dict[str, str | None]:
     """The resolved model (the default when none is given) by its file's hash,
-    and the binarisation (chart trees are not the right-binarised parses)."""
+    the binarisation (chart trees are not the right-binarised parses) and a
+    precision other than fp32 (its trees may differ)."""
     from parsers.benepar_parser import DEFAULT_BINARIZE, benepar_model_identity
 
+    precision = str(options.get("precision", "fp32"))
     return {
         "benepar": _version("benepar"),
         "model": benepar_model_identity(options.get("model")),
         "binarize": str(options.get("binarize", DEFAULT_BINARIZE)),
+        **({"precision": precision} if precision != "fp32" else {}),
     }
 
 
@@ -172,7 +175,7 @@ REGISTRY: dict[str, Structure] = {
             _benepar,
             "benepar: best binary tree under its span scores (or its parse, binarised)",
             _benepar_identity,
-            cached_options=("model", "binarize"),
+            cached_options=("model", "binarize", "precision"),
             recorded=_benepar_recorded,
         ),
         Structure(SELF, "model", _self, "induced by a trained Self-StrAE (model=RUN_DIR)"),

@@ -89,3 +89,25 @@ def test_charts_and_parses_share_the_sorted_batches(sentences, tiny_benepar, mon
     assert seen[:4] == seen[4:] and len(seen) == 8
     assert [str(p) for _, p in charts] == [str(p) for p in parses]
     assert [s.shape[:2] for s, _ in charts] == [(len(w), len(w)) for w in sentences]
+
+
+def test_the_forward_pass_runs_at_one_thread(sentences, tiny_benepar, monkeypatch):
+    """Whatever the process uses (2 here), benepar's forward pass runs at one
+    torch thread, and the process gets its own number back."""
+    import torch
+
+    import parsers.benepar_scores as bs
+    from parsers.benepar_parser import benepar_trees
+
+    seen = []
+    real = bs.annotations
+    monkeypatch.setattr(bs, "annotations",
+                        lambda *a, **k: seen.append(torch.get_num_threads()) or real(*a, **k))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        benepar_trees(sentences, model=str(tiny_benepar[0]), batch_size=5)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1, 1, 1]

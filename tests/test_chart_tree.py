@@ -231,17 +231,17 @@ def test_parse_eval_row_uses_chart_and_one_forward(tiny_model, tmp_path, monkeyp
     binarised F1 of exactly the chart trees, and the labelled F1 of exactly
     parse_sents' n-ary trees; one forward pass for both (25 sentences: one batch
     for the lower-cased tokens, one more for the cased words' labelled F1)."""
+    import parsers.benepar_scores as bs
     from parsers import parse_sentences
-    from parsers.benepar_parser import benepar_parses, load_benepar
+    from parsers.benepar_parser import benepar_parses
     from parsers.evalb import labelled_scores
     from parsers.evaluate import GoldSet, bracket_scores, tree_spans
     from strae_graph.cli import main
     from strae_graph.trees.nary import nltk_to_generic, parse_brackets
 
-    core = load_benepar(tiny_model)._parser  # the instance parse-eval uses (cached)
     calls = []
-    forward = core.forward
-    monkeypatch.setattr(core, "forward", lambda batch: calls.append(1) or forward(batch))
+    encode = bs.annotations  # the encoder: once per forward pass
+    monkeypatch.setattr(bs, "annotations", lambda *a, **k: calls.append(1) or encode(*a, **k))
     pe = tmp_path / "pe.json"
     assert main(["parse-eval", "--structures", "benepar", "--benepar-model", tiny_model,
                  "--held-out", "25", "--json", str(pe)]) == 0  # fmt: skip
