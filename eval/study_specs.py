@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from parsers.parsed_corpus import parse_corpus
-from parsers.structures import GOLD, structure_names
+from parsers.structures import GOLD, recorded_options, structure_names
 from strae_graph.data.corpus import read_sentences
 from strae_graph.data.parsed import is_parsed_corpus, read_meta
 
@@ -70,6 +70,7 @@ def parse_spec(text: str, out: str | Path) -> StructureSpec:
     if is_parsed_corpus(path):
         meta = read_meta(path)
         opts = {k: v for k, v in (meta.get("options") or {}).items() if k != "fingerprint"}
+        opts = recorded_options(meta["structure"], opts)  # an older dataset: the defaults of then
         return StructureSpec(label, meta["structure"], dataset=str(path), options=opts)
     base = label.split("-", 1)[0]
     parsed = str(Path(out) / "parsed" / label)

@@ -20,7 +20,8 @@ Structures (``STRUCTURES``: those :func:`parse_sentences` builds without a model
   (:meth:`Tree.from_nltk`); options ``model`` (name or path;
   default: ``benepar_en3`` when installed, else the model shipped in
   ``parsers/models/``, see :func:`parsers.benepar_parser.resolve_benepar_model`),
-  ``binarize`` (``chart`` / ``right`` / ``left``),
+  ``binarize`` (``chart`` / ``right`` / ``left``), ``precision`` (``fp32`` /
+  ``bf16`` / ``int8``: the encoder's number format, :mod:`parsers.benepar_precision`),
   ``parser_words``, ``batch_size``.
 
 * ``self`` (``MODEL_STRUCTURES``): the trees a trained Self-StrAE induces;

@@ -17,8 +17,14 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from parsers.structures import check_streamable, check_training_structure, parse_sentences
-from parsers.tree_cache import parse_cached
+from parsers.structures import (
+    check_streamable,
+    check_training_structure,
+    options_to_record,
+    parse_sentences,
+    recorded_options,
+)
+from parsers.tree_cache import cacheable, parse_cached
 
 if TYPE_CHECKING:
     import torch
@@ -51,11 +57,52 @@ def check_structure(cfg: TrainConfig) -> None:
 
 def train(cfg: TrainConfig, **kwargs: Any) -> TrainResult:
     """:func:`strae_graph.training.train.train` (``resume``, ``log``, ``on_eval`` as there)
-    with the registry's trees for ``cfg.structure``."""
+    with the registry's trees for ``cfg.structure``, made with
+    :func:`run_structure_options` (recorded in the run's config.json)."""
     from strae_graph.training.train import train as core_train
 
     check_structure(cfg)
-    return core_train(cfg, parse=parse_cached, **kwargs)
+    cfg.structure_options = run_structure_options(cfg, resume=bool(kwargs.get("resume")))
+    return core_train(cfg, parse=parse_with_options(cfg.structure, cfg.structure_options),
+                      **kwargs)  # fmt: skip
+
+
+def run_structure_options(cfg: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """The parser options a run of ``cfg`` makes its trees with (and records): a
+    `strae parse` dataset's recorded options; a resumed run's own, as its
+    config.json recorded them (:func:`parsers.structures.recorded_options`: a run
+    made before they were recorded keeps the defaults of then, e.g. benepar's
+    right-binarised trees); else ``cfg.structure_options`` with every option
+    whose default changed made explicit (:func:`parsers.structures.options_to_record`).
+    ValueError when a resumed run is given other options than it recorded."""
+    from strae_graph.data.parsed import is_parsed_corpus
+
+    if is_parsed_corpus(cfg.corpus):
+        return recorded_options(cfg.structure, cfg.structure_options)
+    saved = _saved_train_record(cfg.out) if resume else None
+    if saved is None:
+        return options_to_record(cfg.structure, cfg.structure_options)
+    was = recorded_options(cfg.structure, saved.get("structure_options"))
+    given = cfg.structure_options
+    if given is not None and options_to_record(cfg.structure, given) != was:
+        raise ValueError(
+            f"--resume {cfg.out}: the run made its {cfg.structure} trees with options {was}, "
+            f"not {given}; resume it with its own"
+        )
+    return was
+
+
+def _saved_train_record(out: str) -> dict[str, Any] | None:
+    """The ``train`` settings of OUT/config.json (None when there is no readable one)."""
+    import json
+    from pathlib import Path
+
+    try:
+        record = json.loads((Path(out) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    train = record.get("train") if isinstance(record, dict) else None
+    return train if isinstance(train, dict) else None
 
 
 def load_embedder(
@@ -66,27 +113,36 @@ def load_embedder(
     """The embedder of a run directory (:meth:`strae_graph.embed.embedder.Embedder.from_run`,
     ``checkpoint`` as there), or of a model directory or shipped model's name
     (:meth:`~strae_graph.embed.embedder.Embedder.from_pretrained`), parsing sentences with
-    the registry's structures (the model's own by default, with the parser options
-    a model directory records)."""
+    the registry's structures: the model's own by default, with the parser options
+    the run or model directory records, read back by
+    :func:`parsers.structures.recorded_options` (one made before an option was
+    recorded keeps the default of then: benepar's ``binarize`` is ``right`` there)."""
     from strae_graph.embed.embedder import Embedder
     from strae_graph.embed.model_dir import is_model_dir
 
     if is_model_dir(source):
         emb = Embedder.from_pretrained(source, device=device)
-        emb.parse_fn = parse_with_options(emb.structure, emb.options)
-        return emb
-    return Embedder.from_run(source, device=device, checkpoint=checkpoint, parse=parse_cached)
+    else:
+        emb = Embedder.from_run(source, device=device, checkpoint=checkpoint)
+    emb.options = recorded_options(emb.structure, emb.options)
+    emb.parse_fn = parse_with_options(emb.structure, emb.options)
+    return emb
 
 
 def parse_with_options(structure: str, options: dict[str, Any]) -> Parse:
     """:func:`parsers.tree_cache.parse_cached`, except that ``structure`` is parsed
-    with the parser ``options`` (e.g. ``attach``) when there are any."""
+    with the parser ``options`` (e.g. ``attach``) when there are any: through the
+    tree cache when its key covers them (e.g. benepar's model and binarisation),
+    else parsed each time."""
     if not options:
         return parse_cached
+    cached = cacheable(structure, options)
 
     def parse(sentences, name: str, seed: int, *, first_index: int = 0) -> list:
         if name != structure:
             return parse_cached(sentences, name, seed, first_index=first_index)
+        if cached:
+            return parse_cached(sentences, name, seed, first_index=first_index, options=options)
         return parse_sentences(sentences, name, seed=seed, first_index=first_index, **options)
 
     return parse

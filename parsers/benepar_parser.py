@@ -19,6 +19,11 @@ model shipped inside the package, :data:`SHIPPED_MODEL` (see
 :func:`benepar_model_identity` is what the caches key on: the model file's
 SHA-256 (or the installed model's name).
 
+Speed (:mod:`parsers.benepar_forward`): length-sorted batches of
+:data:`BATCH_SIZE`, one torch thread per forward pass, for chart trees only the
+span weights; ``precision`` (``--benepar-precision``) runs the encoder in bf16 or
+int8 (:mod:`parsers.benepar_precision`; fp32 by default).
+
 The pretrained models (``benepar_en3``, ...) are downloaded by
 ``benepar.download`` from a host that offline machines cannot reach; a named
 model that is missing raises :class:`ParserError` at once with instructions.
@@ -26,6 +31,7 @@ model that is missing raises :class:`ParserError` at once with instructions.
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -35,9 +41,9 @@ from typing import Any
 
 import numpy as np
 
-from parsers.benepar_scores import span_scores as fast_span_scores
-from parsers.benepar_scores import supports_fast_scores
-from parsers.chart_tree import CHART, chart_tree, check_binarize
+from parsers.benepar_forward import forward_batches
+from parsers.benepar_precision import check_precision, note_once, quantized
+from parsers.chart_tree import CHART, best_tree, chart_tree, check_binarize
 from parsers.errors import ParserError, parser_input
 from strae_graph.trees.errors import TreeError
 from strae_graph.trees.nary import Binarize
@@ -50,6 +56,13 @@ SHIPPED_MODEL = Path(__file__).resolve().parent / "models" / "benepar_ptb_char.p
 #: how benepar's trees become binary unless ``binarize`` says otherwise: the best
 #: binary tree under its span scores (measured better than binarising its parse)
 DEFAULT_BINARIZE = CHART
+#: sentences per forward pass (length-sorted): 32 took 10-15 % less CPU than 64 with the
+#: same trees (the span scores' blocks stay in cache; README, *Measured speed*)
+BATCH_SIZE = 32
+#: the binarisation before chart became the default (commit 266763c, 2026-12-03):
+#: what a run, model directory or dataset that records no ``binarize`` was made with
+#: (:func:`parsers.structures.recorded_options`)
+LEGACY_BINARIZE = "right"
 
 MISSING_MODEL_HELP = (
     "benepar model {name!r} is not installed{why}. Install it on a machine with internet "
@@ -100,10 +113,32 @@ def benepar_model_identity(model: str | os.PathLike[str] | None = None) -> str:
     return f"sha256:{file_sha256(path)}" if path.is_file() else resolved
 
 
-def load_benepar(model: str | os.PathLike[str] | None = None, batch_size: int = 64) -> Any:
+def load_benepar(
+    model: str | os.PathLike[str] | None = None,
+    batch_size: int = BATCH_SIZE,
+    precision: str = "fp32",
+) -> Any:
     """A ``benepar.Parser`` for ``model`` (a name such as ``benepar_en3``, a path,
-    or None for :func:`resolve_benepar_model`'s default)."""
-    return _load(resolve_benepar_model(model), batch_size)
+    or None for :func:`resolve_benepar_model`'s default); ``int8``: a copy with
+    its encoder quantised (:mod:`parsers.benepar_precision`; CPU only)."""
+    check_precision(precision)
+    resolved = resolve_benepar_model(model)
+    parser = _load(resolved, batch_size)
+    device = parser._parser.device
+    note_once(precision, device)
+    if precision != "int8":
+        return parser
+    if device.type != "cpu":
+        raise ValueError(f"--benepar-precision int8: dynamic quantisation runs on the CPU, and "
+                         f"benepar put its model on {device}")  # fmt: skip
+    return _quantized(resolved, batch_size)
+
+
+@lru_cache(maxsize=2)
+def _quantized(model: str, batch_size: int) -> Any:
+    parser = copy.copy(_load(model, batch_size))
+    parser._parser = quantized(parser._parser)
+    return parser
 
 
 @lru_cache(maxsize=4)
@@ -138,15 +173,17 @@ def benepar_parses(
     *,
     model: str | os.PathLike[str] | None = None,
     parser_words: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
+    precision: str = "fp32",
 ) -> list[Any]:
     """benepar's own n-ary parses (``nltk.Tree``, labelled, root ``TOP``) of
-    ``sentences`` (or of ``parser_words``: token lists of the same lengths)."""
-    import benepar
-
+    ``sentences`` (or of ``parser_words``: token lists of the same lengths), as
+    ``Parser.parse_sents`` makes them, in length-sorted batches
+    (:func:`parsers.benepar_forward.forward_batches`), in input order."""
     words = parser_input(sentences, parser_words)
-    parser = load_benepar(model, batch_size)
-    return list(parser.parse_sents([benepar.InputSentence(words=list(w)) for w in words]))
+    parser = load_benepar(model, batch_size, precision)
+    got = forward_batches(parser, words, batch_size, scores=None, nary=True, precision=precision)
+    return [p for _, p in got]
 
 
 def binary_tree(
@@ -166,69 +203,18 @@ def benepar_charts(
     *,
     model: str | os.PathLike[str] | None = None,
     parser_words: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     nary: bool = False,
+    precision: str = "fp32",
 ) -> Iterator[tuple[np.ndarray, Any]]:
     """Per sentence, benepar's span scores ``(n, n, labels)`` (words ``i .. j``
     inclusive; label 0 the null label, score 0) and, with ``nary``, its n-ary
     parse decoded from the same forward pass exactly as ``parse_sents`` decodes
-    it (else None).  One forward pass per batch of ``batch_size`` sentences."""
-    import benepar
-
+    it (else None).  One forward pass per length-sorted batch of ``batch_size``
+    sentences (:func:`parsers.benepar_forward.forward_batches`), in input order."""
     words = parser_input(sentences, parser_words)
-    parser = load_benepar(model, batch_size)
-    # length-sorted batches (less padding), results back in input order
-    order = sorted(range(len(words)), key=lambda k: len(words[k]))
-    done: dict[int, tuple[np.ndarray, Any]] = {}
-    for start in range(0, len(order), batch_size):
-        ids = order[start : start + batch_size]
-        inputs = [parser._with_missing_fields_filled(benepar.InputSentence(words=list(words[k])))
-                  for k in ids]  # fmt: skip
-        done.update(zip(ids, _forward(parser, inputs, nary)))
-    for k in range(len(words)):
-        yield done.pop(k)
-
-
-def _forward(parser: Any, inputs: list[Any], nary: bool) -> Iterator[tuple[np.ndarray, Any]]:
-    """benepar's ``ChartParser._parse_encoded`` with both outputs: the score
-    arrays (its ``return_scores``) and the trees ``parse_sents`` makes (its
-    ``return_compressed``, predicted tags, ``CompressedParserOutput.to_tree``).
-    Without ``nary`` the scores come from :mod:`parsers.benepar_scores` (the
-    same scores, cheaper) where the model allows it."""
-    import torch
-
-    core = parser._parser
-    training = core.training
-    core.eval()
-    try:
-        with torch.no_grad():
-            batch = core.pad_encoded([core.encode(x) for x in inputs])
-            if not nary and supports_fast_scores(core):  # the same scores, cheaper
-                fast = fast_span_scores(core, batch, [len(x.words) for x in inputs])
-                return ((scores, None) for scores in fast)
-            span_scores, tag_scores = core.forward(batch)
-            charts = None
-            if nary:  # benepar's decoder (torch-struct CKY) on the same scores
-                lengths = batch["valid_token_mask"].sum(-1) - 2  # start/stop tokens
-                charts = core.decoder.charts_from_pytorch_scores_batched(
-                    span_scores, lengths.to(span_scores.device)
-                )
-            tags = None if tag_scores is None else tag_scores.argmax(-1).cpu().numpy()
-            scores = span_scores.cpu().numpy()
-    finally:
-        core.train(training)
-    return (
-        (scores[i, : len(x.words), : len(x.words)],
-         None if charts is None else _nary(core, x, charts[i], tags, i))
-        for i, x in enumerate(inputs)
-    )  # fmt: skip
-
-
-def _nary(core: Any, inp: Any, chart: np.ndarray, tags: np.ndarray | None, i: int) -> Any:
-    output = core.decoder.compressed_output_from_chart(chart)
-    if tags is not None:
-        output = output.with_tags(tags[i, 1 : len(inp.words) + 1])
-    return output.to_tree(inp.pos(), core.decoder.label_from_index, core.tag_from_index)
+    parser = load_benepar(model, batch_size, precision)
+    return forward_batches(parser, words, batch_size, nary=nary, precision=precision)
 
 
 def benepar_trees_and_parses(
@@ -237,28 +223,35 @@ def benepar_trees_and_parses(
     model: str | os.PathLike[str] | None = None,
     binarize: str = DEFAULT_BINARIZE,
     parser_words: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
     nary: bool = False,
+    precision: str = "fp32",
 ) -> tuple[list[Tree], list[Any] | None]:
     """Binary trees over ``sentences`` and, with ``nary``, benepar's n-ary parses
     they come from (else None), from one forward pass per batch.
 
     binarize: ``chart`` (default) for the best binary tree under the parser's
     span scores (:mod:`parsers.chart_tree`), ``right`` / ``left`` to binarise
-    its n-ary parse.  model, parser_words: see :func:`benepar_trees`."""
+    its n-ary parse.  model, parser_words, precision: see :func:`benepar_trees`."""
     check_binarize(binarize, "benepar")
-    run = {"model": model, "parser_words": parser_words, "batch_size": batch_size}
+    run = {"model": model, "parser_words": parser_words, "batch_size": batch_size,
+           "precision": precision}  # fmt: skip
     if binarize != CHART:
         parses = benepar_parses(sentences, **run)
         trees = [binary_tree(s, p, binarize, i) for i, (s, p) in enumerate(zip(sentences, parses))]
         return trees, parses if nary else None
+    if not nary:  # the span weights suffice
+        parser = load_benepar(model, batch_size, precision)
+        words = parser_input(sentences, parser_words)
+        got = forward_batches(parser, words, batch_size, scores="weights", precision=precision)
+        return [best_tree(s, w, i) for i, (s, (w, _)) in enumerate(zip(sentences, got))], None
     trees, parses = [], []
     for i, (s, (scores, parse)) in enumerate(
         zip(sentences, benepar_charts(sentences, nary=nary, **run))
     ):
         trees.append(chart_tree(s, scores, i))
         parses.append(parse)
-    return trees, parses if nary else None
+    return trees, parses
 
 
 def benepar_trees(
@@ -267,7 +260,8 @@ def benepar_trees(
     model: str | os.PathLike[str] | None = None,
     binarize: str = DEFAULT_BINARIZE,
     parser_words: Sequence[Sequence[str]] | None = None,
-    batch_size: int = 64,
+    batch_size: int = BATCH_SIZE,
+    precision: str = "fp32",
 ) -> list[Tree]:
     """Binary trees over ``sentences`` from benepar (see
     :func:`benepar_trees_and_parses` for ``binarize``).
@@ -275,8 +269,10 @@ def benepar_trees(
     model: a name or path; None for the default (:func:`resolve_benepar_model`).
     parser_words: optional token lists the parser sees instead of the leaves
     (same lengths); the leaves stay ``sentences``.
+    precision: the encoder's number format, ``fp32`` (default), ``bf16`` or
+    ``int8`` (:mod:`parsers.benepar_precision`).
     """
     return benepar_trees_and_parses(
         sentences, model=model, binarize=binarize, parser_words=parser_words,
-        batch_size=batch_size,
+        batch_size=batch_size, precision=precision,
     )[0]  # fmt: skip

@@ -110,7 +110,16 @@ def chart_tree(tokens: Sequence[str], scores: np.ndarray, i: int = 0) -> Tree:
     """The highest-scoring binary tree over ``tokens`` under span ``scores``
     (``(n, n, L)``, as benepar's ChartParser gives them; see the module
     docstring); ``i`` is the sentence's index for the error message."""
+    if scores.shape[:2] != (len(tokens), len(tokens)):
+        raise TreeError(f"sentence {i}: span scores of shape {scores.shape} for {len(tokens)} "
+                        "tokens")  # fmt: skip
+    return best_tree(tokens, span_weights(scores), i)
+
+
+def best_tree(tokens: Sequence[str], weights: np.ndarray, i: int = 0) -> Tree:
+    """The binary tree over ``tokens`` whose spans weigh most in total under
+    ``(n, n)`` span ``weights`` (:func:`span_weights`, :func:`cky`)."""
     n = len(tokens)
-    if scores.shape[:2] != (n, n):
-        raise TreeError(f"sentence {i}: span scores of shape {scores.shape} for {n} tokens")
-    return tree_from_splits(tokens, cky(span_weights(scores))[1])
+    if weights.shape != (n, n):
+        raise TreeError(f"sentence {i}: span weights of shape {weights.shape} for {n} tokens")
+    return tree_from_splits(tokens, cky(weights)[1])

@@ -157,7 +157,7 @@ def ceiling_rows(gold: GoldSet) -> list[dict[str, Any]]:
     return rows
 
 
-_BENEPAR_RUN = ("model", "parser_words", "batch_size")
+_BENEPAR_RUN = ("model", "parser_words", "batch_size", "precision")
 
 
 def _parse(name: str, gold: GoldSet, opts: dict[str, Any], seed: int) -> tuple[list, list | None]:

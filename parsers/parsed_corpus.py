@@ -33,7 +33,7 @@ from typing import Any
 from parsers.chart_tree import check_binarize
 from parsers.parse_output import check_replaceable, describe
 from parsers.parse_shards import Shard, input_shards, merged_shards, run_shards
-from parsers.structures import GOLD, get_structure
+from parsers.structures import GOLD, get_structure, options_to_record
 from strae_graph.data.corpus import DataError, check_input_file, count_lines
 from strae_graph.data.parsed import (  # noqa: F401 (the reader, re-exported)
     META_FILE,
@@ -246,15 +246,12 @@ def _meta(
 
 
 def _checked_options(structure: str, options: dict[str, Any] | None) -> dict[str, Any]:
-    """A copy of ``options`` with benepar's binarisation made explicit (recorded,
-    so the dataset says how its trees were made, and part of the fingerprint: the
-    default, chart, is not the right-binarised parse of older datasets); a
-    binarisation the structure cannot apply is refused before any work."""
-    options = dict(options or {})
-    if structure == "benepar":
-        from parsers.benepar_parser import DEFAULT_BINARIZE
-
-        options.setdefault("binarize", DEFAULT_BINARIZE)
+    """A copy of ``options`` with the options whose default changed made explicit
+    (:func:`parsers.structures.options_to_record`: benepar's binarisation),
+    recorded so the dataset says how its trees were made, and part of the
+    fingerprint (the default, chart, is not the right-binarised parse of older
+    datasets); a binarisation the structure cannot apply is refused before any work."""
+    options = options_to_record(structure, options)
     if structure in ("benepar", GOLD):
         check_binarize(options.get("binarize", "right"), structure)
     return options

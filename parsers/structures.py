@@ -57,6 +57,12 @@ class Structure:
     #: model versions, or the model file's hash) under the given parser options;
     #: part of the tree cache's key
     identity: Callable[[dict[str, Any]], dict[str, str | None]] | None = None
+    #: the options ``identity`` covers: trees parsed with no others may be cached
+    cached_options: tuple[str, ...] = ()
+    #: options whose default changed, so every run, model directory and dataset
+    #: records them explicitly: name -> (today's default, the default that a
+    #: record without the option was made under); see :func:`recorded_options`
+    recorded: Callable[[], dict[str, tuple[Any, Any]]] | None = None
 
     @property
     def needs_model(self) -> bool:
@@ -116,14 +122,23 @@ def _spacy_identity(options: dict[str, Any]) -> dict[str, str | None]:
 
 def _benepar_identity(options: dict[str, Any]) -> dict[str, str | None]:
     """The resolved model (the default when none is given) by its file's hash,
-    and the binarisation (chart trees are not the right-binarised parses)."""
+    the binarisation (chart trees are not the right-binarised parses) and a
+    precision other than fp32 (its trees may differ)."""
     from parsers.benepar_parser import DEFAULT_BINARIZE, benepar_model_identity
 
+    precision = str(options.get("precision", "fp32"))
     return {
         "benepar": _version("benepar"),
         "model": benepar_model_identity(options.get("model")),
         "binarize": str(options.get("binarize", DEFAULT_BINARIZE)),
+        **({"precision": precision} if precision != "fp32" else {}),
     }
+
+
+def _benepar_recorded() -> dict[str, tuple[Any, Any]]:
+    from parsers.benepar_parser import DEFAULT_BINARIZE, LEGACY_BINARIZE
+
+    return {"binarize": (DEFAULT_BINARIZE, LEGACY_BINARIZE)}
 
 
 def _self(
@@ -152,13 +167,16 @@ REGISTRY: dict[str, Structure] = {
             Structure(name, "heuristic", _random if name == "random" else _shape(make), "heuristic")
             for name, make in HEURISTICS.items()
         ),
-        Structure("spacy", "parser", _spacy, "spaCy dependency parse, binarised", _spacy_identity),
+        Structure("spacy", "parser", _spacy, "spaCy dependency parse, binarised", _spacy_identity,
+                  cached_options=("model",)),  # fmt: skip
         Structure(
             "benepar",
             "parser",
             _benepar,
             "benepar: best binary tree under its span scores (or its parse, binarised)",
             _benepar_identity,
+            cached_options=("model", "binarize", "precision"),
+            recorded=_benepar_recorded,
         ),
         Structure(SELF, "model", _self, "induced by a trained Self-StrAE (model=RUN_DIR)"),
         Structure(GOLD, "gold", None, "a treebank's own trees, from a `strae parse` dataset"),
@@ -191,6 +209,32 @@ def structure_names() -> list[str]:
     """What ``strae train --structure`` takes: every structure except ``gold``
     (whose trees come with a dataset as ``--corpus``)."""
     return [n for n, s in REGISTRY.items() if s.parse is not None]
+
+
+def options_to_record(structure: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of ``options`` with every option whose default changed (the
+    entry's ``recorded``) made explicit at today's default: what a new run, model
+    directory or `strae parse` dataset records, so that reading it back never
+    depends on a default."""
+    out = dict(options or {})
+    entry = REGISTRY.get(structure)
+    for name, (today, _) in (entry.recorded() if entry and entry.recorded else {}).items():
+        out.setdefault(name, today)
+    return out
+
+
+def recorded_options(structure: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The parser options a run, model directory or dataset recorded for
+    ``structure``, read back: an option it does not record takes the default it
+    was made under, not today's.  benepar: a record without ``binarize`` was made
+    before ``--binarize chart`` became its default, so its trees were binarised
+    ``right``, and they stay so (a model trained on right-binarised trees embeds
+    right-binarised trees)."""
+    out = dict(options or {})
+    entry = REGISTRY.get(structure)
+    for name, (_, before) in (entry.recorded() if entry and entry.recorded else {}).items():
+        out.setdefault(name, before)
+    return out
 
 
 def parse_sentences(

@@ -42,9 +42,24 @@ def parser_identity(structure: str, options: dict[str, Any] | None = None) -> di
     return entry.identity(dict(options or {}))
 
 
-def cache_key(sentences: Sequence[Sequence[str]], structure: str) -> str:
-    """SHA-256 of the format, structure, parser identity and token lists."""
-    head = {"format": FORMAT, "structure": structure, "parser": parser_identity(structure)}
+def cacheable(structure: str, options: dict[str, Any] | None) -> bool:
+    """Whether trees of ``structure`` under ``options`` may be cached: a parser
+    structure whose identity covers every one of the options (its registry
+    entry's ``cached_options``)."""
+    from parsers.structures import REGISTRY
+
+    entry = REGISTRY.get(structure)
+    return (entry is not None and entry.identity is not None
+            and set(options or {}) <= set(entry.cached_options))  # fmt: skip
+
+
+def cache_key(
+    sentences: Sequence[Sequence[str]], structure: str, options: dict[str, Any] | None = None
+) -> str:
+    """SHA-256 of the format, structure, parser identity (under ``options``) and
+    token lists."""
+    head = {"format": FORMAT, "structure": structure,
+            "parser": parser_identity(structure, options)}  # fmt: skip
     return sentences_sha256(head, sentences)
 
 
@@ -76,24 +91,30 @@ def parse_cached(
     *,
     first_index: int = 0,
     parse: Callable[[Sequence[Sequence[str]]], list[Tree]] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> list[Tree]:
     """``parsers.parse_sentences(sentences, structure, seed=seed,
-    first_index=first_index)`` (a :data:`strae_graph.trees.source.Parse`); the trees of
-    parser structures (spacy, benepar: default models) are read from the cache when
-    these sentences were parsed before by the same parser, written to it otherwise.
-    A damaged cache file is parsed again and replaced, never trusted.
+    first_index=first_index, **options)`` (a :data:`strae_graph.trees.source.Parse`);
+    the trees of parser structures (spacy, benepar: default models unless
+    ``options`` say otherwise) are read from the cache when these sentences were
+    parsed before by the same parser, written to it otherwise.  A damaged cache
+    file is parsed again and replaced, never trusted.  ``options``: only those
+    the parser's identity covers (:func:`cacheable`), else a ValueError.
 
     ``parse`` replaces the parser of a parser structure (tests count its calls)."""
     from parsers import PARSERS, parse_sentences
 
     if structure not in PARSERS:
-        if parse is not None:
+        if parse is not None or options:
             raise ValueError(f"structure {structure!r} is not a cached parser structure")
         return parse_sentences(sentences, structure, seed=seed, first_index=first_index)
+    if not cacheable(structure, options):
+        raise ValueError(f"structure {structure!r}: options {sorted(options or {})} are not "
+                         "all part of the tree cache's key")  # fmt: skip
     if not sentences:
         return []
-    parse = parse or functools.partial(parse_sentences, structure=structure)
-    key = cache_key(sentences, structure)
+    parse = parse or functools.partial(parse_sentences, structure=structure, **(options or {}))
+    key = cache_key(sentences, structure, options)
     path = cache_dir() / "trees" / f"{structure}-{key[:32]}.jsonl.gz"
     if path.is_file():
         trees = _read(path, sentences)

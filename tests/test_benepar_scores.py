@@ -71,3 +71,20 @@ def test_too_long_a_sentence_is_forwards_error(tiny_benepar):
     assert messages[0] == messages[1] == (
         "Sentence of length 600 exceeds the maximum supported length of 510"
     )
+
+
+def test_blocks_and_weights_give_the_same_numbers(parsed, monkeypatch):
+    """Span blocks of any size give the same scores bit for bit; the weights
+    alone are span_weights of the full scores, exactly."""
+    import parsers.benepar_scores as bs
+    from parsers.chart_tree import span_weights
+
+    words, _, core, batch, _ = parsed
+    lengths = [len(w) for w in words]
+    whole = bs.span_scores(core, batch, lengths)
+    weights = bs.span_scores(core, batch, lengths, weights=True)
+    monkeypatch.setattr(bs, "SPAN_BLOCK", 7)  # blocks end inside sentences
+    blocked = bs.span_scores(core, batch, lengths)
+    for a, b, w in zip(whole, blocked, weights, strict=True):
+        assert np.array_equal(a, b)
+        assert w.dtype == np.float64 and np.array_equal(w, span_weights(a))

@@ -192,11 +192,13 @@ def test_shipped_model_chart_trees_differ_from_right_binarised():
 def test_one_forward_gives_the_parse_sents_trees(tiny_model):
     """The n-ary parses decoded from benepar_charts' forward pass are the trees
     benepar's own parse_sents gives (batches of another size included)."""
-    from parsers.benepar_parser import benepar_charts, benepar_parses
+    import benepar
+
+    from parsers.benepar_parser import benepar_charts, load_benepar
     from tests.test_parsers import corpus_slice
 
     sents = corpus_slice(20, start=400)
-    ref = benepar_parses(sents, model=tiny_model)
+    ref = load_benepar(tiny_model).parse_sents([benepar.InputSentence(words=s) for s in sents])
     got = [p for _, p in benepar_charts(sents, model=tiny_model, nary=True, batch_size=7)]
     assert [str(p) for p in got] == [str(p) for p in ref]
     assert all(p is None for _, p in benepar_charts(sents[:3], model=tiny_model))
@@ -229,17 +231,17 @@ def test_parse_eval_row_uses_chart_and_one_forward(tiny_model, tmp_path, monkeyp
     binarised F1 of exactly the chart trees, and the labelled F1 of exactly
     parse_sents' n-ary trees; one forward pass for both (25 sentences: one batch
     for the lower-cased tokens, one more for the cased words' labelled F1)."""
+    import parsers.benepar_scores as bs
     from parsers import parse_sentences
-    from parsers.benepar_parser import benepar_parses, load_benepar
+    from parsers.benepar_parser import benepar_parses
     from parsers.evalb import labelled_scores
     from parsers.evaluate import GoldSet, bracket_scores, tree_spans
     from strae_graph.cli import main
     from strae_graph.trees.nary import nltk_to_generic, parse_brackets
 
-    core = load_benepar(tiny_model)._parser  # the instance parse-eval uses (cached)
     calls = []
-    forward = core.forward
-    monkeypatch.setattr(core, "forward", lambda batch: calls.append(1) or forward(batch))
+    encode = bs.annotations  # the encoder: once per forward pass
+    monkeypatch.setattr(bs, "annotations", lambda *a, **k: calls.append(1) or encode(*a, **k))
     pe = tmp_path / "pe.json"
     assert main(["parse-eval", "--structures", "benepar", "--benepar-model", tiny_model,
                  "--held-out", "25", "--json", str(pe)]) == 0  # fmt: skip

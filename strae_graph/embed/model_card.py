@@ -103,13 +103,25 @@ def _rounded(value: Any) -> Any:
     return round(value, 4) if math.isfinite(value) else None
 
 
-def structure_record(run: TrainedRun) -> dict[str, Any]:
-    """The structure a run trained with: its name, seed and (for a ``strae parse``
-    dataset as corpus) the parser options recorded with the dataset."""
-    tc = run.train_config
-    corpus = str(tc.get("corpus", ""))
-    options: dict[str, Any] = {}
+def structure_options_of(train_config: dict[str, Any]) -> dict[str, Any]:
+    """The parser options a run's trees were made with, as its training config
+    recorded them (``structure_options``); a run made before they were recorded:
+    for a ``strae parse`` dataset as corpus (still there) the options the dataset
+    recorded, else none.  What is not recorded is the layer above's to read
+    (``parsers.structures.recorded_options``: an option missing from an old
+    record takes the default it was made under)."""
+    recorded = train_config.get("structure_options")
+    if isinstance(recorded, dict):
+        return dict(recorded)
+    corpus = str(train_config.get("corpus", ""))
     if corpus and is_parsed_corpus(corpus):
-        options = dict(read_meta(corpus).get("options") or {})
+        return dict(read_meta(corpus).get("options") or {})
+    return {}
+
+
+def structure_record(run: TrainedRun) -> dict[str, Any]:
+    """The structure a run trained with: its name, seed and parser options
+    (:func:`structure_options_of`)."""
+    tc = run.train_config
     return {"name": tc.get("structure", "balanced"), "seed": int(tc.get("seed", 0)),
-            "options": options}  # fmt: skip
+            "options": structure_options_of(tc)}  # fmt: skip

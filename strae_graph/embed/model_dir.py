@@ -201,11 +201,14 @@ def export_run(
     card_extra: str = "",
     overwrite: bool = False,
     extra_files: dict[str, str] | None = None,
+    structure: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``run``'s model directory at ``out`` (a new directory, renamed into
     place whole; an existing non-empty one only with ``overwrite``).
     ``card_extra``: markdown added to the model card (e.g. its evaluation table);
-    ``extra_files``: more files (name -> text), e.g. sentence-transformers' own."""
+    ``extra_files``: more files (name -> text), e.g. sentence-transformers' own;
+    ``structure``: the structure record to write (default :func:`structure_record`;
+    ``strae export`` passes it with the parser options read back by the registry)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ModelDirError(f"{out}: exists and is not a directory")
@@ -214,7 +217,7 @@ def export_run(
     if not out.parent.is_dir():
         raise ModelDirError(f"{out}: directory {out.parent} does not exist (create it first)")
     model = inference_model(run.model)
-    structure, training = structure_record(run), training_record(run)
+    structure, training = structure or structure_record(run), training_record(run)
     record = model_config_record(model, run.vocab, structure, training, run.subwords)
     card = model_card(record, out.name, card_extra)
     with atomic_path(out) as tmp:

@@ -33,6 +33,13 @@ class TrainConfig:
     corpus: str = str(DEFAULT_CORPUS)
     out: str = "runs/default"
     structure: str = "balanced"  # a name of parsers.structures (checked there, not here)
+    # the parser options the trees are made with, recorded in config.json; filled in by the
+    # layer that parses (parsers.api.train: every option whose default changed made
+    # explicit, e.g. benepar's binarize) or, for a `strae parse` dataset, the options it
+    # recorded; the core only records them.  None: not recorded (a run made before they
+    # were, or trained without parsers.api), read back as the defaults a run was made
+    # under then (parsers.structures.recorded_options)
+    structure_options: dict[str, Any] | None = None
     objective: str = DEFAULT["objective"]
     epochs: int | None = DEFAULT["epochs"]  # None: until the budget (minutes, max_steps) is spent
     batch_size: int = DEFAULT["batch_size"]
@@ -94,7 +101,10 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if is_parsed_corpus(self.corpus):  # a `strae parse` dataset: its trees decide
-            self.structure = read_meta(self.corpus)["structure"]
+            meta = read_meta(self.corpus)
+            self.structure = meta["structure"]
+            if self.structure_options is None:
+                self.structure_options = dict(meta.get("options") or {})
         if self.order is None:
             self.order = "bucketed" if self.stream else "permutation"
         validate_train_config(self)
