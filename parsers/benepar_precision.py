@@ -41,13 +41,22 @@ def check_precision(precision: str) -> None:
 
 
 def support_note(precision: str, device: Any = "cpu") -> str | None:
-    """A note when ``precision`` runs emulated on ``device`` (None: fine)."""
-    from strae_graph.model.precision import support_note as products_note
+    """A note when ``precision`` runs emulated on ``device`` (None: fine): bf16
+    autocast where the device has no bf16 matrix instructions
+    (:func:`strae_graph.model.precision.bf16_hardware`)."""
+    from strae_graph.model import precision as products
 
-    if precision != "bf16":
+    if precision != "bf16" or products.bf16_hardware(device):
         return None
-    note = products_note("bf16", device)
-    return None if note is None else note.replace("--precision bf16", "--benepar-precision bf16")
+    what = ("this GPU has no bf16 tensor cores (Ampere or newer)"
+            if str(device).startswith("cuda")
+            else "this CPU has no bf16 matrix instructions (no avx512_bf16 or amx_bf16 in "
+            "/proc/cpuinfo)")  # fmt: skip
+    return (
+        f"note: --benepar-precision bf16: {what}, so PyTorch emulates the encoder's bf16 "
+        "arithmetic, slower than fp32 (use it to "
+        "check results, not for speed)"
+    )
 
 
 def note_once(precision: str, device: Any = "cpu") -> None:
