@@ -244,10 +244,6 @@ def test_a_shipped_name_resolves_inside_the_package(model, tmp_path, monkeypatch
 SHIPPED = "strae-wiki10m"
 
 
-@pytest.mark.xfail(
-    not (md.MODELS_DIR / SHIPPED).is_dir(), strict=True,
-    reason="the shipped model is trained and added by scripts/train_shipped_model.sh",
-)  # fmt: skip
 def test_the_shipped_model_loads_and_embeds():
     emb = Embedder.from_pretrained(SHIPPED)
     vectors = emb.embed_sentences(["A dog barks.", "The cat sleeps on the mat."])
