@@ -16,7 +16,7 @@
 # read from STRAE_DATA (default ../shared/data).  Results go to GPU_CHECK_OUT (runs/gpu_check).
 # A dry run of every stage on the CPU, to check this script where there is no GPU:
 #   GPU_CHECK_DEVICE=cpu GPU_CHECK_MINUTES=0.2 GPU_CHECK_BATCHES=128 GPU_CHECK_BENCH_STEPS=1 \
-#   GPU_CHECK_PRECISIONS=fp32 scripts/gpu_check.sh     (bf16 is emulated, slow, on most CPUs)
+#   GPU_CHECK_PRECISIONS=fp32 scripts/gpu_check.sh     (bf16: no faster on most CPUs)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-}

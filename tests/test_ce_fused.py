@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from strae_graph import StrAE, StrAEConfig, batch_trees
+from strae_graph.model import cross_entropy
 from strae_graph.model.cross_entropy import linear_cross_entropy
 from tests.conftest import random_tree_shapes
 
@@ -87,6 +88,26 @@ def test_model_step_matches_unfused(tied, objective):
     torch.testing.assert_close(out.loss, ref_out.loss, rtol=1e-12, atol=1e-12)
     for a, r in zip(got, ref):
         torch.testing.assert_close(a, r, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_improbable_targets_loss_from_the_logits(dtype):
+    """Targets whose softmax probability underflows (losses of hundreds): their
+    rows' losses come from the log-sum-exp, finite and equal to unfused."""
+    h, w, _, _ = _case(n=30, e=8, v=40, dtype=dtype, seed=3)
+    h = ((40 if dtype == torch.float32 else 400) * h.detach()).requires_grad_()
+    logits = (h @ w.T).detach()
+    t = logits.argmin(dim=1)  # the least likely token of every row
+    t[::2] = logits[::2].argmax(dim=1)  # and some likely ones
+    ref = F.cross_entropy(h @ w.T, t)
+    pt = torch.softmax(logits, 1).gather(1, t[:, None])
+    assert (pt < cross_entropy.EXACT_PROBABILITY * torch.finfo(dtype).tiny).sum() >= 5
+    got = linear_cross_entropy(h, w, t)
+    assert torch.isfinite(got)
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {}
+    torch.testing.assert_close(got, ref, **tol)
+    for a, r in zip(_grads(got, h, w), _grads(ref, h, w)):
+        torch.testing.assert_close(a, r, **tol)
 
 
 def test_bad_arguments():

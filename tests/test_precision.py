@@ -1,8 +1,9 @@
-"""``--precision bf16``: the losses' big products on bf16 operands, the rest in
-float32.  The loss within a stated tolerance of fp32, gradients finite and
-close, the option reaching the loss from the command line, recorded in
-config.json and refused on --resume when changed.  (On a CPU without bf16
-instructions PyTorch emulates the products: slow, same arithmetic.)"""
+"""``--precision bf16``: the losses' big products on operands rounded to bf16,
+float32 results, the rest in float32.  The loss within a stated tolerance of
+fp32, gradients finite and close, the ways of making the products (oneDNN's
+bf16 mode, rounded float32 operands) agreeing within float32 rounding, the
+blocked cross-entropy equal to the unblocked, the option reaching the loss from
+the command line, recorded in config.json and refused on --resume when changed."""
 
 import json
 
@@ -12,9 +13,10 @@ import torch.nn.functional as F
 
 from parsers.api import train
 from strae_graph.cli import main
+from strae_graph.model import precision
 from strae_graph.model.cross_entropy import linear_cross_entropy
 from strae_graph.model.losses import contrastive_loss, contrastive_loss_shard
-from strae_graph.model.precision import PRECISIONS, product_dtype, support_note
+from strae_graph.model.precision import PRECISIONS, Products, rounded, support_note
 from strae_graph.training.checkpoint import CheckpointError
 from tests.conftest import CORPUS
 from tests.tiny_runs import tiny_config, tiny_run
@@ -91,12 +93,89 @@ def test_bf16_cross_entropy_close_to_fp32(bias):
 
 def test_precision_names_and_note():
     assert PRECISIONS == ("fp32", "bf16")
-    assert product_dtype("fp32") is None and product_dtype("bf16") == torch.bfloat16
+    assert Products.of("fp32").mode == "fp32" and not Products.of("fp32").low
+    mode = Products.of("bf16", "cpu").mode
+    assert mode == ("onednn" if precision.onednn_bf16_works() else "round")
     assert support_note("fp32", "cpu") is None
     note = support_note("bf16", "cpu")
-    assert note is None or "emulates" in note
+    assert (note is None) == (mode == "onednn")
+    assert note is None or "rounded to bf16: the same numbers" in note
     with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
-        product_dtype("fp16")
+        Products.of("fp16")
+
+
+def _modes() -> list[str]:
+    return ["round", "onednn"] if precision.onednn_bf16_works() else ["round"]
+
+
+@pytest.mark.parametrize("mode", ["fp32", "round", "onednn"])
+def test_products_round_the_operands_not_the_result(mode):
+    if mode not in ["fp32", *_modes()]:
+        pytest.skip("this CPU's oneDNN has no bf16 matrix instructions")
+    g = torch.Generator().manual_seed(2)
+    a, b, c = (torch.randn(*s, generator=g) for s in ((70, 90), (90, 80), (80,)))
+    how = Products(mode)
+    x, y = how.operand(a), how.operand(b)
+    exact = torch.mm(how.exact(a).double(), how.exact(b).double())
+    assert torch.equal(how.exact(a), a) != how.low
+    for got, want in [
+        (how.mm(x, y), exact),
+        (how.addmm(c, x, y, alpha=0.5), c.double() + 0.5 * exact),
+        (how.add_mm_(c[None].repeat(70, 1), x, y), c.double() + exact),
+    ]:
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=1e-5)
+    if how.low:  # a float32 result, not one rounded to bf16
+        r = how.mm(x, y)
+        assert not torch.equal(r, rounded(r))
+
+
+def _bf16_losses() -> list:
+    """Loss and gradients of both losses in bf16 on fixed inputs."""
+    up, down = _pair(n=300)
+    g = torch.Generator().manual_seed(4)
+    h = (0.3 * torch.randn(200, 100, generator=g)).requires_grad_()
+    w = (0.1 * torch.randn(3000, 100, generator=g)).requires_grad_()
+    t = torch.randint(0, 3000, (200,), generator=g)
+    return [
+        _loss_and_grads(lambda u, d, p: contrastive_loss(u, d, 10.0, 128, precision=p),
+                        (up, down), "bf16"),
+        _loss_and_grads(lambda h, w, p: linear_cross_entropy(h, w, t, precision=p),
+                        (h, w), "bf16"),
+    ]  # fmt: skip
+
+
+def test_the_ways_of_making_bf16_agree(monkeypatch):
+    """oneDNN's bf16 mode (where this CPU has it) and the rounded float32 operands
+    (any device): the same numbers up to float32 accumulation."""
+    if "onednn" not in _modes():
+        pytest.skip("this CPU's oneDNN has no bf16 matrix instructions")
+    assert Products.of("bf16").mode == "onednn"
+    got = _bf16_losses()
+    monkeypatch.setattr(precision, "onednn_bf16_works", lambda: False)
+    assert Products.of("bf16").mode == "round"
+    for (loss, grads), (loss_r, grads_r) in zip(got, _bf16_losses()):
+        torch.testing.assert_close(loss, loss_r, rtol=1e-5, atol=0)
+        for a, b in zip(grads, grads_r):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_bf16_cross_entropy_blocked_equals_unblocked(bias):
+    """The loss without gradients, made ``block_rows`` rows at a time, equals the
+    loss of the fused whole-matrix forward within float32 rounding."""
+    g = torch.Generator().manual_seed(5)
+    h = (0.3 * torch.randn(90, 100, generator=g)).requires_grad_()
+    w = (0.1 * torch.randn(2000, 100, generator=g)).requires_grad_()
+    b = (0.1 * torch.randn(2000, generator=g)).requires_grad_() if bias else None
+    t = torch.randint(0, 2000, (90,), generator=g)
+    whole = linear_cross_entropy(h, w, t, b, precision="bf16").detach()
+    fp32 = linear_cross_entropy(h, w, t, b).detach()
+    assert not torch.equal(whole, fp32)
+    with torch.no_grad():
+        for rows in (90, 7, 1):
+            got = linear_cross_entropy(h, w, t, b, block_rows=rows, precision="bf16")
+            torch.testing.assert_close(got, whole, rtol=1e-6, atol=0)
 
 
 def _first_loss(run) -> float:

@@ -245,7 +245,7 @@ def _no_plain_model() -> ValueError:
 
 def _check_case_options(cfg: BenchConfig, log: Callable[[str], None]) -> None:
     """ValueError for a sample, precision or device that cannot work; the note
-    of an emulated bf16 (:func:`strae_graph.model.precision.support_note`)."""
+    of a bf16 without bf16 hardware (:func:`strae_graph.model.precision.support_note`)."""
     if cfg.sample not in SAMPLES:
         raise ValueError(f"unknown sample {cfg.sample!r}; choose from {', '.join(SAMPLES)}")
     validate_precision(cfg.precision)

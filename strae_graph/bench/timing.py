@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from strae_graph.model.precision import product_dtype
+from strae_graph.model.precision import Products
 from strae_graph.model.strae import StrAE
 from strae_graph.training.step import backward_checked
 
@@ -126,32 +126,32 @@ def segmented_step(model: StrAE, opt: torch.optim.Optimizer, g, fr) -> dict[str,
 
 def floor_seconds(model: StrAE, g, reps: int = 2) -> float:
     """Time of the dense products the objective must do for this batch (best of
-    reps), on the model's device, in the precision of its products."""
+    reps), on the model's device, made as the losses make them (``--precision``)."""
     e = model.config.embedding_size
     device = model.embedding.weight.device
-    dtype = product_dtype(model.config.precision) or torch.float32
+    how = Products.of(model.config.precision, device)
     is_leaf = g.ndata["is_leaf"]
-    products: list[tuple[int, int]] = []  # (rows, cols) of S; each costs 3 products of depth E
+    shapes: list[tuple[int, int]] = []  # (rows, cols) of S; each costs 3 products of depth E
     objective = model.config.objective
     if objective == "contrastive":
-        products.append((g.num_nodes(), g.num_nodes()))
+        shapes.append((g.num_nodes(), g.num_nodes()))
     else:
         leaves = int(is_leaf.sum())
-        products.append((leaves, model.config.vocab_size))
+        shapes.append((leaves, model.config.vocab_size))
         if objective == "both":
             internal = g.num_nodes() - leaves
-            products.append((internal, internal))
+            shapes.append((internal, internal))
     best = math.inf
     for _ in range(reps):
         total = 0.0
-        for rows, cols in products:
-            a = torch.randn(rows, e, device=device, dtype=dtype)
-            b = torch.randn(cols, e, device=device, dtype=dtype)
+        for rows, cols in shapes:
+            a = how.operand(torch.randn(rows, e, device=device))
+            b = how.operand(torch.randn(cols, e, device=device))
             sync()
             t = _now()
-            s = a @ b.T  # forward
-            _ = s @ b  # backward, first operand
-            _ = s.T @ a  # backward, second operand
+            s = how.operand(how.mm(a, b.T))  # forward
+            _ = how.mm(s, b)  # backward, first operand
+            _ = how.mm(s.T, a)  # backward, second operand
             sync()
             total += _now() - t
             del s

@@ -202,9 +202,10 @@ def data_values(args: argparse.Namespace) -> dict[str, Any]:
 #: ``--precision`` of ``strae train`` and ``strae bench``
 PRECISION_HELP = (
     "number format of the losses' big matrix products (contrastive similarity, "
-    "cross-entropy logits, and their gradients): fp32, or bf16 operands with float32 "
-    "accumulation, softmax and loss (fast where the CPU has avx512_bf16/amx or on a GPU; "
-    "elsewhere emulated, with a note); recorded in config.json, fixed for --resume"
+    "cross-entropy logits, and their gradients): fp32, or bf16: operands rounded to bf16, "
+    "float32 accumulation and results, softmax and loss (faster where the CPU has "
+    "avx512_bf16/amx or on a GPU; elsewhere the same numbers at fp32's speed, with a "
+    "note); recorded in config.json, fixed for --resume"
 )
 
 

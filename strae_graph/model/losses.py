@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from strae_graph.model.precision import low, product_dtype
+from strae_graph.model.precision import Products
 from strae_graph.model.workspace import Workspace
 
 
@@ -63,9 +63,10 @@ def contrastive_loss_dense(up: torch.Tensor, down: torch.Tensor, scale: Scale) -
     return 0.5 * (F.cross_entropy(s, target) + F.cross_entropy(s.T, target))
 
 
-#: largest logit scale for which the fixed-shift path is exact in float32:
-#: logits lie in [-scale, scale], so exp(logit - scale) >= exp(-2 scale) stays a
-#: normal float32 number (> 1.2e-38) and never overflows.
+#: largest logit scale for which the path without a running maximum is exact in
+#: float32: logits lie in [-scale, scale] (a little beyond with bf16 operands), so
+#: exp(logit) lies in [exp(-40), exp(40)] = [4e-18, 2e17], normal float32
+#: numbers whose sums over even 10^20 columns stay finite.
 FIXED_SHIFT_MAX_SCALE = 40.0
 #: keep the (N, N) exponentiated similarities from forward for backward when
 #: they fit in this many bytes (saves one N x N x E product); else recompute
@@ -86,10 +87,10 @@ class _BlockedInfoNCE(torch.autograd.Function):
     the whole matrix fits in ``cache_bytes``.
 
     Cosines are bounded, so the logits ``scale * s`` lie in ``[-scale, scale]``
-    and ``exp(scale * s - scale)`` needs no running maximum: one exponential per
-    entry gives both the row and the column sums (and, in backward, both
-    softmaxes).  For very large scales (tiny temperatures) the running-maximum
-    log-sum-exp form is used instead.
+    and ``exp(scale * s)`` needs no running maximum (:data:`FIXED_SHIFT_MAX_SCALE`):
+    one product ``(scale u) d^T`` and one exponential per entry give both the row
+    and the column sums (and, in backward, both softmaxes).  For very large
+    scales (tiny temperatures) the running-maximum log-sum-exp form is used instead.
 
     Row shards (data-parallel training): ``u`` may hold only this process's
     rows ``offset .. offset + n_rows`` of all ``N`` rows, with ``d`` holding all
@@ -99,9 +100,9 @@ class _BlockedInfoNCE(torch.autograd.Function):
     through this process's rows of S: summed over processes, these are exactly
     the single-process gradients.
 
-    ``lowp`` (``torch.bfloat16`` for ``--precision bf16``; None: float32): the
-    dtype of the three N x E x N products' operands (:mod:`strae_graph.model.precision`);
-    each product is turned back into ``u``'s dtype before the exponential.
+    ``products`` (:class:`~strae_graph.model.precision.Products`): how the three
+    N x E x N products are made (``--precision``); their results are in ``u``'s
+    dtype, as is everything after them.
 
     ``scale`` may be a tensor (a learned logit scale); its gradient is then
     ``sum_ij dL/dlogit_ij * cos_ij``.  The logits are ``(scale * u) @ d.T``, so
@@ -110,7 +111,7 @@ class _BlockedInfoNCE(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, u, d, scale, block, cache, offset=0, reduce=None, lowp=None):  # type: ignore[override]
+    def forward(ctx, u, d, scale, block, cache, offset, reduce, products):  # type: ignore[override]
         if isinstance(scale, torch.Tensor):  # learned: its gradient goes back in its dtype
             ctx.scale_meta = (scale.dtype, scale.shape)
             scale = scale.detach()
@@ -118,28 +119,26 @@ class _BlockedInfoNCE(torch.autograd.Function):
         rows, n = u.shape[0], d.shape[0]
         fixed = scale <= FIXED_SHIFT_MAX_SCALE and u.dtype in (torch.float32, torch.float64)
         keep = fixed and rows * n * u.element_size() <= cache and any(ctx.needs_input_grad[:3])
-        u_lp, d_lp = low(u, lowp), low(d, lowp)
+        su, d_lp = products.operand(u * scale), products.operand(d)  # logits: su d^T
         if fixed:
-            shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
             row_sum = torch.empty(rows, dtype=u.dtype, device=u.device)
             col_sum = torch.zeros(n, dtype=u.dtype, device=u.device)
             kept = _WORKSPACE.take(rows, n, u) if keep else None
             for start in range(0, rows, block):
                 stop = min(start + block, rows)
                 out = None if kept is None else kept[start:stop]
-                e = _shifted_exp(shift, u_lp[start:stop], d_lp, scale, out)
+                e = products.mm(su[start:stop], d_lp.T, out=out).exp_()
                 torch.sum(e, dim=1, out=row_sum[start:stop])
                 col_sum += e.sum(dim=0)
             if reduce is not None:
                 reduce(col_sum, "sum")
-            row_lse = row_sum.log_().add_(scale)
-            col_lse = col_sum.log_().add_(scale)
+            row_lse, col_lse = row_sum.log_(), col_sum.log_()
         else:
             kept = None
             row_lse = torch.empty(rows, dtype=u.dtype, device=u.device)
             col_lse = torch.full((n,), -math.inf, dtype=u.dtype, device=u.device)
             for start in range(0, rows, block):
-                s = _product(u_lp[start : start + block], d_lp.T, u.dtype).mul_(scale)
+                s = products.mm(su[start : start + block], d_lp.T)
                 row_lse[start : start + block] = torch.logsumexp(s, dim=1)
                 col_lse = torch.logaddexp(col_lse, torch.logsumexp(s, dim=0))
             if reduce is not None:
@@ -149,56 +148,54 @@ class _BlockedInfoNCE(torch.autograd.Function):
                 col_sum = torch.exp(col_lse - top)
                 reduce(col_sum, "sum")
                 col_lse = col_sum.log_().add_(top)
-        diag = scale * _diagonal(u_lp, d_lp[offset : offset + rows], u.dtype)
+        diag = _diagonal(products, u * scale, d[offset : offset + rows])
         own_cols = col_lse[offset : offset + rows]
         loss = (row_lse.sum() + own_cols.sum() - 2 * diag.sum()) / (2 * n)
         ctx.save_for_backward(u, d, row_lse, col_lse)
         ctx.kept = kept
         ctx.scale, ctx.block, ctx.fixed, ctx.offset = scale, block, fixed, offset
-        ctx.lowp = lowp
+        ctx.products = products
         return loss
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):  # type: ignore[override]
         u, d, row_lse, col_lse = ctx.saved_tensors
         scale, block, kept, offset = ctx.scale, ctx.block, ctx.kept, ctx.offset
-        u_lp, d_lp = low(u, ctx.lowp), low(d, ctx.lowp)
+        products = ctx.products
+        u_lp, d_lp = products.operand(u), products.operand(d)
+        su = None if kept is not None else products.operand(u * scale)
         ctx.kept = None
         rows, n = u.shape[0], d.shape[0]
         # dL/dS_ij = (softmax_row_ij + softmax_col_ij - 2 [i == j]) / (2N)
         coef = grad_out / (2 * n)
         grad_u = torch.empty_like(u)
-        grad_d = torch.zeros_like(d)
+        grad_d_t = torch.zeros(d.shape[1], n, dtype=d.dtype, device=d.device)  # grad_d^T
         if ctx.fixed:
             # softmax_row_ij + softmax_col_ij = e_ij * (a_i + b_j),
-            # e_ij = exp(scale s_ij - scale), a = exp(scale - row_lse), b likewise
-            a = torch.exp(scale - row_lse).mul_(coef * scale)
-            b = torch.exp(scale - col_lse).mul_(coef * scale)
-            shift = torch.full((1,), -scale, dtype=u.dtype, device=u.device)
+            # e_ij = exp(scale s_ij), a = exp(-row_lse), b likewise
+            a = torch.exp(-row_lse).mul_(coef * scale)
+            b = torch.exp(-col_lse).mul_(coef * scale)
         for start in range(0, rows, block):
             stop = min(start + block, rows)
-            ub = u_lp[start:stop]
             if ctx.fixed:
                 if kept is not None:
                     g = kept[start:stop]
                 else:
-                    g = _shifted_exp(shift, ub, d_lp, scale)
+                    g = products.mm(su[start:stop], d_lp.T).exp_()
                 _scale_rows_cols(g, a[start:stop], b)
             else:
-                s = _product(ub, d_lp.T, u.dtype).mul_(scale)
+                s = products.mm(su[start:stop], d_lp.T)
                 g = torch.exp(s - row_lse[start:stop, None])
                 g += torch.exp(s - col_lse[None, :])
                 del s
                 g.mul_(coef * scale)
-            if ctx.lowp is None:
-                torch.mm(g, d, out=grad_u[start:stop])
-                grad_d.addmm_(g.T, ub)
-            else:
-                g = g.to(ctx.lowp)
-                grad_u[start:stop] = torch.mm(g, d_lp)
-                grad_d += torch.mm(g.T, ub)
+            g = products.operand(g)
+            products.mm(g, d_lp, out=grad_u[start:stop])
+            # (u^T G)^T: the same numbers as G^T u, faster with a row-major G
+            products.add_mm_(grad_d_t, u_lp[start:stop].T, g)
         if kept is not None:
             _WORKSPACE.give(kept)
+        grad_d = grad_d_t.T.contiguous()
         # the diagonal's -2 [i == j] term
         grad_u -= (2 * coef * scale) * d[offset : offset + rows]
         grad_d[offset : offset + rows] -= (2 * coef * scale) * u
@@ -209,32 +206,11 @@ class _BlockedInfoNCE(torch.autograd.Function):
         return grad_u, grad_d, grad_scale, None, None, None, None, None
 
 
-def _diagonal(u: torch.Tensor, d: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The cosines ``(u_i . d_i)`` in ``dtype``; of low-precision operands, rounded
-    to their precision as the products of S are, so that the positives' logits
-    are the diagonal of the same (rounded) S the log-sum-exps saw."""
-    if u.dtype == dtype:
-        return (u * d).sum(-1)
-    return (u.to(dtype) * d.to(dtype)).sum(-1).to(u.dtype).to(dtype)
-
-
-def _product(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``a @ b`` in ``dtype`` (operands already cast to the product's precision)."""
-    return torch.mm(a, b).to(dtype)
-
-
-def _shifted_exp(
-    shift: torch.Tensor, u: torch.Tensor, d: torch.Tensor, scale: float, out=None
-) -> torch.Tensor:
-    """``exp(scale * u d^T + shift)`` in ``shift``'s dtype (into ``out``): one fused
-    ``addmm`` when the operands are of that dtype, else their low-precision
-    product scaled and shifted in ``shift``'s dtype."""
-    if u.dtype == shift.dtype:
-        return torch.addmm(shift, u, d.T, alpha=scale, out=out).exp_()
-    s = torch.mm(u, d.T)
-    if out is None:
-        return torch.add(shift, s, alpha=scale).exp_()
-    return torch.add(shift, s, alpha=scale, out=out).exp_()
+def _diagonal(products: Products, su: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """The positives' logits ``(su_i . d_i)`` (``su``: the scaled ``u``) of the
+    values the products see (rounded to bf16 for ``--precision bf16``), so that
+    they are the diagonal of the same S the log-sum-exps saw."""
+    return (products.exact(su) * products.exact(d)).sum(-1)
 
 
 def _scale_rows_cols(g: torch.Tensor, a: torch.Tensor, b: torch.Tensor, rows: int = 32) -> None:
@@ -278,7 +254,7 @@ def contrastive_loss(
         CACHE_BYTES if cache_bytes is None else cache_bytes,
         0,
         None,
-        product_dtype(precision),
+        Products.of(precision, up.device),
     )
 
 
@@ -315,5 +291,5 @@ def contrastive_loss_shard(
         CACHE_BYTES if cache_bytes is None else cache_bytes,
         offset,
         reduce,
-        product_dtype(precision),
+        Products.of(precision, up_rows.device),
     )
