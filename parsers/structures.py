@@ -216,11 +216,7 @@ def options_to_record(structure: str, options: dict[str, Any] | None) -> dict[st
     entry's ``recorded``) made explicit at today's default: what a new run, model
     directory or `strae parse` dataset records, so that reading it back never
     depends on a default."""
-    out = dict(options or {})
-    entry = REGISTRY.get(structure)
-    for name, (today, _) in (entry.recorded() if entry and entry.recorded else {}).items():
-        out.setdefault(name, today)
-    return out
+    return _with_defaults(structure, options, today=True)
 
 
 def recorded_options(structure: str, options: dict[str, Any] | None) -> dict[str, Any]:
@@ -230,10 +226,16 @@ def recorded_options(structure: str, options: dict[str, Any] | None) -> dict[str
     before ``--binarize chart`` became its default, so its trees were binarised
     ``right``, and they stay so (a model trained on right-binarised trees embeds
     right-binarised trees)."""
+    return _with_defaults(structure, options, today=False)
+
+
+def _with_defaults(structure: str, options: dict[str, Any] | None, today: bool) -> dict[str, Any]:
+    """A copy of ``options`` with each of the entry's ``recorded`` options that is
+    missing set to today's default (``today``) or to the one before it."""
     out = dict(options or {})
     entry = REGISTRY.get(structure)
-    for name, (_, before) in (entry.recorded() if entry and entry.recorded else {}).items():
-        out.setdefault(name, before)
+    for name, (now, before) in (entry.recorded() if entry and entry.recorded else {}).items():
+        out.setdefault(name, now if today else before)
     return out
 
 

@@ -10,10 +10,6 @@ from strae_graph.cli.output import status, summary
 
 def add_subcommand(sub: argparse._SubParsersAction) -> None:
     """Register ``benepar-train`` on the ``strae`` sub-command parser."""
-    _add_benepar_train(sub)
-
-
-def _add_benepar_train(sub: argparse._SubParsersAction) -> None:
     from parsers.benepar_config import BeneparTrainConfig
     from parsers.benepar_data import CASES
 
