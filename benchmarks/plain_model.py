@@ -85,7 +85,7 @@ class PlainFrontierModel:
         terms = (lambda u, d: contrastive_loss(u, d, model.scale, block,
                                                precision=model.config.precision),
                  lambda: model.reconstruction_loss(down[leaf], tokens[leaf]))  # fmt: skip
-        return objective_loss(objective, up, down, leaf, *terms)[0]
+        return objective_loss(objective, up, down, leaf, *terms, model.config.ce_weight)[0]
 
     def forward_loss(self, model: StrAE) -> torch.Tensor:
         up = self.up(model)

@@ -89,6 +89,13 @@ TRAIN_OPTIONS = [  # (options, phrase, in its own process)
     (["--lr", "nan"], "--lr: lr must be a positive number of at most 10", 0),
     (["--lr", "10.5"], "--lr: lr must be a positive number of at most 10", 0),
     (["--lr", "0"], "--lr: lr must be a positive number of at most 10", 0),
+    (["--ce-weight", "1.5"], "--ce-weight: ce_weight must lie in [0, 1], got 1.5", 0),
+    (["--ce-weight", "nan"], "--ce-weight: ce_weight must lie in [0, 1], got nan", 0),
+    (
+        ["--ce-weight", "0.3", "--objective", "contrastive"],
+        "--ce-weight: ce_weight weighs the two terms of objective both",
+        0,
+    ),
 ]
 
 

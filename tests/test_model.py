@@ -268,6 +268,50 @@ def test_both_objective_is_mean_of_parts():
     assert out.parts["contrastive"] == pytest.approx(co.item(), rel=1e-5)
 
 
+@pytest.mark.parametrize("w", [0.0, 0.2, 0.75, 1.0])
+def test_ce_weight_weighs_the_two_terms_of_both(w):
+    """(1 - w) contrastive(internal) + w CE(leaves), each term computed by hand
+    (the dense similarity and F.cross_entropy over the tied logits)."""
+    rng = random.Random(6)
+    trees = random_tree_shapes(rng, 6)
+    g = batch_trees(trees, token_ids(trees))
+    torch.manual_seed(0)
+    m = make_model(objective="both", ce_weight=w).double().eval()
+    out = m(g)
+    leaf, tok = g.ndata["is_leaf"], g.ndata["token"]
+    co = contrastive_loss_dense(out.up[~leaf], out.down[~leaf], m.scale)
+    known = leaf & (tok != 0)
+    ce = torch.nn.functional.cross_entropy(out.down[known] @ m.embedding.weight.T, tok[known])
+    torch.testing.assert_close(out.loss, (1 - w) * co + w * ce, rtol=1e-10, atol=1e-12)
+    out.loss.backward()  # the gradient follows the weights: w = 0 leaves the CE out of it
+    assert m.embedding.weight.grad is not None
+
+
+def test_ce_weight_default_is_the_mean_bit_for_bit():
+    """0.5 (the default) gives exactly the old 0.5 * (contrastive + ce)."""
+    from strae_graph.model.objectives import objective_loss
+
+    torch.manual_seed(3)
+    leaf = torch.tensor([True, False, True, False])
+    for a, b in torch.rand(50, 2) * 20:
+        loss, _ = objective_loss("both", torch.zeros(4, 2), torch.zeros(4, 2), leaf,
+                                 lambda u, d, a=a: a, lambda b=b: b)  # fmt: skip
+        assert torch.equal(loss, 0.5 * (a + b))
+    assert StrAEConfig(vocab_size=3).ce_weight == 0.5
+
+
+@pytest.mark.parametrize("w", [-0.1, 1.5, float("nan")])
+def test_ce_weight_outside_0_1_is_refused(w):
+    with pytest.raises(ValueError, match="ce_weight must lie in"):
+        StrAEConfig(vocab_size=3, objective="both", ce_weight=w)
+
+
+def test_ce_weight_needs_objective_both():
+    with pytest.raises(ValueError, match="objective both"):
+        StrAEConfig(vocab_size=3, objective="contrastive", ce_weight=0.3)
+    assert StrAEConfig(vocab_size=3, objective="contrastive").ce_weight == 0.5
+
+
 def test_config_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown objective"):
         StrAEConfig(vocab_size=3, objective="mse")

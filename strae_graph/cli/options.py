@@ -145,6 +145,10 @@ def _add_scale_options(p: argparse.ArgumentParser) -> None:
     _option(t, "--log-scale", key="log_scale", type=float,
             text="reference-code convention: logits = cos * exp(a) (None: a = 0.2)")  # fmt: skip
     _option(
+        p, "--ce-weight", key="ce_weight", type=float,
+        text="objective both: loss = (1 - w) x contrastive + w x cross-entropy, w in [0, 1]",
+    )  # fmt: skip
+    _option(
         p, "--learn-temperature", key="learn_temperature", action=argparse.BooleanOptionalAction,
         text="learn the logit scale (stored as its log, CLIP-style), starting from "
         "--temperature / --log-scale, kept in [1, 100]",

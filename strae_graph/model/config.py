@@ -50,6 +50,7 @@ class StrAEConfig:
     block_size: int = 2048  # rows of the similarity matrix held at once
     compose: str = "linear"  # compose / decompose functions: linear, or Banyan's diagonal
     precision: str = "fp32"  # of the losses' big products (strae_graph.model.precision)
+    ce_weight: float = 0.5  # objective both: (1 - w) contrastive + w ce (0.5: their mean)
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -75,6 +76,13 @@ class StrAEConfig:
         validate_precision(self.precision)
         if self.learn_temperature:
             initial_learned_scale(self.temperature, self.log_scale)
+        if not 0 <= self.ce_weight <= 1:  # NaN fails too
+            raise ValueError(f"ce_weight must lie in [0, 1], got {self.ce_weight}")
+        if self.ce_weight != 0.5 and self.objective != "both":
+            raise ValueError(
+                f"ce_weight weighs the two terms of objective both; objective "
+                f"{self.objective!r} has one term (leave ce_weight at 0.5)"
+            )
         if not (math.isfinite(self.init_range) and self.init_range > 0):
             raise ValueError(f"init_range must be a positive number, got {self.init_range}")
 

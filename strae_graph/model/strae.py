@@ -209,6 +209,7 @@ class StrAE(nn.Module):
                 u, d, self.scale, c.block_size, precision=c.precision
             ),
             ce=lambda: self.reconstruction_loss(down[is_leaf], g.ndata["token"][is_leaf]),
+            ce_weight=c.ce_weight,
         )
         return loss, {k: v.item() for k, v in terms.items()}
 

@@ -21,7 +21,7 @@ COMPARED = (
     "entangle",
 )  # fmt: skip
 #: settings added later, compared on resume too, with the value an older run had
-COMPARED_SINCE = {"precision": "fp32"}
+COMPARED_SINCE = {"precision": "fp32", "ce_weight": 0.5}
 
 #: the data pipeline's settings, compared on resume too; a checkpoint from before
 #: they existed was trained in memory in the permutation order (the values here)

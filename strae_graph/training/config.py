@@ -72,6 +72,7 @@ class TrainConfig:
     # --- levers (strae_graph.training.presets holds the defaults of the preset options) ---
     init_range: float = DEFAULT["init_range"]  # embeddings ~ Uniform(-r, r)
     learn_temperature: bool = DEFAULT["learn_temperature"]  # logit scale as a parameter
+    ce_weight: float = DEFAULT["ce_weight"]  # objective both: CE's share of the loss
     warmup_steps: int = DEFAULT["warmup_steps"]  # strae_graph.training.lr_schedule
     lr_decay: str = DEFAULT["lr_decay"]
     min_lr_ratio: float = DEFAULT["min_lr_ratio"]

@@ -221,7 +221,8 @@ class DistContext:
                 return down.sum() * 0.0
             return model.token_cross_entropy(down[known], tokens[known], reduction="sum") / n_known
 
-        share, shares = objective_loss(model.config.objective, up, down, is_leaf, contrastive, ce)
+        c = model.config
+        share, shares = objective_loss(c.objective, up, down, is_leaf, contrastive, ce, c.ce_weight)
         values = torch.stack([share.detach(), *(v.detach() for v in shares.values())])
         values = values.to(torch.float64)
         self.reduce_(values)
